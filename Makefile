@@ -1,0 +1,52 @@
+# One command loop: `make demo`, `make test`, `make lint`, `make bench`.
+# Every target creates the virtualenv and installs what it needs, so each works on a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+EXTRAS ?= dev,openai,mistral,geoip,service
+
+.PHONY: develop demo test test-wheel lint bench fixtures sysdeps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77" wheel
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]" --config-settings editable_mode=strict
+	touch $(STAMP)
+
+# Debian's Prometheus (promtool) for the end-to-end tests; skipped when already present.
+sysdeps:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	  else echo "prometheus not found and cannot apt-get install it; e2e tests needing it will fail"; fi; }
+
+# Strict editable installs map files at install time, so re-link (no deps, a few seconds) each run
+# to pick up modules added since.
+develop: $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+
+demo: develop
+	$(BIN)/otel-downstream demo
+
+test: develop sysdeps
+	$(BIN)/python -m pytest tests
+
+# The built wheel, installed in a venv of its own, passes the same tests (no editable paths).
+test-wheel: $(STAMP)
+	rm -rf dist .venv-wheel
+	$(BIN)/python -m build -q --wheel --outdir dist .
+	$(PYTHON) -m venv .venv-wheel
+	.venv-wheel/bin/python -m pip install -q "$$(ls dist/*.whl)[$(EXTRAS)]"
+	cd tests && ../.venv-wheel/bin/python -m pytest -c ../pyproject.toml --rootdir .. . -m "not e2e"
+
+lint: develop
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: develop
+	$(BIN)/python -m tests.benchmarks
+
+clean:
+	rm -rf $(VENV) .venv-wheel dist build *.egg-info .mypy_cache .ruff_cache

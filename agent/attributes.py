@@ -1,0 +1,85 @@
+"""Every span attribute name the project reads or writes, in one place.
+
+Standard OpenTelemetry semantic-convention names come first; names we had to invent live under the
+``downstream.`` prefix. The exporter reads the deprecated GenAI names too, so spans written by other
+instrumentations (and other languages) are accounted.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- HTTP server spans (semconv, stable HTTP conventions) -------------------------------------
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+HTTP_REQUEST_BODY_SIZE: Final = "http.request.body.size"
+HTTP_RESPONSE_BODY_SIZE: Final = "http.response.body.size"
+URL_SCHEME: Final = "url.scheme"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+ERROR_TYPE: Final = "error.type"
+USER_AGENT_ORIGINAL: Final = "user_agent.original"  # opt-in only: personal data
+USER_AGENT_SYNTHETIC_TYPE: Final = "user_agent.synthetic.type"  # "bot" | "test"
+CLIENT_ADDRESS: Final = "client.address"  # opt-in only: personal data
+GEO_COUNTRY_ISO_CODE: Final = "geo.country.iso_code"
+GEO_REGION_ISO_CODE: Final = "geo.region.iso_code"
+
+# Older HTTP conventions still emitted by some instrumentations; read, never written.
+HTTP_METHOD_OLD: Final = "http.method"
+HTTP_STATUS_CODE_OLD: Final = "http.status_code"
+HTTP_REQUEST_CONTENT_LENGTH_OLD: Final = "http.request_content_length"
+HTTP_RESPONSE_CONTENT_LENGTH_OLD: Final = "http.response_content_length"
+
+# --- GenAI client spans (semconv GenAI conventions) -------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+# Deprecated names, read for compatibility with other instrumentations, never written.
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+
+# Provider names as the GenAI conventions spell them.
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_MISTRAL: Final = "mistral_ai"
+PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
+
+# --- Ours (downstream.*) -----------------------------------------------------------------------
+DOWNSTREAM_DEVICE_CLASS: Final = "downstream.device.class"
+DOWNSTREAM_ENGAGEMENT_SECONDS: Final = "downstream.engagement.seconds"
+DOWNSTREAM_TOKENS_ESTIMATED: Final = "downstream.tokens.estimated"
+DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK: Final = "downstream.gen_ai.time_to_first_chunk"  # seconds
+DOWNSTREAM_GEN_AI_ZONE: Final = "downstream.gen_ai.zone"  # electricity zone of the provider's DC
+
+# Host samples from customer-hosted infrastructure (one INTERNAL span per sampling interval).
+DOWNSTREAM_HOST_SAMPLE_SPAN_NAME: Final = "downstream.host.sample"
+DOWNSTREAM_HOST_ENERGY_JOULES: Final = "downstream.host.energy.joules"
+DOWNSTREAM_HOST_ENERGY_METHOD: Final = "downstream.host.energy.method"  # "measured" | "modelled"
+DOWNSTREAM_HOST_INTERVAL_SECONDS: Final = "downstream.host.interval.seconds"
+DOWNSTREAM_HOST_PROFILE: Final = "downstream.host.profile"
+DOWNSTREAM_HOST_PUE: Final = "downstream.host.pue"
+DOWNSTREAM_HOST_SHARE: Final = "downstream.host.share"  # fraction of the host used by the service
+DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS: Final = "downstream.host.embodied.co2e_grams"
+
+# Device classes (values of DOWNSTREAM_DEVICE_CLASS).
+DEVICE_CLASSES: Final = (
+    "smartphone",
+    "tablet",
+    "desktop",
+    "tv",
+    "console",
+    "wearable",
+    "bot",
+    "unknown",
+)
+
+UNKNOWN_COUNTRY: Final = "ZZ"

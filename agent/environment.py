@@ -1,0 +1,83 @@
+"""Every environment variable the project reads, one named constant each.
+
+Configuration always goes argument → environment variable → default, and is read when an object is
+constructed, never at import time. Each integration adds its variables to its own section below.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Final
+
+# --- Standard OpenTelemetry variables we honour ------------------------------------------------
+OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
+"""Service name label on every footprint metric (OTel standard)."""
+
+# --- Footprint methods (engine) ----------------------------------------------------------------
+OTEL_DOWNSTREAM_NETWORK_METHOD: Final = "OTEL_DOWNSTREAM_NETWORK_METHOD"
+"""Network transfer method: ``swd-v4`` (default), ``swd-v3`` or ``onebyte``."""
+
+OTEL_DOWNSTREAM_DEVICE_METHOD: Final = "OTEL_DOWNSTREAM_DEVICE_METHOD"
+"""Customer-device method: ``swd-v4`` (per byte, default) or ``time`` (watts × engagement seconds)."""
+
+OTEL_DOWNSTREAM_LLM_METHOD: Final = "OTEL_DOWNSTREAM_LLM_METHOD"
+"""AI-inference method: ``ecologits-prefill`` (default), ``ecologits`` or ``mistral-lca-2025``."""
+
+OTEL_DOWNSTREAM_GREEN_HOSTING: Final = "OTEL_DOWNSTREAM_GREEN_HOSTING"
+"""``true`` when the service's own hosting is green (SWD data-centre segment)."""
+
+OTEL_DOWNSTREAM_INCLUDE_DATACENTER: Final = "OTEL_DOWNSTREAM_INCLUDE_DATACENTER"
+"""``true`` to also count the SWD data-centre segment (off: it is not Category D)."""
+
+OTEL_DOWNSTREAM_INCLUDE_EMBODIED: Final = "OTEL_DOWNSTREAM_INCLUDE_EMBODIED"
+"""``true`` to add embodied device/hardware carbon (consequential view; off by default)."""
+
+OTEL_DOWNSTREAM_DESKTOP_LAPTOP_SHARE: Final = "OTEL_DOWNSTREAM_DESKTOP_LAPTOP_SHARE"
+"""Share (0..1) of the ``desktop`` device class that is a laptop rather than a desktop + monitor."""
+
+OTEL_DOWNSTREAM_HYDRO_EVAPORATION: Final = "OTEL_DOWNSTREAM_HYDRO_EVAPORATION"
+"""``true`` to count reservoir evaporation of hydropower in the water intensity of electricity."""
+
+
+def env_str(name: str, default: str) -> str:
+    """The variable's value, stripped, or ``default`` when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean variable; an unrecognised value is a configuration error that names it."""
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def env_float(name: str, default: float) -> float:
+    """Parse a finite float variable; a bad value is a configuration error that names it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={raw!r} is not a finite number")
+    return value
+
+
+def env_int(name: str, default: int) -> int:
+    """Parse an integer variable; a bad value is a configuration error that names it."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not an integer") from None
