@@ -144,10 +144,10 @@ def build() -> None:
                 country.alpha_2,
                 alpha3,
                 str(mix["country_name"]),
-                int(mix["year"]),
-                without,
-                with_evap,
-                mix,
+                year=int(mix["year"]),
+                without=without,
+                with_evap=with_evap,
+                mix=mix,
             )
         )
     without, with_evap = _intensity(world)
@@ -156,10 +156,10 @@ def build() -> None:
             "ZZ",
             "WLD",
             "World (generation-weighted over all countries)",
-            max(years),
-            without,
-            with_evap,
-            world,
+            year=max(years),
+            without=without,
+            with_evap=with_evap,
+            mix=world,
         )
     )
     _write(DATA / "water_intensity.csv", rows)
@@ -173,6 +173,7 @@ def _row(
     alpha2: str,
     alpha3: str,
     name: str,
+    *,
     year: int,
     without: float,
     with_evap: float,
