@@ -39,6 +39,53 @@ OTEL_DOWNSTREAM_DESKTOP_LAPTOP_SHARE: Final = "OTEL_DOWNSTREAM_DESKTOP_LAPTOP_SH
 OTEL_DOWNSTREAM_HYDRO_EVAPORATION: Final = "OTEL_DOWNSTREAM_HYDRO_EVAPORATION"
 """``true`` to count reservoir evaporation of hydropower in the water intensity of electricity."""
 
+# --- HTTP middleware (WSGI/ASGI) -----------------------------------------------------------------
+# Client country (trusted proxies, CDN country header, GeoIP database) is configured in the
+# "Client country" section and read by ``country.CountryResolver.from_env``.
+OTEL_DOWNSTREAM_HTTP_EXCLUDED_PATHS: Final = "OTEL_DOWNSTREAM_HTTP_EXCLUDED_PATHS"
+"""Comma-separated paths the middleware leaves alone (e.g. ``/metrics,/healthz``); ``/x/`` excludes below."""
+
+OTEL_DOWNSTREAM_HTTP_CAPTURE_USER_AGENT: Final = "OTEL_DOWNSTREAM_HTTP_CAPTURE_USER_AGENT"
+"""``true`` to record the raw ``user_agent.original`` (personal data; off by default)."""
+
+OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP: Final = "OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP"
+"""``true`` to record ``client.address`` (personal data; off by default)."""
+
+OTEL_DOWNSTREAM_ENGAGEMENT_BEACON: Final = "OTEL_DOWNSTREAM_ENGAGEMENT_BEACON"
+"""``true`` to accept engagement-time beacons (POST JSON ``{"seconds": s}``); off by default."""
+
+OTEL_DOWNSTREAM_ENGAGEMENT_PATH: Final = "OTEL_DOWNSTREAM_ENGAGEMENT_PATH"
+"""Path of the engagement beacon (default ``/.well-known/downstream/engagement``)."""
+
+
+# --- Customer-hosted infrastructure (host sampler) ----------------------------------------------
+OTEL_DOWNSTREAM_HOST_PROFILE: Final = "OTEL_DOWNSTREAM_HOST_PROFILE"
+"""Host power profile: ``auto`` (sized from this host, default), ``edge_gateway``, ``mini_pc``,
+``server_1u`` or ``gpu_server`` (see ``exporters/data/host_profiles.csv``)."""
+
+OTEL_DOWNSTREAM_HOST_INTERVAL: Final = "OTEL_DOWNSTREAM_HOST_INTERVAL"
+"""Seconds between host samples (default 15)."""
+
+OTEL_DOWNSTREAM_HOST_COUNTRY: Final = "OTEL_DOWNSTREAM_HOST_COUNTRY"
+"""ISO country code where the customer's host draws its electricity (default ``ZZ``, world)."""
+
+OTEL_DOWNSTREAM_HOST_PUE: Final = "OTEL_DOWNSTREAM_HOST_PUE"
+"""Power usage effectiveness of the room the host sits in (default 1.0: no data-centre overhead)."""
+
+OTEL_DOWNSTREAM_HOST_SHARE: Final = "OTEL_DOWNSTREAM_HOST_SHARE"
+"""Share (0..1) of the host attributable to the service, or ``process`` to use this process's
+share of CPU time (default 1.0)."""
+
+OTEL_DOWNSTREAM_HOST_EMBODIED: Final = "OTEL_DOWNSTREAM_HOST_EMBODIED"
+"""``true`` to add the hardware's embodied carbon, amortised over its lifetime (default false)."""
+
+OTEL_DOWNSTREAM_HOST_POWERCAP_ROOT: Final = "OTEL_DOWNSTREAM_HOST_POWERCAP_ROOT"
+"""Where to look for RAPL counters (default ``/sys/class/powercap``)."""
+
+OTEL_DOWNSTREAM_HOST_GPU_UTILISATION: Final = "OTEL_DOWNSTREAM_HOST_GPU_UTILISATION"
+"""GPU utilisation (0..1) assumed by the model when NVML cannot measure it (default 0.5, CCF's
+fallback utilisation)."""
+
 
 def env_str(name: str, default: str) -> str:
     """The variable's value, stripped, or ``default`` when unset or blank."""

@@ -1,0 +1,284 @@
+"""Customer-hosted infrastructure: sample this host's energy and hand it to the footprint pipeline.
+
+Every interval the sampler turns readings into joules (RAPL and NVML counters when the host exposes
+them, otherwise the power model of ``host_power``) and records one INTERNAL span named
+``downstream.host.sample`` carrying ``downstream.host.*`` attributes. Spans, not metrics, so that the
+same processor accounts them in-process and ``otel-downstream serve`` accounts them over OTLP: the
+dashboards need nothing new. Energy → CO₂e and water happens in the exporter, off this thread.
+
+The sampler never harms the host process: every failure falls back to the model (said once,
+counted through ``faults``) and the thread is a daemon that stops on ``stop()`` with a final sample.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+
+from . import attributes as A
+from . import environment as env
+from .faults import report_fault
+from .host_power import (
+    HostProfile,
+    cpu_watts,
+    embodied_grams_per_second,
+    gpu_watts,
+    resolve_profile,
+    static_watts,
+)
+from .nvml import NvmlReader, NvmlUnavailable
+from .rapl import DEFAULT_ROOT, RaplAbsent, RaplReader, RaplUnavailable
+
+DEFAULT_INTERVAL_S = 15.0
+PROCESS_SHARE = "process"
+
+
+@dataclass(frozen=True, slots=True)
+class HostSample:
+    """One interval's reading, as recorded on the span."""
+
+    interval_s: float
+    energy_j: float
+    method: str  # "measured", "modelled" or "mixed" (measured CPU, modelled GPU/storage)
+    cpu_utilisation: float
+    share: float
+    embodied_co2e_g: float
+
+
+class HostSampler:
+    """Samples host energy every ``interval_s`` seconds on a daemon thread.
+
+    Arguments win over ``OTEL_DOWNSTREAM_HOST_*`` variables, which win over defaults; all are read
+    here, once. A bad value raises ``ValueError`` now, naming the setting, rather than later on the
+    sampling thread.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        interval_s: float | None = None,
+        profile: str | None = None,
+        profile_overrides: dict[str, Any] | None = None,
+        country: str | None = None,
+        pue: float | None = None,
+        share: float | str | None = None,
+        include_embodied: bool | None = None,
+        powercap_root: str | None = None,
+        gpu_utilisation: float | None = None,
+        cpu_reader: Callable[[], float] | None = None,
+        process_cpu_reader: Callable[[], float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.interval_s = (
+            interval_s
+            if interval_s is not None
+            else env.env_float(env.OTEL_DOWNSTREAM_HOST_INTERVAL, DEFAULT_INTERVAL_S)
+        )
+        if not self.interval_s > 0:
+            raise ValueError(f"host sampler interval_s={self.interval_s!r} must be > 0")
+        self.profile: HostProfile = resolve_profile(
+            profile or env.env_str(env.OTEL_DOWNSTREAM_HOST_PROFILE, "auto"), profile_overrides
+        )
+        self.country = _country(country or env.env_str(env.OTEL_DOWNSTREAM_HOST_COUNTRY, "ZZ"))
+        self.pue = pue if pue is not None else env.env_float(env.OTEL_DOWNSTREAM_HOST_PUE, 1.0)
+        if not self.pue >= 1.0:
+            raise ValueError(f"host sampler pue={self.pue!r} must be >= 1.0")
+        self._share_mode = _share(share, env.env_str(env.OTEL_DOWNSTREAM_HOST_SHARE, "1.0"))
+        self.include_embodied = (
+            include_embodied
+            if include_embodied is not None
+            else env.env_bool(env.OTEL_DOWNSTREAM_HOST_EMBODIED, False)
+        )
+        self.gpu_utilisation = (
+            gpu_utilisation
+            if gpu_utilisation is not None
+            else env.env_float(env.OTEL_DOWNSTREAM_HOST_GPU_UTILISATION, 0.5)
+        )
+        root = powercap_root or env.env_str(
+            env.OTEL_DOWNSTREAM_HOST_POWERCAP_ROOT, str(DEFAULT_ROOT)
+        )
+        self._rapl = _try(lambda: RaplReader(root), RaplUnavailable)
+        self._nvml = _try(NvmlReader, NvmlUnavailable) if self.profile.gpu_count else None
+        self._cpu_reader = cpu_reader or _psutil_cpu()
+        self._process_cpu_reader = process_cpu_reader or _psutil_process_cpu()
+        self._clock = clock
+        self._wall_clock_ns = wall_clock_ns
+        provider = tracer_provider or trace.get_tracer_provider()
+        self._tracer = provider.get_tracer("otel_downstream.agent.host_sampler")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._last = clock()
+        self._last_wall_ns = wall_clock_ns()
+        self._cpu_reader()  # prime psutil's "since last call" counters
+        self._process_cpu_reader()
+
+    @property
+    def measuring(self) -> bool:
+        """Whether a hardware energy counter is in use (else the power model)."""
+        return self._rapl is not None
+
+    def start(self) -> HostSampler:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._run, name="otel-downstream-host-sampler", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread and record the partial last interval, so no energy is lost."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self._safe_sample()
+
+    def sample_once(self) -> HostSample | None:
+        """Account the time since the previous sample; None when no time has passed."""
+        with self._lock:
+            now = self._clock()
+            now_wall = self._wall_clock_ns()
+            elapsed = now - self._last
+            start_wall = self._last_wall_ns
+            self._last, self._last_wall_ns = now, now_wall
+            if elapsed <= 0:
+                if elapsed < 0:
+                    report_fault("host_sampler", RuntimeError(f"clock went back {-elapsed:.3f} s"))
+                return None
+            sample = self._measure(elapsed)
+            self._record(sample, start_wall, max(now_wall, start_wall))
+            return sample
+
+    def _measure(self, elapsed: float) -> HostSample:
+        cpu_u = _clamp(self._cpu_reader())
+        share = (
+            self._share_mode if isinstance(self._share_mode, float) else self._process_share(cpu_u)
+        )
+        measured_parts = 0
+        modelled_parts = 0
+        energy = (
+            static_watts(self.profile) * elapsed
+        )  # storage/memory: never in RAPL's package zone
+        cpu_j = self._read_counter(self._rapl, elapsed, RaplUnavailable)
+        if cpu_j is None:
+            energy += cpu_watts(self.profile, cpu_u) * elapsed
+            modelled_parts += 1
+        else:
+            energy += cpu_j
+            measured_parts += 1
+        if self.profile.gpu_count:
+            gpu_j = self._read_counter(self._nvml, elapsed, NvmlUnavailable)
+            if gpu_j is None:
+                energy += gpu_watts(self.profile, self.gpu_utilisation) * elapsed
+                modelled_parts += 1
+            else:
+                energy += gpu_j
+                measured_parts += 1
+        method = "modelled" if not measured_parts else "measured" if not modelled_parts else "mixed"
+        embodied = (
+            embodied_grams_per_second(self.profile) * elapsed if self.include_embodied else 0.0
+        )
+        return HostSample(elapsed, energy, method, cpu_u, share, embodied)
+
+    def _read_counter(
+        self, reader: Any, elapsed: float, unavailable: type[Exception]
+    ) -> float | None:
+        if reader is None:
+            return None
+        try:
+            return float(reader.delta_joules(elapsed))
+        except unavailable as exc:
+            report_fault("host_sampler", exc)  # this interval is modelled instead
+            return None
+
+    def _process_share(self, system_u: float) -> float:
+        process_u = _clamp(self._process_cpu_reader())
+        return 1.0 if system_u <= 0 else _clamp(process_u / system_u)
+
+    def _record(self, sample: HostSample, start_ns: int, end_ns: int) -> None:
+        attrs: dict[str, Any] = {
+            A.DOWNSTREAM_HOST_ENERGY_JOULES: sample.energy_j,
+            A.DOWNSTREAM_HOST_ENERGY_METHOD: sample.method,
+            A.DOWNSTREAM_HOST_INTERVAL_SECONDS: sample.interval_s,
+            A.DOWNSTREAM_HOST_PROFILE: self.profile.name,
+            A.DOWNSTREAM_HOST_PUE: self.pue,
+            A.DOWNSTREAM_HOST_SHARE: sample.share,
+            A.GEO_COUNTRY_ISO_CODE: self.country,
+        }
+        if sample.embodied_co2e_g:
+            attrs[A.DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS] = sample.embodied_co2e_g
+        span = self._tracer.start_span(
+            A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME,
+            kind=trace.SpanKind.INTERNAL,
+            start_time=start_ns,
+            attributes=attrs,
+        )
+        span.end(end_time=end_ns)
+
+    def _safe_sample(self) -> None:
+        try:
+            self.sample_once()
+        except Exception as exc:
+            report_fault("host_sampler", exc)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._safe_sample()
+
+
+def _clamp(value: float) -> float:
+    return min(max(float(value), 0.0), 1.0)
+
+
+def _try(factory: Callable[[], Any], unavailable: type[Exception]) -> Any:
+    try:
+        return factory()
+    except RaplAbsent:
+        return None  # no counters at all is normal: the model is used, nothing to report
+    except unavailable as exc:
+        report_fault("host_sampler", exc)  # present but unusable: say so once, use the model
+        return None
+
+
+def _country(code: str) -> str:
+    code = code.strip().upper()
+    if len(code) != 2 or not code.isascii() or not code.isalpha():
+        raise ValueError(f"host sampler country={code!r} must be an ISO 3166 alpha-2 code")
+    return code
+
+
+def _share(argument: float | str | None, from_env: str) -> float | str:
+    raw: float | str = argument if argument is not None else from_env
+    if raw == PROCESS_SHARE:
+        return PROCESS_SHARE
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"host sampler share={raw!r} must be a number in 0..1 or 'process'"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"host sampler share={raw!r} must be within 0..1")
+    return value
+
+
+def _psutil_cpu() -> Callable[[], float]:
+    import psutil
+
+    return lambda: psutil.cpu_percent(interval=None) / 100.0
+
+
+def _psutil_process_cpu() -> Callable[[], float]:
+    import psutil
+
+    process = psutil.Process()
+    cores = psutil.cpu_count() or 1
+    return lambda: process.cpu_percent(interval=None) / (100.0 * cores)

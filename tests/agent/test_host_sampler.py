@@ -1,0 +1,207 @@
+"""The host sampler: energy integrates over time, counters fall back to the model, spans carry it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_downstream.agent import attributes as A
+from otel_downstream.agent.faults import fault_counts, reset_faults
+from otel_downstream.agent.host_power import builtin_profiles, static_watts
+from otel_downstream.agent.host_sampler import HostSampler
+
+from .test_rapl import make_zone, set_energy
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.wall_ns = 1_700_000_000_000_000_000
+
+    def __call__(self) -> float:
+        return self.now
+
+    def wall(self) -> int:
+        return self.wall_ns
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self.wall_ns += int(seconds * 1e9)
+
+
+@pytest.fixture
+def spans() -> tuple[TracerProvider, InMemorySpanExporter]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reset_faults()
+    return provider, exporter
+
+
+def sampler(provider: TracerProvider, clock: FakeClock, **kwargs: object) -> HostSampler:
+    defaults: dict[str, object] = {
+        "tracer_provider": provider,
+        "profile": "server_1u",
+        "country": "fr",
+        "powercap_root": "/nonexistent-powercap",
+        "cpu_reader": lambda: 0.37,
+        "process_cpu_reader": lambda: 0.1,
+        "clock": clock,
+        "wall_clock_ns": clock.wall,
+    }
+    defaults.update(kwargs)
+    return HostSampler(**defaults)  # type: ignore[arg-type]
+
+
+def test_modelled_energy_of_known_utilisation_integrates_within_one_percent(spans) -> None:
+    provider, exporter = spans
+    clock = FakeClock()
+    s = sampler(provider, clock)
+    profile = builtin_profiles()["server_1u"]
+    expected_watts = (
+        profile.cpu_idle_w + 0.37 * (profile.cpu_max_w - profile.cpu_idle_w) + static_watts(profile)
+    )
+    for _ in range(40):  # ten minutes at 15 s
+        clock.advance(15.0)
+        s.sample_once()
+    total = sum(
+        span.attributes[A.DOWNSTREAM_HOST_ENERGY_JOULES] for span in exporter.get_finished_spans()
+    )
+    assert total == pytest.approx(expected_watts * 600.0, rel=0.01)
+    span = exporter.get_finished_spans()[0]
+    assert span.name == A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME
+    assert span.attributes[A.DOWNSTREAM_HOST_ENERGY_METHOD] == "modelled"
+    assert span.attributes[A.GEO_COUNTRY_ISO_CODE] == "FR"
+    assert span.attributes[A.DOWNSTREAM_HOST_PROFILE] == "server_1u"
+    assert span.end_time - span.start_time == 15_000_000_000
+
+
+def test_measured_rapl_energy_is_used_with_wrap(spans, tmp_path: Path) -> None:
+    provider, _exporter = spans
+    clock = FakeClock()
+    make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000, max_range=100_000_000)
+    s = sampler(provider, clock, powercap_root=str(tmp_path), profile="edge_gateway")
+    assert s.measuring
+    clock.advance(10.0)
+    set_energy(tmp_path, "intel-rapl:0", 40_001_000)  # 40 J
+    first = s.sample_once()
+    clock.advance(10.0)
+    set_energy(tmp_path, "intel-rapl:0", 1_000)  # wrapped: 60 J - ... = 59.999 J + 0.001
+    second = s.sample_once()
+    assert first is not None and second is not None
+    assert first.method == "measured"
+    assert first.energy_j == pytest.approx(40.0)
+    assert second.energy_j == pytest.approx(60.0)
+
+
+def test_unreadable_counter_falls_back_to_model_and_is_counted_once_logged(
+    spans, tmp_path: Path, caplog
+) -> None:
+    provider, _ = spans
+    clock = FakeClock()
+    make_zone(tmp_path, "intel-rapl:0", "package-0", 1_000)
+    s = sampler(provider, clock, powercap_root=str(tmp_path), profile="edge_gateway")
+    (tmp_path / "intel-rapl:0" / "energy_uj").unlink()  # container lost access
+    with caplog.at_level(logging.WARNING, logger="otel_downstream"):
+        for _ in range(3):
+            clock.advance(10.0)
+            sample = s.sample_once()
+            assert sample is not None and sample.method == "modelled"
+            assert sample.energy_j == pytest.approx((2.7 + 0.37 * (6.4 - 2.7)) * 10.0)
+    assert fault_counts()["host_sampler"] == 3
+    assert sum("host_sampler" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_clock_going_backwards_records_nothing_and_recovers(spans) -> None:
+    provider, exporter = spans
+    clock = FakeClock()
+    s = sampler(provider, clock)
+    clock.advance(-30.0)
+    assert s.sample_once() is None
+    assert fault_counts()["host_sampler"] == 1
+    clock.advance(15.0)
+    assert s.sample_once() is not None
+    assert len(exporter.get_finished_spans()) == 1
+
+
+def test_gpu_profile_without_nvml_models_gpus_and_says_so(spans) -> None:
+    provider, _ = spans
+    clock = FakeClock()
+    s = sampler(provider, clock, profile="gpu_server", gpu_utilisation=0.25)
+    assert fault_counts().get("host_sampler") == 1  # nvidia-ml-py absent, reported once
+    clock.advance(1.0)
+    sample = s.sample_once()
+    assert sample is not None
+    p = builtin_profiles()["gpu_server"]
+    gpu = 8 * (p.gpu_idle_w + 0.25 * (p.gpu_max_w - p.gpu_idle_w))
+    cpu = p.cpu_idle_w + 0.37 * (p.cpu_max_w - p.cpu_idle_w)
+    assert sample.energy_j == pytest.approx(cpu + gpu + static_watts(p))
+
+
+def test_process_share_and_embodied(spans) -> None:
+    provider, exporter = spans
+    clock = FakeClock()
+    s = sampler(provider, clock, share="process", include_embodied=True)
+    clock.advance(3600.0)
+    sample = s.sample_once()
+    assert sample is not None
+    assert sample.share == pytest.approx(0.1 / 0.37)
+    # 1533 kg over 4 years, one hour of it
+    assert sample.embodied_co2e_g == pytest.approx(1533e3 / (4 * 365.25 * 24))
+    span = exporter.get_finished_spans()[0]
+    assert span.attributes[A.DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS] == pytest.approx(
+        sample.embodied_co2e_g
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"profile": "mainframe"}, "unknown host profile 'mainframe'"),
+        ({"profile_overrides": {"cpu_idle_w": -1.0}}, "cpu_idle_w=-1.0"),
+        ({"profile_overrides": {"turbo": 1}}, "unknown host profile field"),
+        ({"country": "France"}, "alpha-2"),
+        ({"share": 1.5}, "within 0..1"),
+        ({"share": "half"}, "'process'"),
+        ({"pue": 0.5}, "pue=0.5"),
+        ({"interval_s": 0.0}, "interval_s=0.0"),
+    ],
+)
+def test_misconfiguration_fails_at_construction_with_the_setting_named(
+    spans, kwargs, message
+) -> None:
+    provider, _ = spans
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        sampler(provider, FakeClock(), **kwargs)
+
+
+def test_environment_configures_the_sampler(spans, monkeypatch) -> None:
+    provider, _ = spans
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HOST_PROFILE", "mini_pc")
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HOST_COUNTRY", "de")
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HOST_PUE", "1.4")
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HOST_SHARE", "0.5")
+    s = HostSampler(tracer_provider=provider, powercap_root="/nonexistent")
+    assert (s.profile.name, s.country, s.pue) == ("mini_pc", "DE", 1.4)
+
+
+def test_real_psutil_thread_samples_and_stops_with_a_final_sample(spans) -> None:
+    provider, exporter = spans
+    s = HostSampler(tracer_provider=provider, interval_s=0.05, profile="auto", country="SE")
+    assert s.profile.cpu_max_w > s.profile.cpu_idle_w > 0
+    s.start()
+    time.sleep(0.3)
+    s.stop()
+    finished = exporter.get_finished_spans()
+    assert len(finished) >= 3
+    for span in finished:
+        assert 0 < span.attributes[A.DOWNSTREAM_HOST_ENERGY_JOULES] < 10_000
+        assert span.attributes[A.DOWNSTREAM_HOST_ENERGY_METHOD] in {"modelled", "measured", "mixed"}
+    seconds = sum(span.attributes[A.DOWNSTREAM_HOST_INTERVAL_SECONDS] for span in finished)
+    assert 0.25 < seconds < 2.0
