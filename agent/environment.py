@@ -87,6 +87,32 @@ OTEL_DOWNSTREAM_HOST_GPU_UTILISATION: Final = "OTEL_DOWNSTREAM_HOST_GPU_UTILISAT
 fallback utilisation)."""
 
 
+# --- Service (otel-downstream serve) ------------------------------------------------------------
+OTEL_DOWNSTREAM_SERVE_HOST: Final = "OTEL_DOWNSTREAM_SERVE_HOST"
+"""Address every ``serve`` listener binds (default ``127.0.0.1``; ``0.0.0.0`` to accept remote)."""
+
+OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT: Final = "OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT"
+"""OTLP/HTTP port (default 4318; 0 picks a free port; negative disables)."""
+
+OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT: Final = "OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT"
+"""OTLP/gRPC port (default 4317; 0 picks a free port; negative disables)."""
+
+OTEL_DOWNSTREAM_SERVE_METRICS_PORT: Final = "OTEL_DOWNSTREAM_SERVE_METRICS_PORT"
+"""Port of ``/metrics``, ``/healthz`` and ``/readyz`` (default 9464; 0 picks a free port)."""
+
+OTEL_DOWNSTREAM_SERVE_TOKEN: Final = "OTEL_DOWNSTREAM_SERVE_TOKEN"
+"""Bearer token OTLP senders must present (``Authorization: Bearer <token>``); unset = no auth."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES"
+"""Largest OTLP request body accepted on the wire, compressed (default 16 MiB)."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES"
+"""Largest OTLP request after decompression, also the gRPC message limit (default 64 MiB)."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS: Final = "OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS"
+"""Exports processed at once before senders get 503/UNAVAILABLE and retry (default 16)."""
+
+
 def env_str(name: str, default: str) -> str:
     """The variable's value, stripped, or ``default`` when unset or blank."""
     value = os.environ.get(name, "").strip()
