@@ -87,6 +87,15 @@ OTEL_DOWNSTREAM_HOST_GPU_UTILISATION: Final = "OTEL_DOWNSTREAM_HOST_GPU_UTILISAT
 fallback utilisation)."""
 
 
+# --- LLM client wrappers (OpenAI, Mistral) -----------------------------------------------------
+OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME: Final = "OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME"
+"""``gen_ai.provider.name`` for OpenAI-SDK calls (default ``openai``, ``azure.ai.openai`` for Azure
+clients); set it when the SDK talks to another OpenAI-compatible provider."""
+
+OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME: Final = "OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME"
+"""``gen_ai.provider.name`` for Mistral-SDK calls (default ``mistral_ai``)."""
+
+
 # --- Service (otel-downstream serve) ------------------------------------------------------------
 OTEL_DOWNSTREAM_SERVE_HOST: Final = "OTEL_DOWNSTREAM_SERVE_HOST"
 """Address every ``serve`` listener binds (default ``127.0.0.1``; ``0.0.0.0`` to accept remote)."""
