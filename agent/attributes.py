@@ -56,6 +56,8 @@ PROVIDER_AZURE_OPENAI: Final = "azure.ai.openai"
 # --- Ours (downstream.*) -----------------------------------------------------------------------
 DOWNSTREAM_DEVICE_CLASS: Final = "downstream.device.class"
 DOWNSTREAM_ENGAGEMENT_SECONDS: Final = "downstream.engagement.seconds"
+# Engagement beacons become one INTERNAL span each, carrying the seconds, device class and country.
+DOWNSTREAM_ENGAGEMENT_SPAN_NAME: Final = "downstream.engagement"
 DOWNSTREAM_TOKENS_ESTIMATED: Final = "downstream.tokens.estimated"
 DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK: Final = "downstream.gen_ai.time_to_first_chunk"  # seconds
 DOWNSTREAM_GEN_AI_ZONE: Final = "downstream.gen_ai.zone"  # electricity zone of the provider's DC

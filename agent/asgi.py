@@ -1,0 +1,184 @@
+"""ASGI middleware: one SERVER span per HTTP request or websocket, with the bytes actually moved.
+
+A plain class in the starlette shape: it wraps ``receive`` and ``send`` to count body bytes and
+websocket messages chunk by chunk (after each successful ``send``), reads the route template the
+router left in the scope, and passes ``lifespan`` and unknown scopes through untouched. Works as
+``ASGIMiddleware(app)`` around any ASGI app or as ``app.add_middleware(ASGIMiddleware)``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from . import engagement
+from .faults import report_fault
+from .http_options import build_options
+from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_django_routes
+
+__all__ = ["ASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+_COMPONENT = "asgi"
+
+
+class ASGIMiddleware:
+    """Wrap an ASGI app; options as for :class:`~otel_downstream.agent.wsgi.WSGIMiddleware`."""
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self._options = build_options(**options)
+        self._tracer = get_tracer(self._options)
+        hook_django_routes(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope.get("type")
+        if kind not in _INSTRUMENTED:
+            await self.app(scope, receive, send)
+            return
+        try:
+            options = self._options
+            path = scope.get("path", "")
+            if kind == "http" and options.engagement_beacon and path == options.engagement_path:
+                beacon = True
+                exchange = None
+            else:
+                beacon = False
+                exchange = None if options.is_excluded(path) else self._exchange(scope)
+        except Exception as exc:
+            report_fault(_COMPONENT, exc)
+            beacon, exchange = False, None
+        if beacon:
+            await self._beacon(scope, receive, send)
+        elif exchange is None:
+            await self.app(scope, receive, send)
+        else:
+            await self._run(exchange, scope, receive, send)
+
+    def _exchange(self, scope: Scope) -> Exchange:
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope.get("headers") or ():
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        client = scope.get("client")
+        return Exchange(
+            _COMPONENT,
+            self._options,
+            self._tracer,
+            method=scope.get("method", "GET"),
+            headers=headers,
+            scheme=scope.get("scheme"),
+            peer_ip=client[0] if client else None,
+        )
+
+    async def _run(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+        async def counting_receive() -> Message:
+            message = await receive()
+            try:
+                exchange.request_bytes += _message_bytes(message)
+            except Exception as exc:
+                report_fault(_COMPONENT, exc)
+            return message
+
+        async def counting_send(message: Message) -> None:
+            try:
+                count = _message_bytes(message)
+                if message["type"] in _STARTS:
+                    exchange.status_code = int(message["status"])
+            except Exception as exc:
+                report_fault(_COMPONENT, exc)
+                count = 0
+            await send(message)
+            exchange.response_bytes += count
+
+        exchange.activate()
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        except BaseException as exc:
+            exchange.fail(exc)
+            raise
+        finally:
+            exchange.route = _route(scope)
+            exchange.finish()
+
+    async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in scope.get("headers") or ()
+        }
+        answer = engagement.check_head(scope.get("method", ""), headers.get("content-length"))
+        if answer is None:
+            body = bytearray()
+            more = True
+            while more and len(body) <= engagement.MAX_BODY_BYTES:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # client went away: nothing to answer
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            client = scope.get("client")
+            answer = engagement.accept(
+                bytes(body),
+                options=self._options,
+                tracer=self._tracer,
+                headers=headers,
+                peer_ip=client[0] if client else None,
+                component=_COMPONENT,
+            )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": answer.status,
+                "headers": [(k.lower().encode(), v.encode()) for k, v in answer.headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+_INSTRUMENTED = frozenset({"http", "websocket"})
+_WEBSOCKET_DATA = frozenset({"websocket.send", "websocket.receive"})
+_STARTS = frozenset({"http.response.start", "websocket.http.response.start"})
+_BODIES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
+
+
+def _message_bytes(message: Message) -> int:
+    """Body bytes one ASGI message carries (websocket text counts as its UTF-8 encoding)."""
+    kind = message["type"]
+    if kind in _BODIES:
+        return len(message.get("body", b""))
+    if kind in _WEBSOCKET_DATA:
+        data = message.get("bytes")
+        if data is not None:
+            return len(data)
+        text = message.get("text")
+        return len(text.encode("utf-8")) if text is not None else 0
+    if kind == "http.response.pathsend":
+        return Path(message["path"]).stat().st_size
+    if kind == "http.response.zerocopysend":
+        count = message.get("count")
+        if count is not None:
+            return int(count)
+        fd = message["file"]
+        fileno = fd if isinstance(fd, int) else fd.fileno()
+        return os.fstat(fileno).st_size - os.lseek(fileno, 0, os.SEEK_CUR)
+    return 0
+
+
+def _route(scope: Scope) -> str | None:
+    """The template the router matched (Starlette/FastAPI ``scope["route"]``, or a hook's key)."""
+    try:
+        route = scope.get(ROUTE_KEY)
+        if isinstance(route, str):
+            return route
+        path = getattr(scope.get("route"), "path", None)
+        return path if isinstance(path, str) and path else None
+    except Exception as exc:
+        report_fault(_COMPONENT, exc)
+        return None

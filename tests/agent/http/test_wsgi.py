@@ -1,0 +1,304 @@
+"""WSGIMiddleware on plain WSGI apps: attributes, byte counting, span lifetime, faults."""
+
+from __future__ import annotations
+
+import logging
+import wsgiref.util
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.faults import fault_counts
+from otel_downstream.agent.wsgi import WSGIMiddleware
+from tests.agent.http.conftest import call_wsgi, environ_for, server_spans
+
+
+def hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello ", b"world", body]
+
+
+def test_span_carries_request_and_response(exporter, opts) -> None:
+    app = WSGIMiddleware(hello, **opts())
+    env = environ_for(
+        "/items/7",
+        method="POST",
+        body=b"12345",
+        headers={
+            "User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+        },
+    )
+    result = call_wsgi(app, env)
+    assert result.status == "200 OK"
+    assert result.body == b"hello world12345"
+    (span,) = server_spans(exporter)
+    assert span.name == "POST"  # no framework route: never the raw path
+    assert span.kind is SpanKind.SERVER
+    a = span.attributes
+    assert a[attr.HTTP_REQUEST_METHOD] == "POST"
+    assert a[attr.HTTP_RESPONSE_STATUS_CODE] == 200
+    assert a[attr.HTTP_REQUEST_BODY_SIZE] == 5
+    assert a[attr.HTTP_RESPONSE_BODY_SIZE] == 16
+    assert a[attr.URL_SCHEME] == "http"
+    assert a[attr.SERVER_ADDRESS] == "shop.example"
+    assert a[attr.DOWNSTREAM_DEVICE_CLASS] == "smartphone"
+    assert a[attr.GEO_COUNTRY_ISO_CODE] == "ZZ"
+    assert attr.HTTP_ROUTE not in a
+    assert attr.CLIENT_ADDRESS not in a and attr.USER_AGENT_ORIGINAL not in a
+    assert attr.ERROR_TYPE not in a
+
+
+def test_personal_data_only_when_enabled(exporter, opts) -> None:
+    app = WSGIMiddleware(hello, **opts(capture_user_agent=True, capture_client_ip=True))
+    call_wsgi(app, environ_for(headers={"User-Agent": "curl/8.5.0"}))
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.USER_AGENT_ORIGINAL] == "curl/8.5.0"
+    assert span.attributes[attr.CLIENT_ADDRESS] == "203.0.113.9"
+    assert span.attributes[attr.USER_AGENT_SYNTHETIC_TYPE] == "bot"
+
+
+def test_country_header_when_configured(exporter, opts) -> None:
+    app = WSGIMiddleware(hello, **opts(country_header="CF-IPCountry"))
+    call_wsgi(app, environ_for(headers={"CF-IPCountry": "FR"}))
+    assert server_spans(exporter)[0].attributes[attr.GEO_COUNTRY_ISO_CODE] == "FR"
+
+
+def test_streaming_span_ends_after_close_and_close_is_called_once(exporter, opts) -> None:
+    events: list[str] = []
+
+    class Streamed:
+        def __init__(self) -> None:
+            self.closed = 0
+
+        def __iter__(self) -> Iterator[bytes]:
+            for i in range(3):
+                events.append(f"chunk{i}")
+                yield b"x" * 10
+
+        def close(self) -> None:
+            self.closed += 1
+            events.append("close")
+
+    body = Streamed()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Streamed:
+        start_response("200 OK", [])
+        return body
+
+    wrapped = WSGIMiddleware(app, **opts())
+    captured: list[str] = []
+    iterable = wrapped(environ_for(), lambda s, h, e=None: captured.append(s))
+    first = next(iter(iterable))
+    assert first == b"x" * 10
+    assert events == ["chunk0"]  # not buffered: the first chunk arrives before the rest exists
+    assert exporter.get_finished_spans() == ()
+    rest = list(iterable)
+    assert len(rest) == 2
+    assert exporter.get_finished_spans() == ()  # exhausted but not closed yet
+    iterable.close()
+    assert body.closed == 1
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 30
+
+
+def test_app_exception_propagates_unchanged_and_marks_span(exporter, opts) -> None:
+    boom = RuntimeError("boom")
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise boom
+
+    with pytest.raises(RuntimeError) as info:
+        call_wsgi(WSGIMiddleware(app, **opts()), environ_for())
+    assert info.value is boom
+    assert info.traceback[-1].name == "app"  # raised where the app raised it
+    (span,) = server_spans(exporter)
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[attr.ERROR_TYPE] == "RuntimeError"
+    assert any(e.name == "exception" for e in span.events)
+
+
+def test_exception_while_iterating_marks_span_and_still_closes(exporter, opts) -> None:
+    closed: list[int] = []
+
+    def gen() -> Iterator[bytes]:
+        try:
+            yield b"ok"
+            raise ValueError("mid-stream")
+        finally:
+            closed.append(1)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        return gen()
+
+    with pytest.raises(ValueError, match="mid-stream"):
+        call_wsgi(WSGIMiddleware(app, **opts()), environ_for())
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.ERROR_TYPE] == "ValueError"
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 2
+    assert closed == [1]
+
+
+def test_legacy_write_is_counted(exporter, opts) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        write = start_response("200 OK", [])
+        write(b"abc")
+        return [b"de"]
+
+    result = call_wsgi(WSGIMiddleware(app, **opts()), environ_for())
+    assert result.body == b"abcde"
+    assert server_spans(exporter)[0].attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 5
+
+
+@pytest.mark.parametrize(("method", "status"), [("HEAD", "200 OK"), ("GET", "204 No Content")])
+def test_no_body_statuses_count_zero(exporter, opts, method: str, status: str) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response(status, [])
+        return [b"ignored by servers"]
+
+    call_wsgi(WSGIMiddleware(app, **opts()), environ_for(method=method))
+    assert server_spans(exporter)[0].attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 0
+
+
+def test_server_error_status_sets_error_type(exporter, opts) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("503 Service Unavailable", [])
+        return [b"down"]
+
+    call_wsgi(WSGIMiddleware(app, **opts()), environ_for())
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.ERROR_TYPE] == "503"
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_file_wrapper_body_is_counted(exporter, opts, tmp_path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"z" * 20000)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        return environ["wsgi.file_wrapper"](path.open("rb"), 4096)
+
+    env = environ_for()
+    env["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
+    result = call_wsgi(WSGIMiddleware(app, **opts()), env)
+    assert result.body == b"z" * 20000
+    assert server_spans(exporter)[0].attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 20000
+
+
+def test_request_body_counted_as_read_in_lines(exporter, opts) -> None:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        lines = list(environ["wsgi.input"])
+        start_response("200 OK", [])
+        return [str(len(lines)).encode()]
+
+    result = call_wsgi(WSGIMiddleware(app, **opts()), environ_for(method="PUT", body=b"a\nbb\nccc"))
+    assert result.body == b"3"
+    assert server_spans(exporter)[0].attributes[attr.HTTP_REQUEST_BODY_SIZE] == 8
+
+
+def test_excluded_paths_get_no_span(exporter, opts) -> None:
+    app = WSGIMiddleware(hello, **opts(excluded_paths="/metrics,/internal/"))
+    for path in ("/metrics", "/internal/health"):
+        assert call_wsgi(app, environ_for(path)).body == b"hello world"
+    assert exporter.get_finished_spans() == ()
+    call_wsgi(app, environ_for("/metrics2"))
+    assert len(server_spans(exporter)) == 1
+
+
+def test_excluded_paths_from_environment(exporter, opts, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HTTP_EXCLUDED_PATHS", "/healthz")
+    app = WSGIMiddleware(hello, **opts())
+    call_wsgi(app, environ_for("/healthz"))
+    assert exporter.get_finished_spans() == ()
+
+
+def test_bad_configuration_names_the_variable(opts, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP", "maybe")
+    with pytest.raises(ValueError, match="OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP"):
+        WSGIMiddleware(hello, **opts())
+    with pytest.raises(ValueError, match="excluded path 'metrics'"):
+        WSGIMiddleware(hello, **opts(excluded_paths=["metrics"]))
+
+
+def test_w3c_parent_is_extracted(exporter, opts) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    call_wsgi(WSGIMiddleware(hello, **opts()), environ_for(headers={"traceparent": parent}))
+    (span,) = server_spans(exporter)
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert span.parent is not None and format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+
+
+def test_app_spans_are_children_of_ours(exporter, opts, provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("app")
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        with tracer.start_as_current_span("handler"):
+            start_response("200 OK", [])
+
+        def body() -> Iterator[bytes]:
+            with tracer.start_as_current_span("render"):
+                yield b"x"
+
+        return body()
+
+    call_wsgi(WSGIMiddleware(app, **opts()), environ_for())
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    server = spans["GET"]
+    assert spans["handler"].parent.span_id == server.context.span_id
+    assert spans["render"].parent.span_id == server.context.span_id
+    assert trace.get_current_span() is trace.INVALID_SPAN  # nothing leaks into the caller
+
+
+def test_existing_server_span_is_annotated_not_duplicated(exporter, opts, provider) -> None:
+    outer = provider.get_tracer("contrib")
+    app = WSGIMiddleware(hello, **opts())
+    with outer.start_as_current_span("GET /outer", kind=SpanKind.SERVER):
+        result = call_wsgi(app, environ_for(body=b"abc", method="POST"))
+    assert result.body == b"hello worldabc"
+    (span,) = server_spans(exporter)
+    assert span.name == "GET /outer"
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 14
+    assert span.attributes[attr.HTTP_REQUEST_BODY_SIZE] == 3
+
+
+def test_broken_classifier_is_swallowed_counted_and_logged_once(exporter, opts, caplog) -> None:
+    def broken(ua: str | None) -> Any:
+        raise KeyError("classifier bug")
+
+    app = WSGIMiddleware(hello, **opts(classifier=broken))
+    with caplog.at_level(logging.WARNING, logger="otel_downstream"):
+        for _ in range(3):
+            assert call_wsgi(app, environ_for()).body == b"hello world"
+    assert fault_counts()["wsgi"] == 3
+    assert len([r for r in caplog.records if "internal error in wsgi" in r.getMessage()]) == 1
+    spans = server_spans(exporter)
+    assert len(spans) == 3
+    assert spans[0].attributes[attr.DOWNSTREAM_DEVICE_CLASS] == "unknown"
+
+
+def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypatch) -> None:
+    import otel_downstream.agent.wsgi as wsgi_module
+
+    def broken(environ: dict[str, Any]) -> dict[str, str]:
+        raise RuntimeError("header parsing bug")
+
+    app = WSGIMiddleware(hello, **opts())
+    monkeypatch.setattr(wsgi_module, "_headers", broken)
+    assert call_wsgi(app, environ_for(body=b"!", method="POST")).body == b"hello world!"
+    assert fault_counts()["wsgi"] == 1
+    assert exporter.get_finished_spans() == ()
+
+
+def test_len_is_forwarded_for_servers_that_size_lists(opts) -> None:
+    app = WSGIMiddleware(hello, **opts())
+    body = app(environ_for(), lambda *a: None)
+    assert len(body) == 3  # type: ignore[arg-type]
+    body.close()  # type: ignore[attr-defined]
