@@ -1,0 +1,135 @@
+"""``otel-downstream serve``: run the OTLP receiver until SIGTERM/SIGINT, then drain and exit.
+
+Each setting goes flag → environment variable → default. On start the command prints one JSON line
+on stdout with the bound addresses (``{"event": "serving", ...}``), so scripts and tests that ask
+for port 0 learn the ports the kernel chose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from otel_downstream.agent import environment as env
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to bind (default 127.0.0.1; env SERVE_HOST)")
+    parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318; -1 off)")
+    parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317; -1 off)")
+    parser.add_argument("--metrics-port", type=int, help="/metrics port (default 9464; -1 off)")
+    parser.add_argument(
+        "--auth-token",
+        help=f"bearer token senders must present (prefer env {env.OTEL_DOWNSTREAM_SERVE_TOKEN} "
+        "or --auth-token-file: flags show in the process list)",
+    )
+    parser.add_argument("--auth-token-file", type=Path, help="file holding the bearer token")
+    parser.add_argument("--max-body-bytes", type=int, help="largest body on the wire (16 MiB)")
+    parser.add_argument(
+        "--max-decompressed-bytes",
+        type=int,
+        help="largest body after gunzip, gRPC message (64 MiB)",
+    )
+    parser.add_argument(
+        "--max-concurrent-exports", type=int, help="exports at once before 503/retry (16)"
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+
+
+def _setting(value: int | None, name: str, default: int) -> int:
+    return value if value is not None else env.env_int(name, default)
+
+
+def _config(args: argparse.Namespace) -> object:
+    from otel_downstream.exporters.service import ServiceConfig
+
+    base = ServiceConfig()
+    token = args.auth_token or None
+    if token is None and args.auth_token_file is not None:
+        token = args.auth_token_file.read_text().strip() or None
+    if token is None:
+        token = os.environ.get(env.OTEL_DOWNSTREAM_SERVE_TOKEN, "").strip() or None
+    config = ServiceConfig(
+        host=args.host or env.env_str(env.OTEL_DOWNSTREAM_SERVE_HOST, base.host),
+        otlp_http_port=_setting(
+            args.otlp_http_port, env.OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT, base.otlp_http_port
+        ),
+        otlp_grpc_port=_setting(
+            args.otlp_grpc_port, env.OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT, base.otlp_grpc_port
+        ),
+        metrics_port=_setting(
+            args.metrics_port, env.OTEL_DOWNSTREAM_SERVE_METRICS_PORT, base.metrics_port
+        ),
+        auth_token=token,
+        max_body_bytes=_setting(
+            args.max_body_bytes, env.OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES, base.max_body_bytes
+        ),
+        max_decompressed_bytes=_setting(
+            args.max_decompressed_bytes,
+            env.OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES,
+            base.max_decompressed_bytes,
+        ),
+        max_concurrent_exports=_setting(
+            args.max_concurrent_exports,
+            env.OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS,
+            base.max_concurrent_exports,
+        ),
+    )
+    for field in ("max_body_bytes", "max_decompressed_bytes", "max_concurrent_exports"):
+        if getattr(config, field) < 1:
+            raise ValueError(f"{field}={getattr(config, field)}: expected a positive integer")
+    for field in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
+        if getattr(config, field) > 65535:
+            raise ValueError(f"{field}={getattr(config, field)}: expected a port up to 65535")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=str(args.log_level).upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+    try:
+        config = _config(args)
+    except (OSError, ValueError) as exc:
+        print(f"otel-downstream serve: {exc}", file=sys.stderr)
+        return 2
+
+    from otel_downstream.exporters.service import OtlpService, ServiceConfig
+
+    assert isinstance(config, ServiceConfig)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    service = OtlpService(config)
+    try:
+        try:
+            ports = service.start()
+        except OSError as exc:
+            print(f"otel-downstream serve: {exc}", file=sys.stderr)
+            return 1
+        addresses = {name: f"{config.host}:{port}" for name, port in ports.items()}
+        print(json.dumps({"event": "serving", "pid": os.getpid(), **addresses}), flush=True)
+        logging.getLogger("otel_downstream.serve").info("serving %s", addresses)
+        while not stop.wait(3600):
+            pass
+        logging.getLogger("otel_downstream.serve").info("stopping: draining requests in flight")
+        service.stop()
+        print(json.dumps({"event": "stopped", "pid": os.getpid()}), flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
