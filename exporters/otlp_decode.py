@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from otel_downstream.exporters.span_inputs import adjusted_count
+from otel_downstream.exporters.span_inputs import AttributeScalar, AttributeValue, adjusted_count
 
 __all__ = [
     "DecodeFailure",
@@ -33,8 +33,6 @@ __all__ = [
     "kind_name",
 ]
 
-AttributeScalar = str | bool | int | float
-AttributeValue = AttributeScalar | tuple[AttributeScalar, ...]
 
 SERVICE_NAME_KEY: Final = "service.name"
 UNKNOWN_SERVICE: Final = "unknown_service"
@@ -46,6 +44,7 @@ _KIND_BY_ENUM_NAME: Final = {
 }
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
+_UINT64_MAX: Final = 2**64 - 1
 _SPECIAL_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _HEX: Final = frozenset("0123456789abcdefABCDEF")
 
@@ -58,6 +57,8 @@ class DecodedSpan(NamedTuple):
     name: str
     kind: str
     weight: float
+    duration_s: float | None
+    """End minus start time; the LLM call latency when the span is a GenAI call."""
 
 
 class DecodeFailure(ValueError):
@@ -72,6 +73,22 @@ def _weight(tracestate: str) -> float:
         return adjusted_count(tracestate)
     except ValueError:
         return math.nan
+
+
+def _homogeneous(items: list[AttributeValue | None]) -> AttributeValue | None:
+    """An OTel array attribute holds one scalar type; anything else is not an attribute value."""
+    values = [i for i in items if i is not None]
+    if not values or isinstance(values[0], tuple):
+        return () if not values else None
+    first = type(values[0])
+    if any(type(v) is not first for v in values):
+        return None
+    array: AttributeValue = tuple(values)  # type: ignore[assignment]
+    return array
+
+
+def _duration(start_ns: int, end_ns: int) -> float | None:
+    return (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None
 
 
 def kind_name(kind: int) -> str:
@@ -92,8 +109,7 @@ def _pb_value(value: AnyValue) -> AttributeValue | None:
     if which is None or which in ("kvlist_value", "bytes_value", "string_value_strindex"):
         return None  # not a span attribute type the SDK allows; nothing we read uses them
     if which == "array_value":
-        items = [_pb_value(v) for v in value.array_value.values]
-        return tuple(i for i in items if i is not None and not isinstance(i, tuple))
+        return _homogeneous([_pb_value(v) for v in value.array_value.values])
     scalar: AttributeScalar = getattr(value, which)
     return scalar
 
@@ -119,14 +135,14 @@ def decode_protobuf(body: bytes) -> list[DecodedSpan]:
                     value = _pb_value(kv.value)
                     if value is not None:
                         attributes[kv.key] = value
-                state = span.trace_state
                 append(
                     DecodedSpan(
                         service,
                         attributes,
                         span.name,
                         kind_name(span.kind),
-                        _weight(state),
+                        _weight(span.trace_state),
+                        _duration(span.start_time_unix_nano, span.end_time_unix_nano),
                     )
                 )
     return out
@@ -227,11 +243,12 @@ def _json_value(value: Any, where: str, depth: int = 0) -> AttributeValue | None
             raise DecodeFailure(
                 f"{where}.arrayValue={_shown(array)}: expected an ArrayValue object"
             )
-        items = (
-            _json_value(item, here, depth + 1)
-            for here, item in _objects(array.get("values"), f"{where}.arrayValue.values")
+        return _homogeneous(
+            [
+                _json_value(item, here, depth + 1)
+                for here, item in _objects(array.get("values"), f"{where}.arrayValue.values")
+            ]
         )
-        return tuple(i for i in items if i is not None and not isinstance(i, tuple))
     return None  # kvlistValue, bytesValue, empty: not span attribute types, ignored
 
 
@@ -293,6 +310,16 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
                 name = span.get("name")
                 state = _field(span, "traceState", "trace_state")
                 state = "" if state is None else _json_string(state, f"{where}.traceState")
+                start = _field(span, "startTimeUnixNano", "start_time_unix_nano")
+                end = _field(span, "endTimeUnixNano", "end_time_unix_nano")
+                start_ns = (
+                    0
+                    if start is None
+                    else _json_int(start, f"{where}.startTimeUnixNano", 0, _UINT64_MAX)
+                )
+                end_ns = (
+                    0 if end is None else _json_int(end, f"{where}.endTimeUnixNano", 0, _UINT64_MAX)
+                )
                 out.append(
                     DecodedSpan(
                         service,
@@ -300,6 +327,7 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
                         "" if name is None else _json_string(name, f"{where}.name"),
                         _json_kind(span.get("kind"), f"{where}.kind"),
                         _weight(state),
+                        _duration(start_ns, end_ns),
                     )
                 )
     return out

@@ -31,6 +31,7 @@ from prometheus_client.exposition import choose_encoder
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp_decode import DecodedSpan, DecodeFailure, decode_request
 from otel_downstream.exporters.otlp_http import OtlpHttpServer
+from otel_downstream.exporters.span_inputs import classify
 
 __all__ = ["ExportCore", "ExportOutcome", "OtlpService", "ServiceConfig", "SpanAccounting"]
 
@@ -51,6 +52,7 @@ class SpanAccounting(Protocol):
         weight: float = 1.0,
         name: str = "",
         kind: str = "",
+        duration_s: float | None = None,
     ) -> bool: ...
 
 
@@ -113,9 +115,6 @@ class ExportCore:
         self.max_body_bytes = config.max_body_bytes
         self.max_decompressed_bytes = config.max_decompressed_bytes
         self._slots = threading.BoundedSemaphore(config.max_concurrent_exports)
-        # Decoding runs in parallel; accounting is serialised so totals never depend on the
-        # accounting core's own thread safety (it is one short loop per batch).
-        self._account_lock = threading.Lock()
 
     def authorized(self, header: str | None) -> bool:
         if self._token is None:
@@ -136,23 +135,30 @@ class ExportCore:
         return self.account(decode_request(body, json_body=json_body))
 
     def account(self, spans: list[DecodedSpan]) -> ExportOutcome:
+        """Account each span; only footprint spans the core refused count as rejected.
+
+        Spans the footprint does not cover (database calls, internal work) are accepted and
+        ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
+        """
         rejected = 0
         account = self._accountant.account
-        with self._account_lock:
-            for span in spans:
-                try:
-                    ok = account(
-                        span.attributes,
-                        service_name=span.service_name,
-                        weight=span.weight,
-                        name=span.name,
-                        kind=span.kind,
-                    )
-                except Exception as exc:  # the service keeps serving whatever one span does
-                    report_fault("serve", exc)
-                    ok = False
-                if not ok:
-                    rejected += 1
+        for span in spans:
+            try:
+                if classify(span.attributes, span.name, span.kind) is None:
+                    continue
+                ok = account(
+                    span.attributes,
+                    service_name=span.service_name,
+                    weight=span.weight,
+                    name=span.name,
+                    kind=span.kind,
+                    duration_s=span.duration_s,
+                )
+            except Exception as exc:  # the service keeps serving whatever one span does
+                report_fault("serve", exc)
+                ok = False
+            if not ok:
+                rejected += 1
         if not rejected:
             return ExportOutcome(0, "")
         return ExportOutcome(

@@ -189,3 +189,33 @@ def test_kind_names_match_the_sdk() -> None:
         "CONSUMER",
         "",
     ]
+
+
+def test_duration_comes_from_start_and_end_times() -> None:
+    body = _json_body(
+        [], startTimeUnixNano="1700000000000000000", endTimeUnixNano="1700000002500000000"
+    )
+    (span,) = decode_json(body)
+    assert span.duration_s == pytest.approx(2.5)
+    (server, _) = decode_protobuf(encode_spans(_sdk_spans()).SerializeToString())
+    assert server.duration_s is not None and 0.0 <= server.duration_s < 5.0
+    (no_times,) = decode_json(_json_body([]))
+    assert no_times.duration_s is None
+
+
+def test_mixed_type_arrays_are_not_attribute_values() -> None:
+    body = _json_body(
+        [
+            {
+                "key": "mixed",
+                "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}]}},
+            },
+            {
+                "key": "ints",
+                "value": {"arrayValue": {"values": [{"intValue": "1"}, {"intValue": 2}]}},
+            },
+        ]
+    )
+    (span,) = decode_json(body)
+    assert "mixed" not in span.attributes
+    assert span.attributes["ints"] == (1, 2)
