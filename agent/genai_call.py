@@ -1,0 +1,272 @@
+"""The life of one traced LLM API call: open a CLIENT span, accumulate what the SDK returns, end once.
+
+Both provider wrappers create a :class:`GenAICall` when an instrumented method starts, feed it the
+HTTP exchange, the parsed result or the streamed chunks, and call :meth:`GenAICall.finish` from every
+place a call can end (return, error, stream exhaustion, close, garbage collection). ``finish`` is
+idempotent, so those places need not coordinate. Nothing here may raise into the host application:
+every observation is guarded and faults go to :func:`otel_downstream.agent.faults.report_fault`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from .faults import report_fault
+from .genai_record import (
+    GenAIRecord,
+    as_int,
+    record_attributes,
+    span_name,
+    start_attributes,
+    usage_counts,
+)
+from .token_estimate import input_tokens, text_chars, tokens_from_chars
+
+CURRENT_CALL: ContextVar[GenAICall | None] = ContextVar("otel_downstream_genai_call", default=None)
+"""The call whose SDK method is running in this context (lets the HTTP-level hook find it)."""
+
+
+class GenAICall:
+    """Mutable accumulator for one call; turned into a frozen :class:`GenAIRecord` at the end."""
+
+    __slots__ = (
+        "_body",
+        "_chars",
+        "_operation",
+        "_provider",
+        "_reasons",
+        "_request_model",
+        "_response",
+        "_server",
+        "_span",
+        "_start",
+        "_stream",
+        "_ttfc",
+        "_usage",
+        "busy",
+        "component",
+        "done",
+        "request_bytes",
+        "response_model",
+    )
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        *,
+        component: str,
+        operation: str,
+        provider: str,
+        request_model: str | None,
+        stream: bool,
+        server: tuple[str | None, int | None],
+        body: Mapping[str, Any] | None,
+    ) -> None:
+        self.component = component
+        self._operation = operation
+        self._provider = provider
+        self._request_model = request_model
+        self._stream = stream
+        self._server = server
+        self._body = body
+        self._start = time.perf_counter()
+        self._span = tracer.start_span(
+            span_name(operation, request_model),
+            kind=SpanKind.CLIENT,
+            attributes=start_attributes(
+                operation=operation,
+                provider=provider,
+                request_model=request_model,
+                stream=stream,
+                server_address=server[0],
+                server_port=server[1],
+            ),
+        )
+        self._usage: object = None
+        self._reasons: dict[int, str] = {}
+        self._chars = 0
+        self._ttfc: float | None = None
+        self._response: Any = None
+        self.request_bytes: int | None = None
+        self.response_model: str | None = None
+        self.busy = False
+        self.done = False
+
+    @property
+    def span(self) -> Any:
+        return self._span
+
+    # --- observations -------------------------------------------------------------------------
+    def observe_http(self, response: Any) -> None:
+        """Remember the HTTP response (last attempt wins) to read byte counts from at the end."""
+        try:
+            self._response = response
+            request = response.request
+            length = request.headers.get("content-length")
+            if length is not None:
+                self.request_bytes = int(length)
+            else:
+                self.request_bytes = len(request.content)
+            if self._server[0] is None:
+                url = request.url
+                self._server = (url.host, url.port)
+        except Exception as exc:
+            report_fault(self.component, exc)
+
+    def observe_result(self, result: object) -> None:
+        """Take model, usage and finish reasons from a parsed (non-streamed) response."""
+        try:
+            model = getattr(result, "model", None)
+            if isinstance(model, str) and model:
+                self.response_model = model
+            usage = getattr(result, "usage", None)
+            if usage is not None:
+                self._usage = usage
+            choices = getattr(result, "choices", None)
+            if choices:
+                for index, choice in enumerate(choices):
+                    reason = getattr(choice, "finish_reason", None)
+                    if reason:
+                        self._reasons[index] = str(getattr(reason, "value", reason))
+            status = getattr(result, "status", None)  # Responses API: completed/incomplete/failed
+            if (
+                isinstance(status, str)
+                and not choices
+                and getattr(result, "output", None) is not None
+            ):
+                self._reasons[0] = status
+        except Exception as exc:
+            report_fault(self.component, exc)
+
+    def observe_chunk(self, chunk: Any) -> None:
+        """One streamed chunk: OpenAI chat/completion chunk, Responses event or Mistral event."""
+        try:
+            if self._ttfc is None:
+                self._ttfc = time.perf_counter() - self._start
+            kind = getattr(chunk, "type", None)
+            if isinstance(kind, str) and kind.startswith("response."):
+                self._observe_response_event(kind, chunk)
+                return
+            data = getattr(chunk, "data", None)  # Mistral wraps each chunk in an event
+            if data is not None and not isinstance(data, (list, str)):
+                chunk = data
+            if self.response_model is None:
+                model = getattr(chunk, "model", None)
+                if isinstance(model, str) and model:
+                    self.response_model = model
+            usage = getattr(chunk, "usage", None)
+            if usage is not None:
+                self._usage = usage
+            for choice in getattr(chunk, "choices", None) or ():
+                delta = getattr(choice, "delta", None)
+                if delta is None:
+                    text = getattr(choice, "text", None)
+                else:
+                    text = getattr(delta, "content", None)
+                    calls = getattr(delta, "tool_calls", None)
+                    if calls:
+                        self._chars += _tool_call_chars(calls)
+                if text:
+                    self._chars += len(text) if isinstance(text, str) else text_chars(text)
+                reason = getattr(choice, "finish_reason", None)
+                if reason:
+                    index = getattr(choice, "index", 0)
+                    self._reasons[index if isinstance(index, int) else 0] = str(
+                        getattr(reason, "value", reason)
+                    )
+        except Exception as exc:
+            report_fault(self.component, exc)
+
+    def _observe_response_event(self, kind: str, event: Any) -> None:
+        if kind.endswith(".delta"):
+            delta = getattr(event, "delta", None)
+            if isinstance(delta, str):
+                self._chars += len(delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.observe_result(getattr(event, "response", None))
+        elif kind == "response.created" and self.response_model is None:
+            model = getattr(getattr(event, "response", None), "model", None)
+            if isinstance(model, str):
+                self.response_model = model
+
+    # --- the end ------------------------------------------------------------------------------
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the span with everything observed; later calls do nothing."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            if error is not None and self._response is None:
+                # SDK errors carry the failed HTTP response (openai: .response, mistral: .raw_response)
+                failed = getattr(error, "response", None) or getattr(error, "raw_response", None)
+                if failed is not None and hasattr(failed, "request"):
+                    self.observe_http(failed)
+            record = self._record(error)
+            span = self._span
+            span.set_attributes(record_attributes(record))
+            if error is not None:
+                span.set_status(Status(StatusCode.ERROR, record.error_type))
+            span.end()
+        except Exception as exc:
+            report_fault(self.component, exc)
+
+    def finish_quietly(self) -> None:
+        """Finaliser for an abandoned stream or raw response (garbage collected unclosed)."""
+        self.finish(None)
+
+    def _record(self, error: BaseException | None) -> GenAIRecord:
+        inp, out, cached, reasoning = usage_counts(self._usage)
+        estimated = False
+        if out is None and self._stream and (error is None or self._chars):
+            out = tokens_from_chars(self._chars)
+            estimated = True
+        if inp is None and self._body is not None and (estimated or out is not None):
+            inp = input_tokens(self._body)
+            estimated = estimated or inp is not None
+        response_bytes = None
+        if self._response is not None:
+            response_bytes = as_int(getattr(self._response, "num_bytes_downloaded", None))
+        return GenAIRecord(
+            operation=self._operation,
+            provider=self._provider,
+            request_model=self._request_model,
+            response_model=self.response_model,
+            input_tokens=inp,
+            output_tokens=out,
+            cache_read_tokens=cached,
+            reasoning_tokens=reasoning,
+            stream=self._stream,
+            finish_reasons=tuple(self._reasons[i] for i in sorted(self._reasons)),
+            error_type=_error_type(error),
+            server_address=self._server[0],
+            server_port=self._server[1],
+            request_bytes=self.request_bytes,
+            response_bytes=response_bytes,
+            time_to_first_chunk=self._ttfc if self._stream else None,
+            tokens_estimated=estimated,
+        )
+
+
+def _tool_call_chars(calls: Any) -> int:
+    chars = 0
+    for call in calls:
+        function = getattr(call, "function", None)
+        arguments = getattr(function, "arguments", None)
+        if isinstance(arguments, str):
+            chars += len(arguments)
+        name = getattr(function, "name", None)
+        if isinstance(name, str):
+            chars += len(name)
+    return chars
+
+
+def _error_type(error: BaseException | None) -> str | None:
+    """The exception's class name, as the GenAI conventions suggest when no status code applies."""
+    if error is None:
+        return None
+    return type(error).__qualname__

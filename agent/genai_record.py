@@ -1,0 +1,151 @@
+"""One frozen record per LLM API call, and the one function that turns it into span attributes.
+
+The OpenAI and Mistral wrappers differ only in how they *observe* a call; both reduce what they saw
+to a :class:`GenAIRecord`, so the attribute names, the span name and the rules for what is recorded
+(never prompts or completions) live here once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry.util.types import AttributeValue
+
+from . import attributes as attr
+
+OPERATION_CHAT = "chat"
+OPERATION_TEXT_COMPLETION = "text_completion"
+OPERATION_EMBEDDINGS = "embeddings"
+OPERATION_GENERATE_CONTENT = "generate_content"
+
+
+@dataclass(frozen=True, slots=True)
+class GenAIRecord:
+    """What one API call cost and returned, without any prompt or completion text."""
+
+    operation: str
+    provider: str
+    request_model: str | None = None
+    response_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    stream: bool = False
+    finish_reasons: tuple[str, ...] = ()
+    error_type: str | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
+    time_to_first_chunk: float | None = None
+    tokens_estimated: bool = False
+
+
+def span_name(operation: str, request_model: str | None) -> str:
+    """``{gen_ai.operation.name} {gen_ai.request.model}``, or the operation alone without a model."""
+    return f"{operation} {request_model}" if request_model else operation
+
+
+def start_attributes(
+    *,
+    operation: str,
+    provider: str,
+    request_model: str | None,
+    stream: bool,
+    server_address: str | None,
+    server_port: int | None,
+) -> dict[str, AttributeValue]:
+    """Attributes known before the call, set at span start so samplers can see them."""
+    out: dict[str, AttributeValue] = {
+        attr.GEN_AI_OPERATION_NAME: operation,
+        attr.GEN_AI_PROVIDER_NAME: provider,
+        attr.GEN_AI_REQUEST_STREAM: stream,
+    }
+    if request_model:
+        out[attr.GEN_AI_REQUEST_MODEL] = request_model
+    if server_address:
+        out[attr.SERVER_ADDRESS] = server_address
+    if server_port is not None:
+        out[attr.SERVER_PORT] = server_port
+    return out
+
+
+def record_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
+    """Every span attribute the record implies; absent values are left out, never zero-filled."""
+    out = start_attributes(
+        operation=record.operation,
+        provider=record.provider,
+        request_model=record.request_model,
+        stream=record.stream,
+        server_address=record.server_address,
+        server_port=record.server_port,
+    )
+    optional: tuple[tuple[str, AttributeValue | None], ...] = (
+        (attr.GEN_AI_RESPONSE_MODEL, record.response_model),
+        (attr.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens),
+        (attr.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens),
+        (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, record.cache_read_tokens),
+        (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_tokens),
+        (attr.ERROR_TYPE, record.error_type),
+        (attr.HTTP_REQUEST_BODY_SIZE, record.request_bytes),
+        (attr.HTTP_RESPONSE_BODY_SIZE, record.response_bytes),
+        (attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
+    )
+    for key, value in optional:
+        if value is not None:
+            out[key] = value
+    if record.finish_reasons:
+        out[attr.GEN_AI_RESPONSE_FINISH_REASONS] = record.finish_reasons
+    if record.tokens_estimated:
+        out[attr.DOWNSTREAM_TOKENS_ESTIMATED] = True
+    return out
+
+
+def as_int(value: object) -> int | None:
+    """A token count from a provider payload, or ``None`` for anything that is not a count."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def usage_counts(usage: object) -> tuple[int | None, int | None, int | None, int | None]:
+    """(input, output, cache-read, reasoning) tokens from an OpenAI- or Mistral-shaped usage object.
+
+    Chat/legacy completions say ``prompt_tokens``/``completion_tokens``; the Responses API says
+    ``input_tokens``/``output_tokens``; both nest the cache and reasoning details.
+    """
+    if usage is None:
+        return None, None, None, None
+    get = _getter(usage)
+    inp = as_int(get("prompt_tokens"))
+    if inp is None:
+        inp = as_int(get("input_tokens"))
+    out = as_int(get("completion_tokens"))
+    if out is None:
+        out = as_int(get("output_tokens"))
+    details = get("prompt_tokens_details") or get("input_tokens_details")
+    cached = as_int(_getter(details)("cached_tokens")) if details is not None else None
+    details = get("completion_tokens_details") or get("output_tokens_details")
+    reasoning = as_int(_getter(details)("reasoning_tokens")) if details is not None else None
+    return inp, out, cached, reasoning
+
+
+def finish_reasons(choices: Iterable[Any] | None) -> tuple[str, ...]:
+    """The finish reason of each choice that has one, in choice order."""
+    if not choices:
+        return ()
+    reasons = []
+    for choice in choices:
+        reason = _getter(choice)("finish_reason")
+        if reason:
+            reasons.append(str(getattr(reason, "value", reason)))
+    return tuple(reasons)
+
+
+def _getter(obj: object) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get
+    return lambda name: getattr(obj, name, None)

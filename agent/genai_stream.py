@@ -1,0 +1,124 @@
+"""The one helper that traces a streamed LLM response, sync or async, and ends its span exactly once.
+
+We never hand the caller a different object: the SDK's own stream (OpenAI ``Stream``/``AsyncStream``,
+Mistral ``EventStream``/``EventStreamAsync``) is kept, and only two of its instance attributes are
+redirected:
+
+* the iterator attribute the stream reads chunks from (``_iterator`` or ``generator``) becomes a
+  generator that observes each chunk and ends the span on exhaustion or error;
+* ``close``/``aclose`` of its HTTP response end the span when the caller (or a helper such as
+  ``ChatCompletionStream``) closes early.
+
+A ``weakref.finalize`` on the stream ends the span if the stream is dropped unclosed. While a chunk is
+being pulled (``call.busy``) the SDK may close the response itself (its ``finally`` on ``[DONE]`` or on
+an error); those closes are left to the iterator wrapper, which knows whether the stream ended well.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+from .faults import report_fault
+from .genai_call import GenAICall
+
+_MARK = "_otel_downstream_call"
+
+
+def trace_stream(stream: Any, iterator_attr: str, call: GenAICall) -> None:
+    """Observe ``stream`` in place; a stream that is already traced (or not iterable) is left alone."""
+    try:
+        if getattr(stream, _MARK, None) is not None:
+            return
+        inner = getattr(stream, iterator_attr)
+        if hasattr(inner, "__anext__"):
+            setattr(stream, iterator_attr, _async_chunks(inner, call))
+        else:
+            setattr(stream, iterator_attr, _sync_chunks(iter(inner), call))
+        setattr(stream, _MARK, call)
+        watch_close(getattr(stream, "response", None), call)
+        weakref.finalize(stream, call.finish_quietly)
+    except Exception as exc:
+        report_fault(call.component, exc)
+        call.finish()
+
+
+def watch_close(response: Any, call: GenAICall) -> None:
+    """End the call when ``response`` is closed by anyone but the SDK code we are driving."""
+    if response is None:
+        return
+    close = getattr(response, "close", None)
+    if callable(close):
+        response.close = _closing(close, call)
+    aclose = getattr(response, "aclose", None)
+    if callable(aclose):
+        response.aclose = _async_closing(aclose, call)
+
+
+def _closing(close: Callable[[], Any], call: GenAICall) -> Callable[[], Any]:
+    def closing_close() -> Any:
+        try:
+            return close()
+        finally:
+            if not call.busy:
+                call.finish()
+
+    return closing_close
+
+
+def _async_closing(aclose: Callable[[], Awaitable[Any]], call: GenAICall) -> Callable[[], Any]:
+    async def closing_aclose() -> Any:
+        try:
+            return await aclose()
+        finally:
+            if not call.busy:
+                call.finish()
+
+    return closing_aclose
+
+
+def _sync_chunks(inner: Iterator[Any], call: GenAICall) -> Iterator[Any]:
+    observe = call.observe_chunk
+    while True:
+        call.busy = True
+        try:
+            item = next(inner)
+        except StopIteration:
+            call.busy = False
+            call.finish()
+            return
+        except BaseException as exc:
+            call.busy = False
+            call.finish(exc)
+            raise
+        call.busy = False
+        observe(item)
+        try:
+            yield item
+        except GeneratorExit:
+            call.finish()
+            raise
+
+
+async def _async_chunks(inner: AsyncIterator[Any], call: GenAICall) -> AsyncIterator[Any]:
+    observe = call.observe_chunk
+    while True:
+        call.busy = True
+        try:
+            item = await inner.__anext__()
+        except StopAsyncIteration:
+            call.busy = False
+            call.finish()
+            return
+        except BaseException as exc:
+            call.busy = False
+            call.finish(exc)
+            raise
+        call.busy = False
+        observe(item)
+        try:
+            yield item
+        except GeneratorExit:
+            call.finish()
+            raise
