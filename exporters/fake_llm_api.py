@@ -166,7 +166,10 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "responses":
             self._send_json(200, _response_object(model, tokens, settings), len(raw))
         else:
-            self._send_json(200, _completion(endpoint, model, tokens, settings), len(raw))
+            payload = _completion(endpoint, model, tokens, settings)
+            if mistral:
+                payload["usage"] = _usage(settings, tokens, mistral=True)
+            self._send_json(200, payload, len(raw))
 
     def _send_json(self, status: int, payload: dict[str, Any], request_bytes: int) -> None:
         data = json.dumps(payload).encode()
@@ -243,14 +246,16 @@ def _error_body(status: int, mistral: bool) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def _usage(settings: FakeLLMSettings, output_tokens: int) -> dict[str, Any]:
-    return {
+def _usage(settings: FakeLLMSettings, output_tokens: int, mistral: bool = False) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": settings.input_tokens,
         "completion_tokens": output_tokens,
         "total_tokens": settings.input_tokens + output_tokens,
-        "prompt_tokens_details": {"cached_tokens": settings.cached_tokens},
-        "completion_tokens_details": {"reasoning_tokens": settings.reasoning_tokens},
     }
+    if not mistral:  # Mistral's documented usage has only the three totals
+        usage["prompt_tokens_details"] = {"cached_tokens": settings.cached_tokens}
+        usage["completion_tokens_details"] = {"reasoning_tokens": settings.reasoning_tokens}
+    return usage
 
 
 def _completion(
@@ -373,7 +378,7 @@ def _stream_events(
             "choices": [choice],
         }
         if mistral and last and include_usage:
-            chunk["usage"] = _usage(settings, tokens)
+            chunk["usage"] = _usage(settings, tokens, mistral=True)
         events.append(_sse(chunk))
     if include_usage and not mistral:  # OpenAI: a final chunk with no choices carries usage
         usage_chunk = {

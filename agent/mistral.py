@@ -1,0 +1,274 @@
+"""Mistral SDK wrapper: one CLIENT span per chat, FIM, agents or embeddings call.
+
+The Speakeasy-generated Mistral SDK has no single method that returns parsed results (each operation
+parses its own response), so we wrap the operation methods themselves (``chat.complete``/``stream``
+and their ``_async`` twins, ``fim``, ``agents``, ``embeddings.create``) and, for byte counts,
+``BaseSDK.do_request``/``do_request_async``, which every operation calls with the HTTP exchange. Both
+the 3.x layout (``mistralai.client``) and the 1.x/2.x one (``mistralai``) are supported. Streams are
+the SDK's own ``EventStream`` objects, observed in place (see :mod:`.genai_stream`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import (  # type: ignore[attr-defined]
+    BaseInstrumentor,
+)
+from opentelemetry.trace import Tracer, TracerProvider
+
+from . import attributes as attr
+from .environment import OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME, env_str
+from .faults import report_fault
+from .genai_call import CURRENT_CALL, GenAICall
+from .genai_patch import unwrap_attribute, wrap_attribute
+from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
+from .genai_stream import trace_stream
+
+__all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
+
+_COMPONENT = "mistral"
+
+# (client attribute, module, class, operation, methods -> streamed?)
+_TARGETS: tuple[tuple[str, str, str, str, dict[str, bool]], ...] = (
+    (
+        "chat",
+        "chat",
+        "Chat",
+        OPERATION_CHAT,
+        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
+    ),
+    (
+        "agents",
+        "agents",
+        "Agents",
+        OPERATION_CHAT,
+        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
+    ),
+    (
+        "fim",
+        "fim",
+        "Fim",
+        OPERATION_TEXT_COMPLETION,
+        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
+    ),
+    (
+        "embeddings",
+        "embeddings",
+        "Embeddings",
+        OPERATION_EMBEDDINGS,
+        {"create": False, "create_async": False},
+    ),
+)
+_HTTP_METHODS = ("do_request", "do_request_async")
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    tracer: Tracer
+    provider: str
+
+
+def _package() -> str:
+    """``mistralai.client`` (SDK 3.x) or ``mistralai`` (1.x/2.x)."""
+    try:
+        importlib.import_module("mistralai.client.basesdk")
+    except ImportError:
+        return "mistralai"
+    return "mistralai.client"
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"{_package()}.{name}")
+
+
+def _server(sdk: Any) -> tuple[str | None, int | None]:
+    try:
+        url, _ = sdk.sdk_configuration.get_server_details()
+        parts = urlsplit(url)
+        return parts.hostname, parts.port
+    except Exception:  # an unusual configuration only costs us server.address
+        return None, None
+
+
+def _wrap_operation(
+    settings: _Settings, operation: str, streamed: bool, bound_sdk: Any = None
+) -> Callable[[Any], Any]:
+    """Factory for an operation-method wrapper (class-level when ``bound_sdk`` is None)."""
+
+    def make(original: Any) -> Any:
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
+            if CURRENT_CALL.get() is not None:
+                return None
+            try:
+                sdk = bound_sdk if bound_sdk is not None else args[0]
+                model = kwargs.get("model")
+                return GenAICall(
+                    settings.tracer,
+                    component=_COMPONENT,
+                    operation=operation,
+                    provider=settings.provider,
+                    request_model=model if isinstance(model, str) else None,
+                    stream=streamed,
+                    server=_server(sdk),
+                    body=kwargs,
+                )
+            except Exception as exc:
+                report_fault(_COMPONENT, exc)
+                return None
+
+        if inspect.iscoroutinefunction(original):
+
+            async def operation_async(*args: Any, **kwargs: Any) -> Any:
+                call = begin(args, kwargs)
+                if call is None:
+                    return await original(*args, **kwargs)
+                token = CURRENT_CALL.set(call)
+                try:
+                    result = await original(*args, **kwargs)
+                except BaseException as exc:
+                    call.finish(exc)
+                    raise
+                finally:
+                    CURRENT_CALL.reset(token)
+                _complete(call, result, streamed)
+                return result
+
+            return operation_async
+
+        def operation_sync(*args: Any, **kwargs: Any) -> Any:
+            call = begin(args, kwargs)
+            if call is None:
+                return original(*args, **kwargs)
+            token = CURRENT_CALL.set(call)
+            try:
+                result = original(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+            finally:
+                CURRENT_CALL.reset(token)
+            _complete(call, result, streamed)
+            return result
+
+        return operation_sync
+
+    return make
+
+
+def _complete(call: GenAICall, result: Any, streamed: bool) -> None:
+    try:
+        if streamed and hasattr(result, "generator") and hasattr(result, "response"):
+            trace_stream(result, "generator", call)
+        else:
+            call.observe_result(result)
+            call.finish()
+    except Exception as exc:
+        report_fault(_COMPONENT, exc)
+        call.finish()
+
+
+def _wrap_http(original: Any) -> Any:
+    """Hand the HTTP response of ``do_request``/``do_request_async`` to the running call."""
+    if inspect.iscoroutinefunction(original):
+
+        async def do_request_async(*args: Any, **kwargs: Any) -> Any:
+            response = await original(*args, **kwargs)
+            call = CURRENT_CALL.get()
+            if call is not None:
+                call.observe_http(response)
+            return response
+
+        return do_request_async
+
+    def do_request(*args: Any, **kwargs: Any) -> Any:
+        response = original(*args, **kwargs)
+        call = CURRENT_CALL.get()
+        if call is not None:
+            call.observe_http(response)
+        return response
+
+    return do_request
+
+
+def _settings(tracer_provider: TracerProvider | None, provider_name: str | None) -> _Settings:
+    provider = provider_name or env_str(
+        OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME, attr.PROVIDER_MISTRAL
+    )
+    return _Settings(trace.get_tracer(__name__, tracer_provider=tracer_provider), provider)
+
+
+def _owners(client: Any) -> Iterator[tuple[Any, str, dict[str, bool]]]:
+    """(object to patch, operation, methods) for the SDK classes or for one client's sub-SDKs."""
+    for attribute, module, cls, operation, methods in _TARGETS:
+        try:
+            owner = (
+                getattr(client, attribute) if client is not None else getattr(_module(module), cls)
+            )
+        except (ImportError, AttributeError):
+            continue  # this SDK version has no such resource
+        yield owner, operation, methods
+
+
+def instrument_mistral(
+    client: Any = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    provider_name: str | None = None,
+) -> Any:
+    """Trace Mistral calls: of ``client`` only (returned, same object), or of every client when None.
+
+    ``provider_name`` overrides ``gen_ai.provider.name`` (else ``OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME``,
+    else ``mistral_ai``).
+    """
+    settings = _settings(tracer_provider, provider_name)
+    bound = client is not None
+    for owner, operation, methods in _owners(client):
+        for name, streamed in methods.items():
+            wrap_attribute(
+                owner,
+                name,
+                _wrap_operation(settings, operation, streamed, owner if bound else None),
+            )
+        if bound:
+            for name in _HTTP_METHODS:
+                wrap_attribute(owner, name, _wrap_http)
+    if not bound:
+        base = _module("basesdk").BaseSDK
+        for name in _HTTP_METHODS:
+            wrap_attribute(base, name, _wrap_http)
+    return client
+
+
+def uninstrument_mistral(client: Any = None) -> None:
+    """Undo :func:`instrument_mistral` for ``client``, or the global patch when None."""
+    for owner, _, methods in _owners(client):
+        for name in (*methods, *_HTTP_METHODS):
+            unwrap_attribute(owner, name)
+    if client is None:
+        base = _module("basesdk").BaseSDK
+        for name in _HTTP_METHODS:
+            unwrap_attribute(base, name)
+
+
+class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """``opentelemetry-instrument`` entry point (``downstream_mistral``) for every Mistral client."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("mistralai >= 1.0",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        instrument_mistral(
+            tracer_provider=kwargs.get("tracer_provider"),
+            provider_name=kwargs.get("provider_name"),
+        )
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        uninstrument_mistral()
