@@ -1,0 +1,258 @@
+"""Footprint of one LLM API call (segment ``ai_inference``): energy, CO₂e and water.
+
+Methods (docs/methodology-llm.md has every formula, constant and source):
+
+- ``ecologits``: EcoLogits 0.11.3 exactly (output tokens, latency, model size, provider data centre).
+- ``ecologits-prefill`` (default): the same plus input-token (prefill) energy, which EcoLogits
+  leaves out although long prompts are a large share of real API traffic.
+- ``mistral-lca-2025``: CO₂e and water anchored on Mistral AI's published lifecycle analysis of
+  Mistral Large 2, scaled per output token and by active parameters; energy from ``ecologits``.
+
+The exporter calls :func:`llm_call` once per GenAI span, so everything that depends only on
+(provider, model, zone, method) is computed once and cached; a call is then a few float operations.
+Unknown models and providers never fail: they are estimated and flagged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final
+
+from otel_downstream.exporters.footprint import ZERO, Footprint, Impact, InputError
+from otel_downstream.exporters.llm_ecologits import Coefficients, coefficients, evaluate
+from otel_downstream.exporters.llm_parts import LlmParts
+from otel_downstream.exporters.llm_registry import (
+    Bounds,
+    mix,
+    provider_spec,
+    registry,
+    resolve_model,
+)
+from otel_downstream.exporters.llm_registry import known_models as _known_models
+
+__all__ = ["DATA_VERSION", "DEFAULT_METHOD", "METHODS", "known_models", "llm_call"]
+
+METHODS: Final = ("ecologits", "ecologits-prefill", "mistral-lca-2025")
+DEFAULT_METHOD: Final = "ecologits-prefill"
+DATA_VERSION: Final = "ecologits-0.11.3"
+"""The EcoLogits release the registry files were synced from (a test holds it to the files)."""
+
+_J_PER_KWH: Final = 3_600_000.0
+_MAX_PLANS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything about a call except its tokens and latency."""
+
+    method: str
+    low: Coefficients
+    high: Coefficients | None  # None: no range (EcoLogits gives a single value)
+    flags: tuple[str, ...]
+    include_embodied: bool
+    data_version: str
+    lca_g_per_token: tuple[float, float] = (0.0, 0.0)  # mistral-lca-2025, low/high
+    lca_l_per_token: tuple[float, float] = (0.0, 0.0)
+
+
+_plans: dict[tuple[str, str, str | None, str, bool], _Plan] = {}
+
+
+def known_models(provider: str) -> list[str]:
+    """Model names EcoLogits registers for ``provider`` (semconv or EcoLogits spelling)."""
+    return _known_models(provider)
+
+
+def llm_call(
+    *,
+    provider: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    latency_s: float | None,
+    method: str = DEFAULT_METHOD,
+    zone: str | None = None,
+    include_embodied: bool = True,
+) -> Footprint:
+    """Footprint of one call; raises :class:`InputError` naming the bad field and value.
+
+    ``latency_s`` is the measured request duration (it caps the generation time, as in EcoLogits);
+    ``None`` means unknown. ``zone`` overrides the provider's default electricity-mix zone (ISO
+    3166-1 alpha-3, e.g. ``FRA``; ``WOR`` is the world average).
+    """
+    out_tok = _tokens("output_tokens", output_tokens)
+    in_tok = _tokens("input_tokens", input_tokens)
+    latency = _latency(latency_s)
+    key = (provider, model, zone, method, include_embodied)
+    plan = _plans.get(key)
+    if plan is None:
+        plan = _plan(provider, model, zone, method, include_embodied)
+        if len(_plans) < _MAX_PLANS:
+            _plans[key] = plan
+    if plan.method == "mistral-lca-2025":
+        return _lca_footprint(plan, out_tok, latency)
+    return _ecologits_footprint(plan, out_tok, in_tok, latency)
+
+
+def _tokens(field: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(field, value, "a non-negative token count (int)")
+    if not value >= 0 or value == math.inf:  # also rejects NaN
+        raise InputError(field, value, "a non-negative, finite token count")
+    return float(value)
+
+
+def _latency(value: object) -> float:
+    if value is None:
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError("latency_s", value, "seconds as a number, or None when unknown")
+    if not value >= 0:  # also rejects NaN
+        raise InputError("latency_s", value, "a non-negative number of seconds, or None")
+    return float(value)
+
+
+def _check_str(field: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(field, value, "a non-empty string")
+    return value
+
+
+def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bool) -> _Plan:
+    _check_str("provider", provider)
+    _check_str("model", model)
+    if method not in METHODS:
+        raise InputError("method", method, f"one of {', '.join(METHODS)}")
+    if zone is not None:
+        _check_str("zone", zone)
+    reg = registry()
+    prov, flags = provider_spec(provider)
+    spec = resolve_model(prov.key, model)
+    the_mix = mix(zone if zone is not None else prov.zone)
+    flags = (*flags, *spec.flags)
+    if the_mix.water_is_world_default:
+        flags = (*flags, "water_intensity_world_default")
+    prefill = reg.methods["prefill"]["input_to_output_token_energy_ratio"]
+    ratio = float(prefill) if method == "ecologits-prefill" else 0.0
+
+    def bound(pick: int) -> Coefficients:
+        def one(b: Bounds) -> float:
+            return b.high if pick else b.low
+
+        return coefficients(
+            active_params_billion=one(spec.active_params_billion),
+            total_params_billion=one(spec.total_params_billion),
+            tps_tokens_per_s=spec.tps_tokens_per_s,
+            ttft_s=spec.ttft_s,
+            pue=one(prov.pue),
+            wue_l_per_kwh=one(prov.wue_l_per_kwh),
+            mix=the_mix,
+            hw=reg.hardware,
+            prefill_ratio=ratio,
+        )
+
+    ranged = any(
+        b.is_range
+        for b in (
+            spec.active_params_billion,
+            spec.total_params_billion,
+            prov.pue,
+            prov.wue_l_per_kwh,
+        )
+    )
+    low = bound(0)
+    high = bound(1) if ranged else None
+    version = f"ecologits-{reg.ecologits_version}"
+    if method != "mistral-lca-2025":
+        if not embodied:
+            flags = (*flags, "embodied_excluded")
+        return _Plan(method, low, high, flags, embodied, version)
+    lca = reg.methods["mistral_lca_2025"]
+    per_b_token = 1.0 / (lca["reference_output_tokens"] * lca["reference_active_params_billion"])
+    g = lca["co2e_g_per_reference_response"] * per_b_token
+    litres = lca["water_l_per_reference_response"] * per_b_token
+    act = spec.active_params_billion
+    flags = (*flags, "energy_from_ecologits", "embodied_not_separated")
+    if zone is not None:
+        flags = (*flags, "zone_ignored")
+    return _Plan(
+        method,
+        low,
+        high,
+        flags,
+        True,
+        f"mistral-lca-2025+{version}",
+        (g * act.low, g * act.high),
+        (litres * act.low, litres * act.high),
+    )
+
+
+def _ecologits_footprint(plan: _Plan, out_tok: float, in_tok: float, latency: float) -> Footprint:
+    lo = evaluate(plan.low, out_tok, in_tok, latency)
+    hi = lo if plan.high is None else evaluate(plan.high, out_tok, in_tok, latency)
+    emb_lo = lo[3] * 1000.0 if plan.include_embodied else 0.0
+    emb_hi = hi[3] * 1000.0 if plan.include_embodied else 0.0
+    low = Impact(lo[0] * _J_PER_KWH, lo[1] * 1000.0 + emb_lo, lo[2])
+    if plan.high is None:
+        total, low_i, high_i = low, None, None
+        embodied = Impact(0.0, emb_lo, 0.0)
+    else:
+        high_i = Impact(hi[0] * _J_PER_KWH, hi[1] * 1000.0 + emb_hi, hi[2])
+        total = Impact(
+            (low.energy_j + high_i.energy_j) / 2,
+            (low.co2e_g + high_i.co2e_g) / 2,
+            (low.water_l + high_i.water_l) / 2,
+        )
+        low_i = low
+        embodied = Impact(0.0, (emb_lo + emb_hi) / 2, 0.0)
+    return Footprint(
+        segment="ai_inference",
+        method=plan.method,
+        total=total,
+        low=low_i,
+        high=high_i,
+        embodied=embodied,
+        parts=LlmParts(
+            plan.method,
+            low=plan.low,
+            high=plan.high,
+            lo=lo,
+            hi=hi,
+            include_embodied=plan.include_embodied,
+        ),
+        flags=plan.flags,
+        data_version=plan.data_version,
+    )
+
+
+def _lca_footprint(plan: _Plan, out_tok: float, latency: float) -> Footprint:
+    lo = evaluate(plan.low, out_tok, 0.0, latency)
+    g_lo, g_hi = plan.lca_g_per_token
+    l_lo, l_hi = plan.lca_l_per_token
+    low = Impact(lo[0] * _J_PER_KWH, g_lo * out_tok, l_lo * out_tok)
+    if plan.high is None:
+        return Footprint(
+            "ai_inference",
+            plan.method,
+            low,
+            flags=plan.flags,
+            data_version=plan.data_version,
+        )
+    hi = evaluate(plan.high, out_tok, 0.0, latency)
+    high = Impact(hi[0] * _J_PER_KWH, g_hi * out_tok, l_hi * out_tok)
+    total = Impact(
+        (low.energy_j + high.energy_j) / 2,
+        (low.co2e_g + high.co2e_g) / 2,
+        (low.water_l + high.water_l) / 2,
+    )
+    return Footprint(
+        "ai_inference",
+        plan.method,
+        total,
+        low,
+        high,
+        ZERO,
+        flags=plan.flags,
+        data_version=plan.data_version,
+    )
