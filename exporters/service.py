@@ -115,6 +115,9 @@ class ExportCore:
         self.max_body_bytes = config.max_body_bytes
         self.max_decompressed_bytes = config.max_decompressed_bytes
         self._slots = threading.BoundedSemaphore(config.max_concurrent_exports)
+        self._tally_lock = threading.Lock()
+        self.tally = {"spans_received": 0, "spans_accounted": 0, "spans_rejected": 0}
+        """Spans seen since start, for the ``stopped`` line and tests (metrics carry the rest)."""
 
     def authorized(self, header: str | None) -> bool:
         if self._token is None:
@@ -140,7 +143,7 @@ class ExportCore:
         Spans the footprint does not cover (database calls, internal work) are accepted and
         ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
         """
-        rejected = 0
+        rejected = accounted = 0
         account = self._accountant.account
         for span in spans:
             try:
@@ -157,8 +160,14 @@ class ExportCore:
             except Exception as exc:  # the service keeps serving whatever one span does
                 report_fault("serve", exc)
                 ok = False
-            if not ok:
+            if ok:
+                accounted += 1
+            else:
                 rejected += 1
+        with self._tally_lock:
+            self.tally["spans_received"] += len(spans)
+            self.tally["spans_accounted"] += accounted
+            self.tally["spans_rejected"] += rejected
         if not rejected:
             return ExportOutcome(0, "")
         return ExportOutcome(

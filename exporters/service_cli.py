@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
             pass
         logging.getLogger("otel_downstream.serve").info("stopping: draining requests in flight")
         service.stop()
-        print(json.dumps({"event": "stopped", "pid": os.getpid()}), flush=True)
+        print(
+            json.dumps({"event": "stopped", "pid": os.getpid(), **service.core.tally}), flush=True
+        )
         return 0
     finally:
         for sig, handler in previous.items():
