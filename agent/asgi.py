@@ -16,7 +16,7 @@ from typing import Any
 from . import engagement
 from .faults import report_fault
 from .http_options import build_options
-from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_django_routes
+from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_framework_routes
 
 __all__ = ["ASGIMiddleware"]
 
@@ -35,7 +35,7 @@ class ASGIMiddleware:
         self.app = app
         self._options = build_options(**options)
         self._tracer = get_tracer(self._options)
-        hook_django_routes(app)
+        hook_framework_routes(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope.get("type")
@@ -92,6 +92,12 @@ class ASGIMiddleware:
                 count = _message_bytes(message)
                 if message["type"] in _STARTS:
                     exchange.status_code = int(message["status"])
+                if not exchange.owned and _is_last(message):
+                    # The span we annotate is ended by its owner right after this send: finish now.
+                    exchange.response_bytes += count
+                    count = 0
+                    exchange.route = _route(scope)
+                    exchange.finish()
             except Exception as exc:
                 report_fault(_COMPONENT, exc)
                 count = 0
@@ -145,6 +151,7 @@ class ASGIMiddleware:
 _INSTRUMENTED = frozenset({"http", "websocket"})
 _WEBSOCKET_DATA = frozenset({"websocket.send", "websocket.receive"})
 _STARTS = frozenset({"http.response.start", "websocket.http.response.start"})
+_FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _BODIES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
 
 
@@ -169,6 +176,15 @@ def _message_bytes(message: Message) -> int:
         fileno = fd if isinstance(fd, int) else fd.fileno()
         return os.fstat(fileno).st_size - os.lseek(fileno, 0, os.SEEK_CUR)
     return 0
+
+
+def _is_last(message: Message) -> bool:
+    kind = message["type"]
+    if kind == "http.response.body":
+        return not message.get("more_body", False)
+    if kind == "http.response.trailers":
+        return not message.get("more_trailers", False)
+    return kind in _FILE_SENDS
 
 
 def _route(scope: Scope) -> str | None:

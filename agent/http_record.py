@@ -239,14 +239,41 @@ class Exchange:
                     report_fault(self.component, exc)
 
 
-def hook_django_routes(app: Any) -> None:
-    """Let a Django handler report ``resolver_match.route`` into the environ/scope we can read.
+def hook_framework_routes(app: Any) -> None:
+    """Teach the wrapped framework app (Flask, Django) to leave its route template where we read it.
 
-    Django keeps the match on its request object, which a WSGI/ASGI middleware never sees, so we wrap
-    ``resolve_request`` on this one handler instance. Anything unexpected leaves Django untouched.
+    Both keep the matched route on a request object a WSGI/ASGI middleware never sees (Flask even
+    clears ``environ["werkzeug.request"]`` when the request ends). Faults here only lose the route.
     """
+    try:
+        target = getattr(app, "__self__", app)  # Flask: app.wsgi_app is a bound method
+        module = type(target).__module__
+        if module.startswith("flask"):
+            _hook_flask(target)
+        elif module.startswith("django."):
+            _hook_django(target)
+    except Exception as exc:
+        report_fault("routes", exc)
+
+
+def _hook_flask(app: Any) -> None:
+    from flask import request, request_started
+
+    def remember_route(sender: Any, **extra: Any) -> None:
+        try:
+            rule = request.url_rule
+            if rule is not None:
+                request.environ[ROUTE_KEY] = rule.rule
+        except Exception as exc:
+            report_fault("flask", exc)
+
+    request_started.connect(remember_route, app, weak=False)
+
+
+def _hook_django(app: Any) -> None:
+    # Wrap ``resolve_request`` on this one handler instance; the match itself is returned untouched.
     original = getattr(app, "resolve_request", None)
-    if original is None or not type(app).__module__.startswith("django."):
+    if original is None:
         return
 
     def resolve_request(request: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 from . import engagement
 from .faults import report_fault
 from .http_options import build_options
-from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_django_routes
+from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_framework_routes
 
 __all__ = ["WSGIMiddleware"]
 
@@ -38,7 +38,7 @@ class WSGIMiddleware:
         self.app = app
         self._options = build_options(**options)
         self._tracer = get_tracer(self._options)
-        hook_django_routes(app)
+        hook_framework_routes(app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -176,6 +176,18 @@ class _CountingInput:
         data: bytes = self._stream.readline(*args)
         self._exchange.request_bytes += len(data)
         return data
+
+    def readinto(self, buffer: Any) -> int | None:
+        readinto = getattr(self._stream, "readinto", None)
+        if readinto is None:  # WSGI only promises read(); keep readinto's contract on top of it
+            data = self._stream.read(len(buffer))
+            buffer[: len(data)] = data
+            self._exchange.request_bytes += len(data)
+            return len(data)
+        size: int | None = readinto(buffer)
+        if size:
+            self._exchange.request_bytes += size
+        return size
 
     def readlines(self, *args: Any) -> list[bytes]:
         lines: list[bytes] = self._stream.readlines(*args)

@@ -302,3 +302,15 @@ def test_len_is_forwarded_for_servers_that_size_lists(opts) -> None:
     body = app(environ_for(), lambda *a: None)
     assert len(body) == 3  # type: ignore[arg-type]
     body.close()  # type: ignore[attr-defined]
+
+
+def test_contrib_wsgi_span_is_annotated_not_duplicated(exporter, opts, provider) -> None:
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+
+    app = OpenTelemetryMiddleware(WSGIMiddleware(hello, **opts()), tracer_provider=provider)
+    result = call_wsgi(app, environ_for(body=b"abcd", method="POST"))
+    assert result.body == b"hello worldabcd"
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.HTTP_REQUEST_BODY_SIZE] == 4
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 15
+    assert span.attributes[attr.DOWNSTREAM_DEVICE_CLASS] == "unknown"
