@@ -1,0 +1,297 @@
+"""Span attributes -> the small input records the engine takes, with validation.
+
+Reads the current semantic-convention names first and the deprecated ones after them, so spans from
+other instrumentations and other languages count too (``gen_ai.system``, ``prompt_tokens``,
+``http.request_content_length``, ...). Anything the engine cannot take raises :class:`SpanRejected`
+with a bounded ``reason`` (a metric label) and the field and value (for the log), so the caller can
+count it and carry on with the next span.
+
+Validation rules (also in docs/metrics.md):
+- sizes, token counts, seconds and joules must be finite numbers within a plausible range;
+  a value outside it (negative, NaN, 1e15 bytes) rejects the whole span, never a clamped guess;
+- a missing body size is 0 bytes (a GET has no request body); missing usage on both token
+  counts rejects a GenAI span (``missing_usage``); one missing count is 0;
+- an invalid country or device class is not a rejection: it becomes ``ZZ``/``unknown`` (labels.py)
+  and is counted as unknown by the accountant.
+
+Also here: the OTel probability-sampling threshold parser (``ot=th:...`` in ``tracestate``) that
+turns a sampled span into its adjusted count, for spans that arrive over OTLP.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Final, Literal, NamedTuple
+
+from otel_downstream.agent import attributes as A
+
+AttributeScalar = str | bool | int | float
+AttributeValue = AttributeScalar | Sequence[str] | Sequence[bool] | Sequence[int] | Sequence[float]
+Attributes = Mapping[str, AttributeValue]
+
+SpanType = Literal["http", "engagement", "gen_ai", "host"]
+
+MAX_BODY_BYTES: Final = 1e12
+"""One terabyte in one request or response is beyond any real service; more is corrupt input."""
+MAX_TOKENS: Final = 1e8
+"""Two orders of magnitude above the largest context windows offered in 2025."""
+MAX_SECONDS: Final = 86_400.0
+"""A day of engagement, LLM latency or host interval in one span."""
+MAX_HOST_ENERGY_J: Final = 1e10
+"""2.8 MWh in one sampling interval: far above any single host."""
+MAX_EMBODIED_G: Final = 1e7
+MAX_PUE: Final = 5.0
+
+ENGAGEMENT_SPAN_NAME: Final[str] = getattr(
+    A, "DOWNSTREAM_ENGAGEMENT_SPAN_NAME", "downstream.engagement"
+)
+"""Engagement beacons: one INTERNAL span each (seconds, device class, country), no bytes."""
+
+# Agent-level GenAI operations aggregate the model calls below them; counting them too would
+# count the same tokens twice.
+_AGENT_OPERATIONS: Final = frozenset({"invoke_agent", "create_agent", "execute_tool"})
+
+_KINDS: Final = {
+    "SERVER": "SERVER",
+    "CLIENT": "CLIENT",
+    "INTERNAL": "INTERNAL",
+    "PRODUCER": "PRODUCER",
+    "CONSUMER": "CONSUMER",
+}
+
+
+class SpanRejected(ValueError):
+    """A span the engine cannot take: ``reason`` is a bounded label, ``field``/``value`` the why."""
+
+    def __init__(self, reason: str, field: str, value: object, expected: str) -> None:
+        self.reason = reason
+        self.field = field
+        self.value = value
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"{field}={shown}: expected {expected}")
+
+
+class HttpInput(NamedTuple):
+    """One served request (or, with ``counts_request`` false, one engagement beacon)."""
+
+    request_bytes: float
+    response_bytes: float
+    country: object
+    device_class: object
+    engagement_s: float | None
+    counts_request: bool
+
+
+class GenAIInput(NamedTuple):
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float | None
+    zone: str | None
+
+
+class HostInput(NamedTuple):
+    energy_j: float
+    country: object
+    pue: float
+    share: float
+    embodied_co2e_g: float
+    method: str
+
+
+def normalize_kind(kind: str) -> str:
+    """``SERVER``/``server``/``SPAN_KIND_SERVER``/``SpanKind.SERVER`` -> ``SERVER``; else as given."""
+    found = _KINDS.get(kind)
+    if found is not None:
+        return found
+    tail = kind.rsplit(".", 1)[-1].upper().removeprefix("SPAN_KIND_")
+    return _KINDS.get(tail, tail)
+
+
+def classify(attributes: Attributes, name: str, kind: str) -> SpanType | None:
+    """Which record a span feeds, or ``None`` for spans the footprint does not cover."""
+    if name == A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME:
+        return "host"
+    if name == ENGAGEMENT_SPAN_NAME:
+        return "engagement"
+    kind = normalize_kind(kind)
+    if kind != "SERVER" and (
+        A.GEN_AI_PROVIDER_NAME in attributes
+        or A.GEN_AI_SYSTEM in attributes
+        or A.GEN_AI_OPERATION_NAME in attributes
+    ):
+        if attributes.get(A.GEN_AI_OPERATION_NAME) in _AGENT_OPERATIONS:
+            return None
+        return "gen_ai"
+    if kind == "SERVER" and (
+        A.HTTP_REQUEST_METHOD in attributes or A.HTTP_METHOD_OLD in attributes
+    ):
+        return "http"
+    return None
+
+
+def _number(
+    attributes: Attributes, names: tuple[str, ...], reason: str, upper: float
+) -> float | None:
+    """The first present attribute of ``names`` as a float in ``[0, upper]``, or ``None``."""
+    for field in names:
+        value = attributes.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            raise SpanRejected(reason, field, value, "a number")
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise SpanRejected(reason, field, value, "a number") from None
+        else:
+            raise SpanRejected(reason, field, value, "a number")
+        if not (0.0 <= number <= upper):  # also false for NaN
+            raise SpanRejected(reason, field, value, f"a finite number in [0, {upper:g}]")
+        return number
+    return None
+
+
+def _text(attributes: Attributes, *names: str) -> str | None:
+    for field in names:
+        value = attributes.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+_REQUEST_SIZE: Final = (A.HTTP_REQUEST_BODY_SIZE, A.HTTP_REQUEST_CONTENT_LENGTH_OLD)
+_RESPONSE_SIZE: Final = (A.HTTP_RESPONSE_BODY_SIZE, A.HTTP_RESPONSE_CONTENT_LENGTH_OLD)
+_ENGAGEMENT: Final = (A.DOWNSTREAM_ENGAGEMENT_SECONDS,)
+
+
+def http_input(attributes: Attributes, *, engagement_only: bool = False) -> HttpInput:
+    """The served request (or engagement beacon) a span describes."""
+    if engagement_only:
+        request_bytes = response_bytes = 0.0
+    else:
+        request_bytes = _number(attributes, _REQUEST_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
+        response_bytes = _number(attributes, _RESPONSE_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
+    engagement = _number(attributes, _ENGAGEMENT, "invalid_seconds", MAX_SECONDS)
+    if engagement_only and engagement is None:
+        raise SpanRejected(
+            "invalid_seconds", A.DOWNSTREAM_ENGAGEMENT_SECONDS, None, "engagement seconds"
+        )
+    device = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
+    if device is None and attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
+        device = "bot"
+    return HttpInput(
+        request_bytes,
+        response_bytes,
+        attributes.get(A.GEO_COUNTRY_ISO_CODE),
+        device,
+        engagement,
+        not engagement_only,
+    )
+
+
+_INPUT_TOKENS: Final = (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS)
+_OUTPUT_TOKENS: Final = (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS)
+
+
+def gen_ai_input(attributes: Attributes, duration_s: float | None = None) -> GenAIInput:
+    """The LLM call a GenAI client span describes; ``duration_s`` is the span's duration."""
+    provider = _text(attributes, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM)
+    if provider is None:
+        raise SpanRejected("missing_provider", A.GEN_AI_PROVIDER_NAME, None, "a provider name")
+    model = _text(attributes, A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL)
+    if model is None:
+        raise SpanRejected("missing_model", A.GEN_AI_REQUEST_MODEL, None, "a model name")
+    input_tokens = _number(attributes, _INPUT_TOKENS, "invalid_tokens", MAX_TOKENS)
+    output_tokens = _number(attributes, _OUTPUT_TOKENS, "invalid_tokens", MAX_TOKENS)
+    if input_tokens is None and output_tokens is None:
+        raise SpanRejected("missing_usage", A.GEN_AI_USAGE_OUTPUT_TOKENS, None, "token usage")
+    latency: float | None = None
+    if duration_s is not None and 0.0 < duration_s <= MAX_SECONDS:
+        latency = duration_s
+    zone = _text(attributes, A.DOWNSTREAM_GEN_AI_ZONE)
+    return GenAIInput(
+        provider, model, round(input_tokens or 0.0), round(output_tokens or 0.0), latency, zone
+    )
+
+
+_HOST_ENERGY: Final = (A.DOWNSTREAM_HOST_ENERGY_JOULES,)
+_HOST_PUE: Final = (A.DOWNSTREAM_HOST_PUE,)
+_HOST_SHARE: Final = (A.DOWNSTREAM_HOST_SHARE,)
+_HOST_EMBODIED: Final = (A.DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS,)
+
+
+def host_input(attributes: Attributes) -> HostInput:
+    """One host-sampler interval of customer-hosted infrastructure."""
+    energy = _number(attributes, _HOST_ENERGY, "invalid_energy", MAX_HOST_ENERGY_J)
+    if energy is None:
+        raise SpanRejected(
+            "invalid_energy", A.DOWNSTREAM_HOST_ENERGY_JOULES, None, "joules for the interval"
+        )
+    pue = _number(attributes, _HOST_PUE, "invalid_host_sample", MAX_PUE)
+    if pue is not None and pue < 1.0:
+        raise SpanRejected("invalid_host_sample", A.DOWNSTREAM_HOST_PUE, pue, "a PUE >= 1")
+    share = _number(attributes, _HOST_SHARE, "invalid_host_sample", 1.0)
+    embodied = _number(attributes, _HOST_EMBODIED, "invalid_host_sample", MAX_EMBODIED_G)
+    method = _text(attributes, A.DOWNSTREAM_HOST_ENERGY_METHOD) or ""
+    return HostInput(
+        energy,
+        attributes.get(A.GEO_COUNTRY_ISO_CODE),
+        1.0 if pue is None else pue,
+        1.0 if share is None else share,
+        embodied or 0.0,
+        method,
+    )
+
+
+# --- Sampling: adjusted count from the OTel probability-sampling threshold ------------------------
+
+_THRESHOLD_DIGITS: Final = 14
+_MAX_ADJUSTED: Final = float(2**56)
+
+
+def adjusted_count_from_ot(ot_value: str) -> float:
+    """Adjusted count from the value of the ``ot`` tracestate key (``th:...;rv:...``).
+
+    The threshold ``th`` is 1-14 hex digits with trailing zeros dropped; the span was kept when
+    its randomness was at or above ``T``, so it stands for ``2**56 / (2**56 - T)`` spans. No
+    ``th`` means no probability sampling is known: count 1. A malformed ``th`` raises
+    ``ValueError`` naming it.
+    """
+    for part in ot_value.split(";"):
+        if not part.startswith("th:"):
+            continue
+        digits = part[3:]
+        if not 1 <= len(digits) <= _THRESHOLD_DIGITS or digits.strip("0123456789abcdef"):
+            raise ValueError(f"tracestate ot th={digits!r}: expected 1-14 lower-case hex digits")
+        threshold = int(digits.ljust(_THRESHOLD_DIGITS, "0"), 16)
+        return _MAX_ADJUSTED / (_MAX_ADJUSTED - threshold)
+    return 1.0
+
+
+def adjusted_count(tracestate: str | Mapping[str, str] | None) -> float:
+    """Adjusted count of a span from its W3C ``tracestate`` (header string or key->value map)."""
+    if not tracestate:
+        return 1.0
+    if isinstance(tracestate, str):
+        ot = None
+        for member in tracestate.split(","):
+            key, sep, value = member.strip().partition("=")
+            if sep and key == "ot":
+                ot = value
+                break
+    else:
+        ot = tracestate.get("ot")
+    if not ot:
+        return 1.0
+    count = adjusted_count_from_ot(ot)
+    if not math.isfinite(count):  # pragma: no cover - T < 2**56 keeps it finite
+        raise ValueError(f"tracestate ot={ot!r}: threshold gives no finite count")
+    return count
