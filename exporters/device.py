@@ -10,7 +10,8 @@ Two methods, because the exporter does not always know how long a customer looke
 
 Bots have no customer device: 0 under both methods. Embodied (manufacturing) carbon is optional: SWD
 v4's embodied device kWh/GB at the global intensity, or for ``time`` the device's embodied kgCO₂e
-spread over its lifetime use hours (``data/device_embodied.csv``).
+spread over its lifetime use hours (``data/device_embodied.csv``). Embodied adds CO₂e only: its
+energy and water were spent where the device was made, not at run time.
 
 A rate (:class:`DeviceRate`) is the footprint of one byte or one second for one device class in one
 country; the engine caches rates so a span costs a few multiplications.
@@ -39,7 +40,6 @@ from otel_downstream.exporters.footprint import (
 METHODS: Final = ("swd-v4", "time")
 METHOD_VERSIONS: Final = {"swd-v4": "swd-v4", "time": "time-v1"}
 DATA_VERSION: Final = "device-v1"
-BYTES_PER_GB: Final = 1e9
 SECONDS_PER_YEAR: Final = 365.0 * 24 * 3600
 
 
@@ -206,26 +206,23 @@ def _impact(kwh: float, g_per_kwh: float, l_per_kwh: float) -> Impact:
 def per_byte_rate(
     *,
     device_class: str,
-    operational_kwh_per_gb: float,
-    embodied_kwh_per_gb: float,
+    operational_kwh_per_byte: float,
+    embodied_kwh_per_byte: float,
+    embodied_g_per_kwh: float,
     grid_g_per_kwh: float,
     water_l_per_kwh: float,
     include_embodied: bool,
-    embodied_g_per_kwh: float,
-    embodied_water_l_per_kwh: float,
     flags: tuple[str, ...] = (),
 ) -> DeviceRate:
-    """SWD v4 device segment per byte: operational at the customer's grid, embodied (optional) at
-    the global intensity as co2.js does. Bots: zero."""
+    """SWD v4 device segment per byte (factors from ``network.per_byte_factors``): operational
+    energy at the customer's grid and water; embodied (optional) adds CO₂e at the model's global
+    intensity, as co2.js does, and no run-time energy or water. Bots: zero."""
     check_device_class(device_class)
     if device_class == "bot":
         return DeviceRate("swd-v4", "byte", ZERO, None, None, ZERO, (*flags, "bot"))
-    gb = 1.0 / BYTES_PER_GB
-    operational = _impact(operational_kwh_per_gb * gb, grid_g_per_kwh, water_l_per_kwh)
+    operational = _impact(operational_kwh_per_byte, grid_g_per_kwh, water_l_per_kwh)
     embodied = (
-        _impact(embodied_kwh_per_gb * gb, embodied_g_per_kwh, embodied_water_l_per_kwh)
-        if include_embodied
-        else ZERO
+        Impact(0.0, embodied_kwh_per_byte * embodied_g_per_kwh, 0.0) if include_embodied else ZERO
     )
     return DeviceRate("swd-v4", "byte", operational + embodied, None, None, embodied, flags)
 

@@ -94,32 +94,31 @@ def test_per_byte_rate_is_swd_v4_device_segment() -> None:
     # co2.js SWD v4: device 0.080 kWh/GB operational, 0.081 kWh/GB embodied at 494 g/kWh global
     rate = device.per_byte_rate(
         device_class="smartphone",
-        operational_kwh_per_gb=0.080,
-        embodied_kwh_per_gb=0.081,
+        operational_kwh_per_byte=0.080 / 1e9,
+        embodied_kwh_per_byte=0.081 / 1e9,
         grid_g_per_kwh=300.0,
         water_l_per_kwh=1.5,
         include_embodied=True,
         embodied_g_per_kwh=494.0,
-        embodied_water_l_per_kwh=1.0,
     )
     fp = rate.footprint(1e9)
     assert fp.method == "swd-v4" and fp.low is None
     assert fp.operational.co2e_g == pytest.approx(0.080 * 300)
     assert fp.embodied.co2e_g == pytest.approx(0.081 * 494)
-    assert fp.total.energy_j == pytest.approx((0.080 + 0.081) * 3.6e6)
-    assert fp.total.water_l == pytest.approx(0.080 * 1.5 + 0.081 * 1.0)
+    # embodied adds CO2e only: run-time energy and water are the operational part
+    assert fp.total.energy_j == pytest.approx(0.080 * 3.6e6)
+    assert fp.total.water_l == pytest.approx(0.080 * 1.5)
 
 
 def test_bots_have_no_device_footprint_under_either_method() -> None:
     by_bytes = device.per_byte_rate(
         device_class="bot",
-        operational_kwh_per_gb=0.08,
-        embodied_kwh_per_gb=0.081,
+        operational_kwh_per_byte=0.08 / 1e9,
+        embodied_kwh_per_byte=0.081 / 1e9,
         grid_g_per_kwh=300.0,
         water_l_per_kwh=1.0,
         include_embodied=True,
         embodied_g_per_kwh=494.0,
-        embodied_water_l_per_kwh=1.0,
     ).footprint(1e9)
     by_time = device.per_second_rate(
         device_class="bot", grid_g_per_kwh=300.0, water_l_per_kwh=1.0, include_embodied=True

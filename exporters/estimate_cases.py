@@ -1,0 +1,266 @@
+"""One what-if case (a dict, as a batch line or from CLI flags) in, one JSON-ready result out.
+
+Kept apart from the argument parsing so ``--batch`` and the flag form run exactly the same code.
+Every field is checked by name; a bad value raises :class:`InputError` naming the field and value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any, Final
+
+from otel_downstream.exporters import device, grid, llm, network, water
+from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.footprint import InputError
+
+_FIELDS: Final[dict[str, frozenset[str]]] = {
+    "transfer": frozenset(
+        {
+            "bytes",
+            "method",
+            "per_visit",
+            "green",
+            "green_hosting_factor",
+            "grid_intensity",
+            "first_visit",
+            "return_visit",
+            "reload_ratio",
+        }
+    ),
+    "device": frozenset(
+        {
+            "device_class",
+            "country",
+            "method",
+            "bytes",
+            "seconds",
+            "embodied",
+            "desktop_laptop_share",
+            "hydro_evaporation",
+        }
+    ),
+    "llm": frozenset(
+        {
+            "provider",
+            "model",
+            "input_tokens",
+            "output_tokens",
+            "latency_s",
+            "zone",
+            "method",
+            "embodied",
+        }
+    ),
+}
+
+
+@lru_cache(maxsize=64)
+def _engine(config: EngineConfig) -> Engine:
+    return Engine(config)
+
+
+def _number(case: Mapping[str, Any], field: str, *, required: bool = False) -> float | None:
+    value = case.get(field)
+    if value is None:
+        if required:
+            raise InputError(field, None, "a number (required)")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(field, value, "a finite number")
+    return float(value)
+
+
+def _flag(case: Mapping[str, Any], field: str) -> bool:
+    value = case.get(field, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise InputError(field, value, "true or false")
+    return value
+
+
+def _text(case: Mapping[str, Any], field: str, *, required: bool = False) -> str | None:
+    value = case.get(field)
+    if value is None:
+        if required:
+            raise InputError(field, None, "a string (required)")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(field, value, "a non-empty string")
+    return value
+
+
+def _int(case: Mapping[str, Any], field: str) -> int:
+    value = case.get(field)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(field, value, "a non-negative integer (required)")
+    return value
+
+
+def evaluate(case: object) -> dict[str, Any]:
+    """The result of one case; raises InputError for anything wrong with it."""
+    if not isinstance(case, dict):
+        raise InputError("case", case, 'a JSON object such as {"kind": "transfer", "bytes": 1e6}')
+    kind = case.get("kind")
+    if kind not in _FIELDS:
+        raise InputError("kind", kind, "one of " + ", ".join(_FIELDS))
+    for field in case:
+        if field != "kind" and field not in _FIELDS[kind]:
+            allowed = ", ".join(sorted(_FIELDS[kind]))
+            raise InputError(field, case[field], f"no such field for kind {kind} ({allowed})")
+    if kind == "device":
+        result = _device(case)
+    elif kind == "llm":
+        result = _llm(case)
+    else:
+        result = _transfer(case)
+    return {"kind": kind, **result}
+
+
+def _device(case: Mapping[str, Any]) -> dict[str, Any]:
+    method = _text(case, "method") or "swd-v4"
+    if method not in device.METHODS:
+        raise InputError("method", method, "one of " + ", ".join(device.METHODS))
+    device_class = device.check_device_class(_text(case, "device_class", required=True))
+    share = _number(case, "desktop_laptop_share")
+    if share is not None:
+        device.check_laptop_share(share)
+    seconds = _number(case, "seconds")
+    size = _number(case, "bytes")
+    if method == "time" and seconds is None:
+        raise InputError("seconds", None, "engagement seconds (required with method time)")
+    if method == "swd-v4" and size is None:
+        raise InputError("bytes", None, "bytes transferred (required with method swd-v4)")
+    config = EngineConfig(
+        device_method=method,
+        include_embodied=_flag(case, "embodied"),
+        hydro_evaporation=_flag(case, "hydro_evaporation"),
+        desktop_laptop_share=device.default_laptop_share() if share is None else share,
+    )
+    footprints = _engine(config).http_request(
+        request_bytes=0,
+        response_bytes=size if size is not None else 0.0,
+        country=_text(case, "country"),
+        device_class=device_class,
+        engagement_s=seconds,
+    )
+    found = next(f for f in footprints if f.segment == "customer_device")
+    out = found.to_json()
+    if method == "time":
+        p = device.power(device_class, laptop_share=config.desktop_laptop_share)
+        out["power_w"] = {"value": p.w, "low": p.w_low, "high": p.w_high}
+    return out
+
+
+def _llm(case: Mapping[str, Any]) -> dict[str, Any]:
+    method = _text(case, "method") or llm.DEFAULT_METHOD
+    if method not in llm.METHODS:
+        raise InputError("method", method, "one of " + ", ".join(llm.METHODS))
+    config = EngineConfig(
+        llm_method=method,
+        include_embodied=_flag(case, "embodied"),
+    )
+    footprint = _engine(config).llm_call(
+        provider=_text(case, "provider", required=True) or "",
+        model=_text(case, "model", required=True) or "",
+        input_tokens=_int(case, "input_tokens"),
+        output_tokens=_int(case, "output_tokens"),
+        latency_s=_number(case, "latency_s"),
+        zone=_text(case, "zone"),
+    )
+    return footprint.to_json()
+
+
+_CATEGORY_D: Final = {"data_center": False, "network": True, "device": True, "production": False}
+_NOTES: Final = {
+    "data_center": "the operator's own Scope 2/3, not Category D",
+    "production": "SWD v3 embodied hardware of all segments (not split by the model)",
+}
+
+
+def _grid_intensity(value: object) -> dict[str, float | str] | None:
+    """Per-segment intensities: a number (g/kWh) or a country code; CLI strings may be numbers."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError(
+            "grid_intensity", value, 'an object such as {"device": "FRA", "network": 350}'
+        )
+    out: dict[str, float | str] = {}
+    for segment, raw in value.items():
+        item = raw.get("country") if isinstance(raw, dict) else raw
+        if isinstance(item, str):
+            with contextlib.suppress(ValueError):
+                item = float(item)
+        if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+            raise InputError(f"grid_intensity.{segment}", raw, "g CO2e/kWh or a country code")
+        out[segment] = item
+    return out
+
+
+def _water_for(code: float | str | None, hydro: bool) -> tuple[float, tuple[str, ...]]:
+    """Water intensity where a segment's energy is used: the country given for its grid, else world."""
+    if isinstance(code, str):
+        alpha2 = grid.normalize_country(code)
+        found = water.intensity(
+            alpha2 if alpha2 != grid.UNKNOWN_COUNTRY else None, hydro_evaporation=hydro
+        )
+        if not found.is_world_average:
+            return found.l_per_kwh, ()
+    return water.intensity(None, hydro_evaporation=hydro).l_per_kwh, ("water_world_average",)
+
+
+def _transfer(case: Mapping[str, Any]) -> dict[str, Any]:
+    size = _number(case, "bytes", required=True)
+    intensities = _grid_intensity(case.get("grid_intensity"))
+    result = network.transfer(
+        size if size is not None else 0.0,
+        method=_text(case, "method") or network.DEFAULT_METHOD,
+        per_visit=_flag(case, "per_visit"),
+        green=_flag(case, "green"),
+        green_hosting_factor=_number(case, "green_hosting_factor"),
+        grid_intensity=intensities,
+        first_visit=_number(case, "first_visit"),
+        return_visit=_number(case, "return_visit"),
+        reload_ratio=_number(case, "reload_ratio"),
+    )
+    out = result.to_json()
+    given = intensities or {}
+    places = {
+        "data_center": given.get("dataCenter", given.get("data_center")),
+        "network": given.get("network"),
+        "device": given.get("device"),
+    }
+    g_by_segment = dict(
+        zip(("data_center", "network", "device"), result.g_co2e_per_kwh, strict=True)
+    )
+    water_total = 0.0
+    category_d = {"energy_j": 0.0, "co2e_g": 0.0, "water_l": 0.0}
+    for name, seg in result.segments.items():
+        l_per_kwh, flags = _water_for(places.get(name), hydro=False)
+        water_l = seg.operational_energy_kwh * l_per_kwh
+        water_total += water_l
+        part = out["segments"][name]
+        part["water_l"] = water_l
+        part["category_d"] = _CATEGORY_D.get(name, False)
+        if name in g_by_segment:
+            part["g_co2e_per_kwh"] = g_by_segment[name]
+        if seg.operational_energy_kwh:
+            part["l_per_kwh"] = l_per_kwh
+        if flags and seg.operational_energy_kwh:
+            part["flags"] = list(flags)
+        if name in _NOTES:
+            part["note"] = _NOTES[name]
+        if part["category_d"]:
+            category_d["energy_j"] += seg.energy_j
+            category_d["co2e_g"] += seg.co2e_g
+            category_d["water_l"] += water_l
+    out["water_l"] = water_total
+    out["category_d"] = category_d
+    out["co2js"] = result.co2js
+    return out
