@@ -67,8 +67,7 @@ class FakeLLMAPI:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         handler = type("_BoundHandler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
+        self._server = _QuietServer((host, port), handler)
         self._thread: threading.Thread | None = None
 
     @property
@@ -112,6 +111,14 @@ class FakeLLMAPI:
     def last(self) -> Received:
         with self._lock:
             return self.received[-1]
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out or hang up mid-response are expected here, not errors."""
+        return
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,374 @@
+"""The OpenAI wrapper against the real openai SDK over HTTP to the fake API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gc
+import importlib.metadata
+import json
+from typing import Any
+
+import openai
+import pytest
+from openai._base_client import AsyncAPIClient, SyncAPIClient
+from openai.types.chat import ChatCompletion, ChatCompletionChunk
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.faults import fault_counts
+from otel_downstream.agent.openai import (
+    OpenAIInstrumentor,
+    instrument_openai,
+    uninstrument_openai,
+)
+from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+
+from .conftest import Spans
+
+PROMPT = "Tell me about the carbon footprint of tea."
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+def sync_client(api: FakeLLMAPI, **kwargs: Any) -> openai.OpenAI:
+    return openai.OpenAI(base_url=api.openai_base_url, api_key="sk-fake", max_retries=0, **kwargs)
+
+
+def async_client(api: FakeLLMAPI, **kwargs: Any) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(
+        base_url=api.openai_base_url, api_key="sk-fake", max_retries=0, **kwargs
+    )
+
+
+async def chat(api: FakeLLMAPI, spans: Spans, mode: str, stream: bool, **extra: Any) -> Any:
+    """One chat call through an instrumented client; returns (result, chunks)."""
+    if mode == "async":
+        client = instrument_openai(async_client(api), tracer_provider=spans.provider)
+        result = await client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=stream, **extra
+        )
+        chunks = [c async for c in result] if stream else None
+        await client.close()
+    else:
+        client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+        result = client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=stream, **extra
+        )
+        chunks = list(result) if stream else None
+        client.close()
+    return result, chunks
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_chat_span_and_unchanged_result(
+    api: FakeLLMAPI, spans: Spans, mode: str, stream: bool
+) -> None:
+    result, chunks = await chat(api, spans, mode, stream)
+    if stream:
+        expected = openai.AsyncStream if mode == "async" else openai.Stream
+        assert isinstance(result, expected)
+        assert all(isinstance(c, ChatCompletionChunk) for c in chunks)
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == "tok " * 12
+    else:
+        assert type(result) is ChatCompletion
+        assert result.usage.completion_tokens == 12
+    span = spans.one()
+    a = span.attributes
+    assert span.name == "chat gpt-4o-mini"
+    assert span.kind is SpanKind.CLIENT
+    assert a[attr.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[attr.GEN_AI_PROVIDER_NAME] == "openai"
+    assert a[attr.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
+    assert a[attr.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini"
+    assert a[attr.GEN_AI_REQUEST_STREAM] is stream
+    assert a[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert a[attr.SERVER_ADDRESS] == "127.0.0.1"
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    seen = api.last()
+    assert a[attr.HTTP_REQUEST_BODY_SIZE] == seen.request_bytes
+    assert a[attr.HTTP_RESPONSE_BODY_SIZE] == seen.response_bytes
+    if stream:  # no include_usage: estimated, and we never add the option ourselves
+        assert a[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+        assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 3 + 3 + -(-len(PROMPT) // 4)
+        assert a[attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK] >= 0
+        assert span.end_time - span.start_time >= a[attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK]
+    else:
+        assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in a
+        assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+        assert a[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 5
+        assert a[attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 3
+    for value in a.values():  # never the prompt or the completion
+        assert PROMPT not in str(value) and "tok tok" not in str(value)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_stream_with_include_usage_is_exact(api: FakeLLMAPI, spans: Spans, mode: str) -> None:
+    _, chunks = await chat(api, spans, mode, True, stream_options={"include_usage": True})
+    assert chunks[-1].usage is not None  # the caller asked for it and got it
+    a = spans.one().attributes
+    assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in a
+
+
+def test_stream_request_body_not_changed(api: FakeLLMAPI, spans: Spans) -> None:
+    plain = sync_client(api)
+    plain.chat.completions.create(model="m", messages=MESSAGES, stream=True).close()
+    bare = api.last().request_bytes
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    client.chat.completions.create(model="m", messages=MESSAGES, stream=True).close()
+    assert api.last().request_bytes == bare  # no stream_options injected
+
+
+def test_stream_helper_and_parse(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+        final = stream.get_final_completion()
+    assert final.choices[0].message.content == "tok " * 12
+    parsed = client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+    assert parsed.choices[0].message.parsed is None
+    first, second = spans.finished()
+    assert first.attributes[attr.GEN_AI_REQUEST_STREAM] is True
+    assert first.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert second.attributes[attr.GEN_AI_REQUEST_STREAM] is False
+    assert second.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+
+
+def test_stream_helper_closed_early_ends_span(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    with client.chat.completions.stream(model="gpt-4o", messages=MESSAGES) as stream:
+        for _ in stream:
+            break
+        assert spans.finished() == ()
+    span = spans.one()
+    assert span.attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+    assert span.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] < 12
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_responses_api(api: FakeLLMAPI, spans: Spans, mode: str, stream: bool) -> None:
+    if mode == "async":
+        client: Any = instrument_openai(async_client(api), tracer_provider=spans.provider)
+        if stream:
+            async with client.responses.stream(model="gpt-5", input=PROMPT) as events:
+                response = await events.get_final_response()
+        else:
+            response = await client.responses.create(model="gpt-5", input=PROMPT)
+    else:
+        client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+        if stream:
+            with client.responses.stream(model="gpt-5", input=PROMPT) as events:
+                response = events.get_final_response()
+        else:
+            response = client.responses.create(model="gpt-5", input=PROMPT)
+    assert response.output_text == "tok " * 12
+    a = spans.one().attributes
+    assert a[attr.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert a[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 5
+    assert a[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
+
+
+def test_embeddings_and_legacy_completions(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    emb = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    assert len(emb.data) == 2 and len(emb.data[0].embedding) == 8
+    comp = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Once")
+    assert comp.choices[0].text == "tok " * 12
+    streamed = list(
+        client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x", stream=True)
+    )
+    assert streamed[0].choices[0].text == "tok "
+    e, c, s = spans.finished()
+    assert e.name == "embeddings text-embedding-3-small"
+    assert e.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+    assert attr.GEN_AI_USAGE_OUTPUT_TOKENS not in e.attributes
+    assert c.attributes[attr.GEN_AI_OPERATION_NAME] == "text_completion"
+    assert c.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert s.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12  # 48 chars / 4
+    assert s.attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+
+
+async def test_raw_and_streaming_responses(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    raw = client.chat.completions.with_raw_response.create(model="m", messages=MESSAGES)
+    assert raw.headers["x-request-id"] == "req_fake"
+    assert isinstance(raw.parse(), ChatCompletion)
+    with client.chat.completions.with_streaming_response.create(
+        model="m", messages=MESSAGES, stream=True
+    ) as response:
+        chunks = list(response.parse())
+    assert len(chunks) == 13
+    aclient = instrument_openai(async_client(api), tracer_provider=spans.provider)
+    async with aclient.chat.completions.with_streaming_response.create(
+        model="m", messages=MESSAGES
+    ) as aresponse:
+        parsed = await aresponse.parse()
+    assert isinstance(parsed, ChatCompletion)
+    await aclient.close()
+    first, second, third = spans.finished()
+    assert first.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in first.attributes
+    assert second.attributes[attr.GEN_AI_REQUEST_STREAM] is True
+    assert second.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert third.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error"),
+    [
+        ("error-401", openai.AuthenticationError),
+        ("error-429", openai.RateLimitError),
+        ("error-500", openai.InternalServerError),
+    ],
+)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_status_errors_propagate(
+    api: FakeLLMAPI, spans: Spans, scenario: str, error: type[Exception], mode: str
+) -> None:
+    headers = {"x-fake-scenario": scenario}
+    with pytest.raises(error) as caught:
+        await chat(api, spans, mode, False, extra_headers=headers)
+    assert json.loads(caught.value.response.text)["error"]["type"]  # the provider's error JSON
+    span = spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[attr.ERROR_TYPE] == error.__name__
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == api.last().response_bytes
+
+
+def test_timeout_and_connection_errors(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api, timeout=0.05), tracer_provider=spans.provider)
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(
+            model="m", messages=MESSAGES, extra_headers={"x-fake-latency-ms": "300"}
+        )
+    dead = instrument_openai(
+        openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0),
+        tracer_provider=spans.provider,
+    )
+    with pytest.raises(openai.APIConnectionError) as caught:
+        dead.chat.completions.create(model="m", messages=MESSAGES)
+    assert type(caught.value) is openai.APIConnectionError
+    timeout_span, conn_span = spans.finished()
+    assert timeout_span.attributes[attr.ERROR_TYPE] == "APITimeoutError"
+    assert conn_span.attributes[attr.ERROR_TYPE] == "APIConnectionError"
+
+
+def test_broken_stream_errors_reach_caller(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    stream = client.chat.completions.create(
+        model="m",
+        messages=MESSAGES,
+        stream=True,
+        extra_headers={"x-fake-scenario": "malformed-sse"},
+    )
+    with pytest.raises(json.JSONDecodeError):
+        list(stream)
+    stream = client.chat.completions.create(
+        model="m", messages=MESSAGES, stream=True, extra_headers={"x-fake-scenario": "truncated"}
+    )
+    with pytest.raises(openai.APIConnectionError):
+        list(stream)
+    malformed, truncated = spans.finished()
+    assert malformed.attributes[attr.ERROR_TYPE] == "JSONDecodeError"
+    assert truncated.attributes[attr.ERROR_TYPE] == "APIConnectionError"
+    # tokens received before the cut still cost energy: estimated from what arrived
+    assert 0 < truncated.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] < 12
+
+
+def test_stream_ends_once_on_break_close_and_gc(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    for _ in stream:
+        break
+    assert spans.finished() == ()
+    stream.close()
+    stream.close()
+    assert len(spans.finished()) == 1
+    with client.chat.completions.create(model="m", messages=MESSAGES, stream=True) as stream:
+        next(iter(stream))
+    assert len(spans.finished()) == 2
+    stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    next(iter(stream))
+    del stream
+    gc.collect()
+    ends = spans.finished()
+    assert len(ends) == 3
+    assert all(s.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 1 for s in ends)
+
+
+def test_instrument_twice_global_and_client_no_double_count(api: FakeLLMAPI, spans: Spans) -> None:
+    original = SyncAPIClient.request
+    original_async = AsyncAPIClient.request
+    instrument_openai(tracer_provider=spans.provider)
+    instrument_openai(tracer_provider=spans.provider)
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    assert instrument_openai(client, tracer_provider=spans.provider) is client
+    assert type(client) is openai.OpenAI
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 1
+    uninstrument_openai()
+    uninstrument_openai(client)
+    assert SyncAPIClient.request is original
+    assert AsyncAPIClient.request is original_async
+    assert "request" not in vars(client)
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 1
+
+
+def test_global_instrumentation_covers_new_clients(api: FakeLLMAPI, spans: Spans) -> None:
+    instrument_openai(tracer_provider=spans.provider)
+    sync_client(api).chat.completions.create(model="m", messages=MESSAGES)
+    sync_client(api).models.list()  # not a GenAI operation: no span
+    assert spans.one().name == "chat m"
+
+
+def test_azure_and_provider_override(
+    api: FakeLLMAPI, spans: Spans, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    azure = openai.AzureOpenAI(
+        azure_endpoint=api.azure_endpoint, api_key="k", api_version="2024-10-21", max_retries=0
+    )
+    instrument_openai(azure, tracer_provider=spans.provider)
+    azure.chat.completions.create(model="my-deployment", messages=MESSAGES)
+    named = instrument_openai(
+        sync_client(api), tracer_provider=spans.provider, provider_name="groq"
+    )
+    named.chat.completions.create(model="m", messages=MESSAGES)
+    monkeypatch.setenv("OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME", "deepseek")
+    env = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    env.chat.completions.create(model="m", messages=MESSAGES)
+    providers = [s.attributes[attr.GEN_AI_PROVIDER_NAME] for s in spans.finished()]
+    assert providers == ["azure.ai.openai", "groq", "deepseek"]
+
+
+class _BrokenTracerProvider:
+    """A tracer provider whose tracer fails: faults inside our code must not reach the caller."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer is broken")
+
+
+def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=_BrokenTracerProvider())  # type: ignore[arg-type]
+    before = fault_counts().get("openai", 0)
+    result = client.chat.completions.create(model="m", messages=MESSAGES)
+    assert isinstance(result, ChatCompletion)
+    assert fault_counts()["openai"] == before + 1
+
+
+def test_entry_point_loads_and_instruments(api: FakeLLMAPI, spans: Spans) -> None:
+    points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
+    loaded = {p.name: p.load() for p in points if p.name.startswith("downstream_")}
+    assert loaded["downstream_openai"] is OpenAIInstrumentor
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=spans.provider)
+    try:
+        sync_client(api).chat.completions.create(model="m", messages=MESSAGES)
+    finally:
+        instrumentor.uninstrument()
+    assert spans.one().attributes[attr.GEN_AI_PROVIDER_NAME] == "openai"
