@@ -1,0 +1,317 @@
+"""CO₂e and energy of moving bytes over the internet: SWD v4 (default), SWD v3 and OneByte.
+
+The figures are bit-identical to npm ``@tgwf/co2`` 0.19.0 (``perByte``/``perVisit`` and their
+``results: "segment"`` breakdowns), so a number here can be checked against the tool most web
+carbon reports use. :func:`transfer` answers one question fully; :func:`per_byte_factors` gives the
+per-byte energy of each segment so the exporter can do ``bytes × factor × intensity`` for
+thousands of spans a second. See ``docs/methodology-network.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any, Final, Protocol
+
+from . import network_input as _in
+from .footprint import JOULES_PER_KWH, InputError
+from .network_constants import constants
+from .network_factors import NetworkFactors, SegmentFactor, per_byte_factors
+from .onebyte import OneByte
+from .ratings import rate
+from .swd import SegmentFigures, SwdV3, SwdV4
+
+__all__ = [
+    "DATA_VERSION",
+    "DEFAULT_METHOD",
+    "METHODS",
+    "NetworkFactors",
+    "SegmentFactor",
+    "SegmentResult",
+    "TransferResult",
+    "per_byte_factors",
+    "transfer",
+]
+
+DEFAULT_METHOD: Final = "swd-v4"
+DATA_VERSION: Final = "co2js-0.19.0"
+"""The co2.js release whose constants and arithmetic these models reproduce."""
+METHODS: Final = _in.METHODS
+
+Visit = tuple[float, float, float]
+
+
+class _Model(Protocol):
+    @property
+    def segment_names(self) -> tuple[str, ...]: ...
+
+    def segments(
+        self, raw: tuple[float, ...] | None, visit: Visit | None
+    ) -> dict[str, SegmentFigures]: ...
+
+    def co2js(self, raw: tuple[float, ...] | None, visit: Visit | None) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentResult:
+    """One segment of a transfer (per page view when ``per_visit``). Base units: kWh, J, g."""
+
+    operational_energy_kwh: float
+    embodied_energy_kwh: float
+    operational_co2e_g: float
+    embodied_co2e_g: float
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.operational_energy_kwh + self.embodied_energy_kwh
+
+    @property
+    def energy_j(self) -> float:
+        """Operational energy in joules: the electricity used now, to which water intensity applies."""
+        return self.operational_energy_kwh * JOULES_PER_KWH
+
+    @property
+    def embodied_energy_j(self) -> float:
+        return self.embodied_energy_kwh * JOULES_PER_KWH
+
+    @property
+    def co2e_g(self) -> float:
+        return self.operational_co2e_g + self.embodied_co2e_g
+
+    def to_json(self) -> dict[str, float]:
+        return {
+            "energy_j": self.energy_j,
+            "embodied_energy_j": self.embodied_energy_j,
+            "co2e_g": self.co2e_g,
+            "operational_co2e_g": self.operational_co2e_g,
+            "embodied_co2e_g": self.embodied_co2e_g,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    """The answer of :func:`transfer`. ``co2e_g`` is co2.js's total, bit for bit.
+
+    ``segments`` splits it by segment (data_center, network, device; SWD v3 adds production, the
+    embodied hardware share). Their sum equals ``co2e_g`` up to float rounding. ``co2js`` gives the
+    breakdown fields exactly as co2.js reports them (its data-centre fields ignore the green hosting
+    factor, its total does not).
+    """
+
+    method: str
+    bytes: float
+    per_visit: bool
+    co2e_g: float
+    rating: str | None
+    g_co2e_per_kwh: tuple[float, float, float]
+    """Intensities applied to operational energy: (data_center, network, device)."""
+    green_hosting_factor: float
+    flags: tuple[str, ...]
+    _model: _Model = field(repr=False, compare=False)
+    _raw: tuple[float, ...] | None = field(repr=False, compare=False)
+    _visit: Visit | None = field(repr=False, compare=False)
+
+    @property
+    def visit_ratios(self) -> Visit | None:
+        """``(first_visit, return_visit, reload_ratio)`` of a page view; None per byte."""
+        return self._visit
+
+    @property
+    def segments(self) -> dict[str, SegmentResult]:
+        return {
+            name: SegmentResult(*figures)
+            for name, figures in self._model.segments(self._raw, self._visit).items()
+        }
+
+    @property
+    def energy_kwh(self) -> float:
+        """Operational plus embodied energy of all segments."""
+        return sum(s.energy_kwh for s in self.segments.values())
+
+    @property
+    def energy_j(self) -> float:
+        """Operational energy of all segments in joules (embodied energy was spent elsewhere)."""
+        return sum(s.energy_j for s in self.segments.values())
+
+    @property
+    def co2js(self) -> dict[str, float | str | None]:
+        """What co2.js returns with ``results: "segment"`` (and ``rating: true`` for SWD)."""
+        out: dict[str, float | str | None] = dict(self._model.co2js(self._raw, self._visit))
+        out["total"] = self.co2e_g
+        if self.rating is not None:
+            out["rating"] = self.rating
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "method": self.method,
+            "bytes": self.bytes,
+            "per_visit": self.per_visit,
+            "energy_j": self.energy_j,
+            "co2e_g": self.co2e_g,
+            "segments": {name: s.to_json() for name, s in self.segments.items()},
+        }
+        if self.rating is not None:
+            out["rating"] = self.rating
+        if self.flags:
+            out["flags"] = list(self.flags)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Models:
+    v4: SwdV4
+    v3: SwdV3
+    onebyte: OneByte
+
+
+@cache
+def _models() -> _Models:
+    c = constants()
+    return _Models(SwdV4(c.swd_v4), SwdV3(c.swd_v3), OneByte(c.onebyte))
+
+
+def _visit(
+    per_visit: bool,
+    defaults: Visit,
+    first_visit: float | None,
+    return_visit: float | None,
+    reload_ratio: float | None,
+) -> Visit | None:
+    if not per_visit:
+        for name, value in (
+            ("first_visit", first_visit),
+            ("return_visit", return_visit),
+            ("reload_ratio", reload_ratio),
+        ):
+            if value is not None:
+                raise InputError(name, value, "None unless per_visit=True")
+        return None
+    return (
+        defaults[0] if first_visit is None else _in.check_ratio(first_visit, "first_visit"),
+        defaults[1] if return_visit is None else _in.check_ratio(return_visit, "return_visit"),
+        defaults[2] if reload_ratio is None else _in.check_ratio(reload_ratio, "reload_ratio"),
+    )
+
+
+def transfer(
+    bytes_: float,
+    *,
+    method: str = DEFAULT_METHOD,
+    per_visit: bool = False,
+    green: bool = False,
+    green_hosting_factor: float | None = None,
+    grid_intensity: Mapping[str, float | str] | None = None,
+    first_visit: float | None = None,
+    return_visit: float | None = None,
+    reload_ratio: float | None = None,
+) -> TransferResult:
+    """CO₂e of transferring ``bytes_`` bytes (co2.js ``perByte``, or ``perVisit`` for a page view).
+
+    ``grid_intensity`` maps segments (``device``, ``network``, ``dataCenter``/``data_center``) to
+    g CO₂e/kWh or to a country code (alpha-3, alpha-2 or a co2.js region key). ``green`` marks
+    green hosting; ``green_hosting_factor`` (SWD v4 only) is the green share of the data centre's
+    electricity. ``first_visit``/``return_visit``/``reload_ratio`` shape a page view (SWD only).
+    Raises :class:`~otel_downstream.exporters.footprint.InputError` on bad input.
+    """
+    size = _in.check_bytes(bytes_, "bytes")
+    if method.__class__ is not str or method not in METHODS:
+        _in.check_method(method)
+    if green is not True and green is not False:
+        raise InputError("green", green, "True or False")
+    models = _models()
+    flags: tuple[str, ...] = ()
+    if method == "swd-v4":
+        v4 = models.v4
+        c4 = v4.c
+        if green:
+            ghf = 1.0
+        elif green_hosting_factor is None:
+            ghf = 0.0
+        else:
+            ghf = _in.check_ratio(green_hosting_factor, "green_hosting_factor")
+        intensities, unknown = _in.resolve_intensity(grid_intensity, c4.global_intensity)
+        visit = _visit(
+            per_visit,
+            (c4.first_visit, c4.return_visit, c4.reload_ratio),
+            first_visit,
+            return_visit,
+            reload_ratio,
+        )
+        total, raw = v4.compute(size, ghf, intensities, visit)
+        if unknown:
+            flags = ("country_unknown",)
+        return TransferResult(
+            method,
+            size,
+            per_visit,
+            total,
+            rate(total, c4.rating_bounds),
+            intensities,
+            ghf,
+            flags,
+            v4,
+            raw,
+            visit,
+        )
+    if green_hosting_factor is not None:
+        raise InputError(
+            "green_hosting_factor", green_hosting_factor, "None unless method='swd-v4'"
+        )
+    if method == "swd-v3":
+        v3 = models.v3
+        c3 = v3.c
+        intensities, unknown = _in.resolve_intensity(grid_intensity, c3.global_intensity)
+        visit = _visit(
+            per_visit,
+            (c3.first_visit, c3.return_visit, c3.reload_ratio),
+            first_visit,
+            return_visit,
+            reload_ratio,
+        )
+        total, raw = v3.compute(size, green, intensities, visit)
+        if green:
+            intensities = (c3.renewables_intensity, intensities[1], intensities[2])
+        return TransferResult(
+            method,
+            size,
+            per_visit,
+            total,
+            rate(total, c3.rating_bounds),
+            intensities,
+            1.0 if green else 0.0,
+            ("country_unknown",) if unknown else (),
+            v3,
+            raw,
+            visit,
+        )
+    one = models.onebyte
+    if per_visit:
+        raise InputError(
+            "per_visit", per_visit, "False for method='onebyte' (co2.js has no perVisit)"
+        )
+    if grid_intensity is not None:
+        raise InputError(
+            "grid_intensity", grid_intensity, "None for method='onebyte' (fixed intensities)"
+        )
+    _visit(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
+    total, raw = one.compute(size, green)
+    c1 = one.c
+    return TransferResult(
+        method,
+        size,
+        False,
+        total,
+        None,
+        (
+            c1.green_dc_intensity if green else c1.grey_intensity,
+            c1.green_network_intensity if green else c1.grey_intensity,
+            0.0,
+        ),
+        1.0 if green else 0.0,
+        (),
+        one,
+        raw,
+        None,
+    )
