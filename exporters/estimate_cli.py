@@ -98,7 +98,9 @@ def _case_from_args(args: argparse.Namespace) -> dict[str, Any]:
         if k not in {"command", "batch", "json", "kind"} and v is not None
     }
     if args.kind == "transfer":
-        case["grid_intensity"] = dict(case.pop("grid_intensity", []))
+        given = dict(case.pop("grid_intensity", []))
+        if given:  # an empty mapping is not "no override" for every method (OneByte rejects it)
+            case["grid_intensity"] = given
     if args.kind in ("device", "llm"):
         case["embodied"] = bool(case.get("embodied"))
     if args.kind == "device":
