@@ -180,27 +180,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_json(self, status: int, payload: dict[str, Any], request_bytes: int) -> None:
         data = json.dumps(payload).encode()
+        # recorded before replying, so a client that has its answer always finds it here
+        self.api.record(Received("POST", self.path, request_bytes, len(data), status))
         self.send_response(status)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("x-request-id", "req_fake")
         self.end_headers()
         self.wfile.write(data)
-        self.api.record(Received("POST", self.path, request_bytes, len(data), status))
 
     def _send_stream(self, events: list[str], scenario: str, request_bytes: int) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
         if scenario == "malformed-sse":
             events = [*events[:2], "data: {not json\n\n", *events[2:]]
         if scenario == "truncated":
             events = events[: max(1, len(events) // 2)]
-        sent = 0
-        for event in events:
-            data = event.encode()
-            sent += len(data)
+        chunks = [event.encode() for event in events]
+        self.api.record(Received("POST", self.path, request_bytes, sum(map(len, chunks)), 200))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for data in chunks:
             self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
             self.wfile.flush()
             if self.api.settings.chunk_delay_s:
@@ -209,7 +209,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         else:
             self.wfile.write(b"0\r\n\r\n")
-        self.api.record(Received("POST", self.path, request_bytes, sent, 200))
 
 
 def _route(path: str) -> tuple[bool, str]:
