@@ -16,12 +16,11 @@ Unknown models and providers never fail: they are estimated and flagged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Final
 
 from otel_downstream.exporters.footprint import ZERO, Footprint, Impact, InputError
 from otel_downstream.exporters.llm_ecologits import Coefficients, coefficients, evaluate
-from otel_downstream.exporters.llm_parts import LlmParts
+from otel_downstream.exporters.llm_parts import LlmParts, PartsPlan
 from otel_downstream.exporters.llm_registry import (
     Bounds,
     mix,
@@ -42,18 +41,40 @@ _J_PER_KWH: Final = 3_600_000.0
 _MAX_PLANS: Final = 4096
 
 
-@dataclass(frozen=True, slots=True)
 class _Plan:
-    """Everything about a call except its tokens and latency."""
+    """Everything about a call except its tokens and latency (built once, then read-only)."""
 
-    method: str
-    low: Coefficients
-    high: Coefficients | None  # None: no range (EcoLogits gives a single value)
-    flags: tuple[str, ...]
-    include_embodied: bool
-    data_version: str
-    lca_g_per_token: tuple[float, float] = (0.0, 0.0)  # mistral-lca-2025, low/high
-    lca_l_per_token: tuple[float, float] = (0.0, 0.0)
+    __slots__ = (
+        "data_version",
+        "flags",
+        "high",
+        "include_embodied",
+        "lca_g_per_token",
+        "lca_l_per_token",
+        "low",
+        "method",
+        "parts_plan",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        *,
+        low: Coefficients,
+        high: Coefficients | None,  # None: no range (EcoLogits gives a single value)
+        flags: tuple[str, ...],
+        include_embodied: bool,
+        data_version: str,
+        lca: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0)),
+    ) -> None:
+        self.method = method
+        self.low = low
+        self.high = high
+        self.flags = flags
+        self.include_embodied = include_embodied
+        self.data_version = data_version
+        self.lca_g_per_token, self.lca_l_per_token = lca  # mistral-lca-2025, (low, high)
+        self.parts_plan: PartsPlan = (method, low, high, include_embodied)
 
 
 _plans: dict[tuple[str, str, str | None, str, bool], _Plan] = {}
@@ -167,7 +188,14 @@ def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bo
     if method != "mistral-lca-2025":
         if not embodied:
             flags = (*flags, "embodied_excluded")
-        return _Plan(method, low, high, flags, embodied, version)
+        return _Plan(
+            method,
+            low=low,
+            high=high,
+            flags=flags,
+            include_embodied=embodied,
+            data_version=version,
+        )
     lca = reg.methods["mistral_lca_2025"]
     per_b_token = 1.0 / (lca["reference_output_tokens"] * lca["reference_active_params_billion"])
     g = lca["co2e_g_per_reference_response"] * per_b_token
@@ -178,13 +206,12 @@ def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bo
         flags = (*flags, "zone_ignored")
     return _Plan(
         method,
-        low,
-        high,
-        flags,
-        True,
-        f"mistral-lca-2025+{version}",
-        (g * act.low, g * act.high),
-        (litres * act.low, litres * act.high),
+        low=low,
+        high=high,
+        flags=flags,
+        include_embodied=True,
+        data_version=f"mistral-lca-2025+{version}",
+        lca=((g * act.low, g * act.high), (litres * act.low, litres * act.high)),
     )
 
 
@@ -207,22 +234,15 @@ def _ecologits_footprint(plan: _Plan, out_tok: float, in_tok: float, latency: fl
         low_i = low
         embodied = Impact(0.0, (emb_lo + emb_hi) / 2, 0.0)
     return Footprint(
-        segment="ai_inference",
-        method=plan.method,
-        total=total,
-        low=low_i,
-        high=high_i,
-        embodied=embodied,
-        parts=LlmParts(
-            plan.method,
-            low=plan.low,
-            high=plan.high,
-            lo=lo,
-            hi=hi,
-            include_embodied=plan.include_embodied,
-        ),
-        flags=plan.flags,
-        data_version=plan.data_version,
+        "ai_inference",
+        plan.method,
+        total,
+        low_i,
+        high_i,
+        embodied,
+        LlmParts(plan.parts_plan, lo, hi),
+        plan.flags,
+        plan.data_version,
     )
 
 

@@ -18,6 +18,8 @@ _J_PER_KWH: Final = 3_600_000.0
 
 # (energy kWh, usage kgCO2e, water L, embodied kgCO2e, prefill IT kWh, prefill s): llm_ecologits.evaluate
 Raw = tuple[float, float, float, float, float, float]
+# (method, low-bound coefficients, high-bound coefficients or None, include embodied), per plan
+PartsPlan = tuple[str, Coefficients, "Coefficients | None", bool]
 
 
 def _usage(raw: Raw) -> Impact:
@@ -50,25 +52,13 @@ def _minus(a: Impact, b: Impact) -> Impact:
 class LlmParts(Mapping[str, Footprint]):
     """``usage`` (with ``decode``/``prefill`` under ecologits-prefill) and ``embodied``."""
 
-    __slots__ = ("_built", "_embodied", "_hi", "_high", "_lo", "_low", "_method")
+    __slots__ = ("_built", "_hi", "_lo", "_plan")
 
-    def __init__(
-        self,
-        method: str,
-        *,
-        low: Coefficients,
-        high: Coefficients | None,
-        lo: Raw,
-        hi: Raw,
-        include_embodied: bool,
-    ) -> None:
-        self._method = method
-        self._low = low
-        self._high = high
+    def __init__(self, plan: PartsPlan, lo: Raw, hi: Raw) -> None:
+        # Three stores and nothing else: this runs once per span, the breakdown rarely.
+        self._plan = plan
         self._lo = lo
         self._hi = hi
-        self._embodied = include_embodied
-        self._built: Mapping[str, Footprint] | None = None
 
     def _part(
         self,
@@ -84,7 +74,7 @@ class LlmParts(Mapping[str, Footprint]):
             total, low, high = _mean(lo, hi), lo, hi
         return Footprint(
             "ai_inference",
-            self._method,
+            self._plan[0],
             total,
             low,
             high,
@@ -93,27 +83,30 @@ class LlmParts(Mapping[str, Footprint]):
         )
 
     def _build(self) -> Mapping[str, Footprint]:
-        ranged = self._high is not None
+        method, low, high, embodied = self._plan
+        ranged = high is not None
         use_lo = _usage(self._lo)
         use_hi = _usage(self._hi) if ranged else None
         sub: dict[str, Footprint] = {}
-        if self._method == "ecologits-prefill":
-            pre_lo = _prefill(self._low, self._lo)
-            pre_hi = _prefill(self._high, self._hi) if self._high is not None else None
+        if method == "ecologits-prefill":
+            pre_lo = _prefill(low, self._lo)
+            pre_hi = _prefill(high, self._hi) if high is not None else None
             dec_hi = _minus(use_hi, pre_hi) if use_hi is not None and pre_hi is not None else None
             sub["decode"] = self._part(_minus(use_lo, pre_lo), dec_hi)
             sub["prefill"] = self._part(pre_lo, pre_hi)
         parts = {"usage": self._part(use_lo, use_hi, sub)}
-        if self._embodied:
+        if embodied:
             parts["embodied"] = self._part(
                 _embodied(self._lo), _embodied(self._hi) if ranged else None, embodied=True
             )
         return MappingProxyType(parts)
 
     def _parts(self) -> Mapping[str, Footprint]:
-        if self._built is None:
-            self._built = self._build()
-        return self._built
+        try:
+            return self._built
+        except AttributeError:
+            self._built: Mapping[str, Footprint] = self._build()
+            return self._built
 
     def __getitem__(self, key: str) -> Footprint:
         return self._parts()[key]
@@ -122,7 +115,7 @@ class LlmParts(Mapping[str, Footprint]):
         return iter(self._parts())
 
     def __len__(self) -> int:
-        return 2 if self._embodied else 1
+        return 2 if self._plan[3] else 1
 
     def __repr__(self) -> str:
         return f"LlmParts({dict(self._parts())!r})"
