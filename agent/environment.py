@@ -122,6 +122,32 @@ OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS: Final = "OTEL_DOWNSTREAM_SERVE_MAX
 """Exports processed at once before senders get 503/UNAVAILABLE and retry (default 16)."""
 
 
+# --- Exporter / configure (in-process) ----------------------------------------------------------
+OTEL_DOWNSTREAM_METRICS_PORT: Final = "OTEL_DOWNSTREAM_METRICS_PORT"
+"""Port of the in-process ``/metrics`` server ``configure()`` starts (default 9464; 0 = none, mount
+``metrics_wsgi_app()``/``metrics_asgi_app()`` instead)."""
+
+OTEL_DOWNSTREAM_METRICS_ADDR: Final = "OTEL_DOWNSTREAM_METRICS_ADDR"
+"""Address that ``/metrics`` server binds (default ``127.0.0.1``)."""
+
+OTEL_DOWNSTREAM_OTLP_ENDPOINT: Final = "OTEL_DOWNSTREAM_OTLP_ENDPOINT"
+"""OTLP/HTTP traces URL (e.g. ``http://127.0.0.1:4318/v1/traces``) for exporting the sampled spans
+alongside the footprint; unset = no span export."""
+
+OTEL_DOWNSTREAM_HOST_SAMPLER: Final = "OTEL_DOWNSTREAM_HOST_SAMPLER"
+"""``true`` for ``configure()`` to start the host sampler (default false)."""
+
+OTEL_DOWNSTREAM_RECORD_UNSAMPLED: Final = "OTEL_DOWNSTREAM_RECORD_UNSAMPLED"
+"""``true`` (default) to record, not drop, request/LLM/host spans the trace sampler drops, so the
+footprint counts every one while the tracing backend still gets only the sampled ones."""
+
+OTEL_DOWNSTREAM_MODEL_LABELS: Final = "OTEL_DOWNSTREAM_MODEL_LABELS"
+"""Comma-separated model names always given their own ``gen_ai_request_model`` label."""
+
+OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT: Final = "OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT"
+"""Distinct other model names labelled before the rest become ``other`` (default 200)."""
+
+
 def env_str(name: str, default: str) -> str:
     """The variable's value, stripped, or ``default`` when unset or blank."""
     value = os.environ.get(name, "").strip()

@@ -1,0 +1,176 @@
+"""OpenTelemetry SDK adapters around the accounting core.
+
+``FootprintSpanProcessor`` accounts in ``on_end``, synchronously, so nothing is lost to a queue: a
+``BatchSpanProcessor`` drops spans when its queue is full and never sees unsampled spans, and a
+footprint total must not depend on either. With the sampler wrapper that ``configure()`` installs
+(dropped request/LLM/host spans become record-only), it sees every request, so its weight is 1.
+
+``FootprintExporter`` is the ``SpanExporter`` shape for pipelines that already batch (use it with
+``BatchSpanProcessor``). It sees sampled spans only, so it weighs each by the adjusted count in its
+``tracestate`` (``ot=th:...``) when a probability sampler wrote one.
+
+Both read span attributes without copying them and never raise into the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from prometheus_client import CollectorRegistry
+
+from otel_downstream.agent.faults import report_fault
+
+from .accounting import Accountant
+from .engine import Engine
+from .span_inputs import AttributeValue, adjusted_count
+
+_EMPTY: Mapping[str, AttributeValue] = {}
+_SERVICE_NAME = "service.name"
+_UNKNOWN_SERVICE = "unknown_service"
+
+
+def _plain(attributes: Any) -> Mapping[str, AttributeValue]:
+    """The span's attributes as a plain dict when the SDK keeps one (no copy), else as given.
+
+    ``BoundedAttributes`` is a ``MutableMapping`` whose ``get`` costs an exception per missing
+    key; classification probes several keys that are usually missing, so the inner dict
+    (immutable once the span has ended) is several times faster to read.
+    """
+    if attributes is None:
+        return _EMPTY
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
+class _ServiceNames:
+    """``service.name`` per resource; a provider has one resource, so the last one is cached."""
+
+    __slots__ = ("_fixed", "_name", "_resource")
+
+    def __init__(self, fixed: str | None) -> None:
+        self._fixed = fixed
+        self._resource: object = None
+        self._name = _UNKNOWN_SERVICE
+
+    def of(self, span: ReadableSpan) -> str:
+        if self._fixed:
+            return self._fixed
+        resource = span.resource
+        if resource is not self._resource:
+            name = resource.attributes.get(_SERVICE_NAME) if resource is not None else None
+            self._name = name if isinstance(name, str) and name else _UNKNOWN_SERVICE
+            self._resource = resource
+        return self._name
+
+
+def _duration_s(span: ReadableSpan) -> float | None:
+    start, end = span.start_time, span.end_time
+    if start is None or end is None or end < start:
+        return None
+    return (end - start) / 1e9
+
+
+class FootprintSpanProcessor(SpanProcessor):
+    """Accounts every ended span synchronously (the in-process path ``configure()`` wires).
+
+    ``sees_unsampled`` says whether unsampled spans reach ``on_end`` (true with the sampler
+    wrapper): then each span counts once; otherwise a sampled span counts as its adjusted count.
+    """
+
+    def __init__(
+        self,
+        accountant: Accountant,
+        *,
+        service_name: str | None = None,
+        sees_unsampled: bool = True,
+    ) -> None:
+        self.accountant = accountant
+        self._services = _ServiceNames(service_name)
+        self._sees_unsampled = sees_unsampled
+        self._enabled = True
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        return None
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self._enabled:
+            return
+        try:
+            weight = 1.0
+            if not self._sees_unsampled:
+                weight = adjusted_count(span.context.trace_state if span.context else None)
+            self.accountant.account(
+                _plain(span._attributes),
+                service_name=self._services.of(span),
+                weight=weight,
+                name=span.name,
+                kind=span.kind.name,
+                duration_s=_duration_s(span),
+            )
+        except ValueError:  # a malformed sampling threshold: the span cannot be weighed
+            self.accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
+        except Exception as exc:  # never into the application's request
+            report_fault("exporters.processor", exc)
+
+    def shutdown(self) -> None:
+        self._enabled = False
+        self.accountant.flush()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.accountant.flush()
+        return True
+
+
+class FootprintExporter(SpanExporter):
+    """A ``SpanExporter`` that turns spans into footprint counters in a prometheus registry.
+
+    ``FootprintExporter(registry=CollectorRegistry())`` builds its own engine and accountant;
+    pass ``accountant=`` to share one (e.g. with a ``FootprintSpanProcessor``).
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        engine: Engine | None = None,
+        accountant: Accountant | None = None,
+        service_name: str | None = None,
+    ) -> None:
+        self.accountant = (
+            accountant if accountant is not None else Accountant(engine, registry=registry)
+        )
+        self._services = _ServiceNames(service_name)
+        self._shut_down = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shut_down:
+            return SpanExportResult.FAILURE
+        account = self.accountant.account
+        for span in spans:
+            try:
+                weight = adjusted_count(span.context.trace_state if span.context else None)
+                account(
+                    _plain(span._attributes),
+                    service_name=self._services.of(span),
+                    weight=weight,
+                    name=span.name,
+                    kind=span.kind.name,
+                    duration_s=_duration_s(span),
+                )
+            except ValueError:  # a malformed sampling threshold: the span cannot be weighed
+                self.accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
+            except Exception as exc:
+                report_fault("exporters.exporter", exc)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self._shut_down = True
+        self.accountant.flush()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.accountant.flush()
+        return True
