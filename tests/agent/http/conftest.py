@@ -53,7 +53,8 @@ class _FallbackResolver:
         self.header = country_header.lower() if country_header else None
 
     def resolve(self, headers: Any, peer_ip: str | None) -> _Country:
-        if self.header and (value := headers.get(self.header)) and len(value) == 2:
+        value = headers.get(self.header) if self.header else None
+        if value and len(value) == 2 and value.isascii() and value.isalpha():
             return _Country(value.upper(), peer_ip)
         return _Country("ZZ", peer_ip)
 
