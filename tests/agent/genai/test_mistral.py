@@ -1,0 +1,188 @@
+"""The Mistral wrapper against the real mistralai SDK over HTTP to the fake API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+import pytest
+from mistralai.client import Mistral, errors, models
+from mistralai.client.basesdk import BaseSDK
+from mistralai.client.chat import Chat
+from mistralai.client.utils.eventstreaming import EventStream, EventStreamAsync
+from opentelemetry.trace import SpanKind, StatusCode
+
+from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.mistral import (
+    MistralInstrumentor,
+    instrument_mistral,
+    uninstrument_mistral,
+)
+from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+
+from .conftest import Spans
+
+PROMPT = "Which grid is greener, France or Poland?"
+MESSAGES = [{"role": "user", "content": PROMPT}]
+
+
+def client_for(api: FakeLLMAPI) -> Mistral:
+    return Mistral(api_key="fake", server_url=api.mistral_server_url)
+
+
+async def chat(client: Mistral, mode: str, stream: bool, **extra: Any) -> tuple[Any, Any]:
+    model = "mistral-small-latest"
+    if mode == "async":
+        if stream:
+            result = await client.chat.stream_async(model=model, messages=MESSAGES, **extra)
+            return result, [event async for event in result]
+        return await client.chat.complete_async(model=model, messages=MESSAGES, **extra), None
+    if stream:
+        result = client.chat.stream(model=model, messages=MESSAGES, **extra)
+        return result, list(result)
+    return client.chat.complete(model=model, messages=MESSAGES, **extra), None
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_chat_span_and_unchanged_result(
+    api: FakeLLMAPI, spans: Spans, mode: str, stream: bool
+) -> None:
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    result, events = await chat(client, mode, stream)
+    if stream:
+        assert isinstance(result, EventStreamAsync if mode == "async" else EventStream)
+        assert all(isinstance(e, models.CompletionEvent) for e in events)
+        text = "".join(e.data.choices[0].delta.content or "" for e in events)
+        assert text == "tok " * 12
+        assert events[-1].data.usage.completion_tokens == 12
+    else:
+        assert type(result) is models.ChatCompletionResponse
+    span = spans.one()
+    a = span.attributes
+    assert span.name == "chat mistral-small-latest"
+    assert span.kind is SpanKind.CLIENT
+    assert a[attr.GEN_AI_PROVIDER_NAME] == "mistral_ai"
+    assert a[attr.GEN_AI_REQUEST_STREAM] is stream
+    assert a[attr.GEN_AI_RESPONSE_MODEL] == "mistral-small-latest"
+    assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert a[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in a  # Mistral reports usage on the last chunk
+    assert a[attr.SERVER_ADDRESS] == "127.0.0.1"
+    assert a[attr.SERVER_PORT] == api.port
+    seen = api.last()
+    assert a[attr.HTTP_REQUEST_BODY_SIZE] == seen.request_bytes
+    assert a[attr.HTTP_RESPONSE_BODY_SIZE] == seen.response_bytes
+    assert (attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK in a) is stream
+    for value in a.values():
+        assert PROMPT not in str(value)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_stream_without_usage_is_estimated(api: FakeLLMAPI, spans: Spans, mode: str) -> None:
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    await chat(client, mode, True, http_headers={"x-fake-scenario": "no-usage"})
+    a = spans.one().attributes
+    assert a[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == 3 + 3 + -(-len(PROMPT) // 4)
+
+
+async def test_fim_agents_embeddings(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    fim = client.fim.complete(model="codestral-latest", prompt="def area(r):", suffix="")
+    assert isinstance(fim, models.FIMCompletionResponse)
+    streamed = list(client.fim.stream(model="codestral-latest", prompt="def f():"))
+    assert len(streamed) == 13
+    agent = await client.agents.complete_async(agent_id="ag_123", messages=MESSAGES)
+    assert isinstance(agent, models.ChatCompletionResponse)
+    emb = client.embeddings.create(model="mistral-embed", inputs=["a", "b", "c"])
+    assert len(emb.data) == 3
+    f, fs, ag, e = spans.finished()
+    assert f.name == "text_completion codestral-latest"
+    assert fs.attributes[attr.GEN_AI_REQUEST_STREAM] is True
+    assert fs.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert ag.name == "chat"  # agents are addressed by id, there is no request model
+    assert attr.GEN_AI_REQUEST_MODEL not in ag.attributes
+    assert ag.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert e.name == "embeddings mistral-embed"
+    assert e.attributes[attr.GEN_AI_USAGE_INPUT_TOKENS] == 21
+
+
+@pytest.mark.parametrize(
+    ("scenario", "error"),
+    [
+        ("error-401", errors.SDKError),
+        ("error-422", errors.HTTPValidationError),
+        ("error-429", errors.SDKError),
+        ("error-500", errors.SDKError),
+    ],
+)
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("stream", [False, True])
+async def test_errors_propagate(
+    api: FakeLLMAPI, spans: Spans, scenario: str, error: type[Exception], mode: str, stream: bool
+) -> None:
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    with pytest.raises(error) as caught:
+        await chat(client, mode, stream, http_headers={"x-fake-scenario": scenario})
+    assert type(caught.value) is error
+    assert caught.value.raw_response.status_code == int(scenario[-3:])
+    span = spans.one()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[attr.ERROR_TYPE] == error.__name__
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == api.last().response_bytes
+
+
+def test_stream_early_break_and_truncation(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    with client.chat.stream(model="m", messages=MESSAGES) as stream:
+        for _ in stream:
+            break
+    cut = client.chat.stream(
+        model="m", messages=MESSAGES, http_headers={"x-fake-scenario": "truncated"}
+    )
+    with pytest.raises(Exception) as caught:
+        list(cut)
+    early, truncated = spans.finished()
+    assert early.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+    assert early.attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+    assert truncated.attributes[attr.ERROR_TYPE] == type(caught.value).__qualname__
+
+
+def test_instrument_twice_and_uninstrument_identity(api: FakeLLMAPI, spans: Spans) -> None:
+    originals = (Chat.complete, Chat.stream_async, BaseSDK.do_request)
+    instrument_mistral(tracer_provider=spans.provider)
+    instrument_mistral(tracer_provider=spans.provider)
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    assert type(client) is Mistral
+    client.chat.complete(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 1
+    uninstrument_mistral()
+    uninstrument_mistral(client)
+    assert (Chat.complete, Chat.stream_async, BaseSDK.do_request) == originals
+    assert "complete" not in vars(client.chat)
+    client.chat.complete(model="m", messages=MESSAGES)
+    client_for(api).chat.complete(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 1
+
+
+def test_provider_override(api: FakeLLMAPI, spans: Spans, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME", "azure.ai.inference")
+    client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
+    client.chat.complete(model="m", messages=MESSAGES)
+    assert spans.one().attributes[attr.GEN_AI_PROVIDER_NAME] == "azure.ai.inference"
+
+
+def test_entry_point_loads_and_instruments(api: FakeLLMAPI, spans: Spans) -> None:
+    points = importlib.metadata.entry_points(group="opentelemetry_instrumentor")
+    loaded = {p.name: p.load() for p in points if p.name == "downstream_mistral"}
+    assert loaded["downstream_mistral"] is MistralInstrumentor
+    instrumentor = MistralInstrumentor()
+    instrumentor.instrument(tracer_provider=spans.provider)
+    try:
+        client_for(api).chat.complete(model="m", messages=MESSAGES)
+    finally:
+        instrumentor.uninstrument()
+    assert spans.one().attributes[attr.GEN_AI_PROVIDER_NAME] == "mistral_ai"
