@@ -50,8 +50,8 @@ class EngineConfig:
     include_embodied: bool = False
     desktop_laptop_share: float = dataclasses.field(default_factory=_default_laptop_share)
     """Default 0.75: IDC 2023, notebooks ≈ three quarters of PC shipments (data/device_mix.csv)."""
-    hydro_evaporation: bool = False
-    """Off by default: reservoir evaporation is gross and unallocated (docs/methodology.md)."""
+    hydro_evaporation: bool = True
+    """On by default, as in WRI's guidance and EcoLogits' AI figures (docs/methodology.md, Water)."""
 
     def __post_init__(self) -> None:
         if self.network_method not in network.METHODS:

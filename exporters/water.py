@@ -3,8 +3,9 @@
 Water follows energy the way CO₂e does: litres = kWh × the water intensity of the electricity where it
 is used. The table (``data/water_intensity.csv``) is built by ``scripts/water/build_water_table.py``
 from each country's generation mix and per-source operational consumption factors (Macknick et al.
-2012 medians). Reservoir evaporation of hydropower is a separate column, switched off by default (see
-docs/methodology.md, "Water").
+2012 medians). Reservoir evaporation of hydropower is a separate column; it is counted by default,
+as WRI's guidance and EcoLogits (our AI segment) do, and can be switched off (docs/methodology.md,
+"Water").
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _load() -> dict[str, _Row]:
     return _table
 
 
-def intensity(country: str | None, *, hydro_evaporation: bool = False) -> WaterIntensity:
+def intensity(country: str | None, *, hydro_evaporation: bool = True) -> WaterIntensity:
     """Water intensity of electricity in ``country`` (ISO alpha-2 or alpha-3, any case).
 
     ``None``, an empty string, ``ZZ`` or a code the table lacks give the world average with

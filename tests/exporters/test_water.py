@@ -23,7 +23,9 @@ def test_country_by_alpha2_and_alpha3_any_case() -> None:
     fr = water.intensity("FR")
     assert fr == water.intensity("fra") == water.intensity(" fr ")
     assert fr.alpha2 == "FR" and not fr.is_world_average
-    assert 0.5 < fr.l_per_kwh < 3.0  # nuclear-heavy: cooling towers dominate
+    cooling = water.intensity("FR", hydro_evaporation=False).l_per_kwh
+    assert 0.5 < cooling < 3.0  # nuclear-heavy: cooling towers dominate
+    assert fr.hydro_evaporation and fr.l_per_kwh > cooling  # counted by default
 
 
 @pytest.mark.parametrize("country", [None, "", "ZZ", "QQ", "XYZ"])
@@ -44,12 +46,12 @@ def test_malformed_country_is_input_error(bad: object) -> None:
 
 def test_hydro_evaporation_adds_only_for_hydro_countries() -> None:
     # Norway is ~90% hydro: evaporation dominates when switched on; a hydro-free grid is unchanged.
-    no_off, no_on = water.intensity("NO"), water.intensity("NO", hydro_evaporation=True)
+    no_off, no_on = water.intensity("NO", hydro_evaporation=False), water.intensity("NO")
     assert no_on.l_per_kwh > 10 * no_off.l_per_kwh
     assert no_on.hydro_evaporation and not no_off.hydro_evaporation
     rows = {r["alpha2"]: r for r in _rows("water_intensity.csv")}
     dry = next(a for a, r in rows.items() if float(r["hydro_share"]) == 0.0)
-    assert water.intensity(dry).l_per_kwh == water.intensity(dry, hydro_evaporation=True).l_per_kwh
+    assert water.intensity(dry).l_per_kwh == water.intensity(dry, hydro_evaporation=False).l_per_kwh
 
 
 def test_table_matches_fuel_factors_for_a_recomputed_country() -> None:
@@ -73,7 +75,9 @@ def test_table_matches_fuel_factors_for_a_recomputed_country() -> None:
         "hydroelectricity_TWh": 53.19,
     }
     expected = sum(mix[k] * factors[k] for k in mix) / sum(mix.values()) * GAL_PER_MWH
-    assert water.intensity("FR").l_per_kwh == pytest.approx(expected, abs=1e-4)
+    assert water.intensity("FR", hydro_evaporation=False).l_per_kwh == pytest.approx(
+        expected, abs=1e-4
+    )
 
 
 def test_every_row_has_provenance_and_sane_values() -> None:
@@ -84,3 +88,16 @@ def test_every_row_has_provenance_and_sane_values() -> None:
         assert r["source"] and r["licence"] and int(r["year"]) >= 2009
         assert 0.0 <= float(r["l_per_kwh"]) <= float(r["l_per_kwh_with_hydro_evaporation"]) < 20.0
     assert "ZZ" not in water.countries() and "US" in water.countries()
+
+
+def test_agrees_with_the_wri_figures_the_ai_segment_uses() -> None:
+    """EcoLogits' electricity water (WRI off-site method) for the AI segment, same electricity:
+    with hydro evaporation counted, the world average and two large grids agree closely."""
+    theirs = {
+        r["zone"]: float(r["water_l_per_kwh"])
+        for r in _rows("llm_electricity_mixes.csv")
+        if r["water_is_world_default"] == "false"
+    }
+    assert water.intensity(None).l_per_kwh == pytest.approx(theirs["WOR"], rel=0.01)
+    assert water.intensity("FR").l_per_kwh == pytest.approx(theirs["FRA"], rel=0.05)
+    assert water.intensity("DE").l_per_kwh == pytest.approx(theirs["DEU"], rel=0.10)
