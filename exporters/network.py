@@ -9,9 +9,9 @@ thousands of spans a second. See ``docs/methodology-network.md``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any, Final, Protocol
 
 from . import network_input as _in
@@ -36,6 +36,8 @@ __all__ = [
 
 DEFAULT_METHOD: Final = "swd-v4"
 DATA_VERSION: Final = "co2js-0.19.0"
+_INF: Final = math.inf
+_UNKNOWN: Final = ("country_unknown",)
 """The co2.js release whose constants and arithmetic these models reproduce."""
 METHODS: Final = _in.METHODS
 
@@ -51,6 +53,12 @@ class _Model(Protocol):
     ) -> dict[str, SegmentFigures]: ...
 
     def co2js(self, raw: tuple[float, ...] | None, visit: Visit | None) -> dict[str, float]: ...
+
+
+_Detail = tuple[
+    float, tuple[float, float, float], float, _Model, "tuple[float, ...] | None", "Visit | None"
+]
+"""(bytes, intensities, green hosting factor, model, raw intermediates, visit ratios)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,28 +108,39 @@ class TransferResult:
     """
 
     method: str
-    bytes: float
-    per_visit: bool
     co2e_g: float
     rating: str | None
-    g_co2e_per_kwh: tuple[float, float, float]
-    """Intensities applied to operational energy: (data_center, network, device)."""
-    green_hosting_factor: float
     flags: tuple[str, ...]
-    _model: _Model = field(repr=False, compare=False)
-    _raw: tuple[float, ...] | None = field(repr=False, compare=False)
-    _visit: Visit | None = field(repr=False, compare=False)
+    _detail: _Detail = field(repr=False)
+    """Everything else in one tuple: one field to set keeps a call within its µs budget."""
+
+    @property
+    def bytes(self) -> float:
+        return self._detail[0]
+
+    @property
+    def per_visit(self) -> bool:
+        return self._detail[5] is not None
+
+    @property
+    def g_co2e_per_kwh(self) -> tuple[float, float, float]:
+        """Intensities applied to operational energy: (data_center, network, device)."""
+        return self._detail[1]
+
+    @property
+    def green_hosting_factor(self) -> float:
+        return self._detail[2]
 
     @property
     def visit_ratios(self) -> Visit | None:
         """``(first_visit, return_visit, reload_ratio)`` of a page view; None per byte."""
-        return self._visit
+        return self._detail[5]
 
     @property
     def segments(self) -> dict[str, SegmentResult]:
         return {
             name: SegmentResult(*figures)
-            for name, figures in self._model.segments(self._raw, self._visit).items()
+            for name, figures in self._detail[3].segments(self._detail[4], self._detail[5]).items()
         }
 
     @property
@@ -137,7 +156,8 @@ class TransferResult:
     @property
     def co2js(self) -> dict[str, float | str | None]:
         """What co2.js returns with ``results: "segment"`` (and ``rating: true`` for SWD)."""
-        out: dict[str, float | str | None] = dict(self._model.co2js(self._raw, self._visit))
+        model, raw, visit = self._detail[3:6]
+        out: dict[str, float | str | None] = dict(model.co2js(raw, visit))
         out["total"] = self.co2e_g
         if self.rating is not None:
             out["rating"] = self.rating
@@ -166,10 +186,16 @@ class _Models:
     onebyte: OneByte
 
 
-@cache
+_MODELS: _Models | None = None
+
+
 def _models() -> _Models:
-    c = constants()
-    return _Models(SwdV4(c.swd_v4), SwdV3(c.swd_v3), OneByte(c.onebyte))
+    """The models, built on first use (reading the constants file), then a global read."""
+    global _MODELS
+    if _MODELS is None:
+        c = constants()
+        _MODELS = _Models(SwdV4(c.swd_v4), SwdV3(c.swd_v3), OneByte(c.onebyte))
+    return _MODELS
 
 
 def _visit(
@@ -215,13 +241,16 @@ def transfer(
     electricity. ``first_visit``/``return_visit``/``reload_ratio`` shape a page view (SWD only).
     Raises :class:`~otel_downstream.exporters.footprint.InputError` on bad input.
     """
-    size = _in.check_bytes(bytes_, "bytes")
+    if bytes_.__class__ is float and 0.0 <= bytes_ < _INF:
+        size: float = bytes_
+    else:
+        size = _in.check_bytes(bytes_, "bytes")
     if method.__class__ is not str or method not in METHODS:
         _in.check_method(method)
     if green is not True and green is not False:
         raise InputError("green", green, "True or False")
-    models = _models()
-    flags: tuple[str, ...] = ()
+    models = _MODELS or _models()
+    has_visit_options = not (first_visit is None and return_visit is None and reload_ratio is None)
     if method == "swd-v4":
         v4 = models.v4
         c4 = v4.c
@@ -232,28 +261,22 @@ def transfer(
         else:
             ghf = _in.check_ratio(green_hosting_factor, "green_hosting_factor")
         intensities, unknown = _in.resolve_intensity(grid_intensity, c4.global_intensity)
-        visit = _visit(
-            per_visit,
-            (c4.first_visit, c4.return_visit, c4.reload_ratio),
-            first_visit,
-            return_visit,
-            reload_ratio,
-        )
+        visit = None
+        if per_visit or has_visit_options:
+            visit = _visit(
+                per_visit,
+                (c4.first_visit, c4.return_visit, c4.reload_ratio),
+                first_visit,
+                return_visit,
+                reload_ratio,
+            )
         total, raw = v4.compute(size, ghf, intensities, visit)
-        if unknown:
-            flags = ("country_unknown",)
         return TransferResult(
             method,
-            size,
-            per_visit,
             total,
             rate(total, c4.rating_bounds),
-            intensities,
-            ghf,
-            flags,
-            v4,
-            raw,
-            visit,
+            _UNKNOWN if unknown else (),
+            (size, intensities, ghf, v4, raw, visit),
         )
     if green_hosting_factor is not None:
         raise InputError(
@@ -263,28 +286,24 @@ def transfer(
         v3 = models.v3
         c3 = v3.c
         intensities, unknown = _in.resolve_intensity(grid_intensity, c3.global_intensity)
-        visit = _visit(
-            per_visit,
-            (c3.first_visit, c3.return_visit, c3.reload_ratio),
-            first_visit,
-            return_visit,
-            reload_ratio,
-        )
+        visit = None
+        if per_visit or has_visit_options:
+            visit = _visit(
+                per_visit,
+                (c3.first_visit, c3.return_visit, c3.reload_ratio),
+                first_visit,
+                return_visit,
+                reload_ratio,
+            )
         total, raw = v3.compute(size, green, intensities, visit)
         if green:
             intensities = (c3.renewables_intensity, intensities[1], intensities[2])
         return TransferResult(
             method,
-            size,
-            per_visit,
             total,
             rate(total, c3.rating_bounds),
-            intensities,
-            1.0 if green else 0.0,
-            ("country_unknown",) if unknown else (),
-            v3,
-            raw,
-            visit,
+            _UNKNOWN if unknown else (),
+            (size, intensities, 1.0 if green else 0.0, v3, raw, visit),
         )
     one = models.onebyte
     if per_visit:
@@ -295,23 +314,15 @@ def transfer(
         raise InputError(
             "grid_intensity", grid_intensity, "None for method='onebyte' (fixed intensities)"
         )
-    _visit(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
+    if has_visit_options:
+        _visit(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
     total, raw = one.compute(size, green)
     c1 = one.c
+    grids = (
+        c1.green_dc_intensity if green else c1.grey_intensity,
+        c1.green_network_intensity if green else c1.grey_intensity,
+        0.0,
+    )
     return TransferResult(
-        method,
-        size,
-        False,
-        total,
-        None,
-        (
-            c1.green_dc_intensity if green else c1.grey_intensity,
-            c1.green_network_intensity if green else c1.grey_intensity,
-            0.0,
-        ),
-        1.0 if green else 0.0,
-        (),
-        one,
-        raw,
-        None,
+        method, total, None, (), (size, grids, 1.0 if green else 0.0, one, raw, None)
     )

@@ -214,7 +214,7 @@ def test_flat_factor_views_for_the_engine() -> None:
 def test_result_json_is_in_base_units() -> None:
     r = network.transfer(1e9, grid_intensity={"device": "GB", "network": "gbr"})
     doc = r.to_json()
-    assert doc["method"] == "swd-v4"
+    assert (doc["method"], doc["bytes"], doc["per_visit"]) == ("swd-v4", 1e9, False)
     assert doc["rating"] == "F"
     # 0.055 + 0.059 + 0.08 kWh/GB operational = 0.194 kWh = 698,400 J
     assert doc["energy_j"] == pytest.approx(698_400.0)
