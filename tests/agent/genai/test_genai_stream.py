@@ -1,0 +1,182 @@
+"""The shared core: one stream helper ending each span exactly once, the record, the estimates."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import openai
+import pytest
+from mistralai.client import Mistral
+
+from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.genai_record import GenAIRecord, record_attributes, span_name
+from otel_downstream.agent.mistral import instrument_mistral
+from otel_downstream.agent.openai import instrument_openai
+from otel_downstream.agent.token_estimate import input_tokens, text_chars, tokens_from_chars
+from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+
+from .conftest import Spans
+
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+async def open_stream(api: FakeLLMAPI, spans: Spans, sdk: str, mode: str) -> Any:
+    """A freshly opened stream from the real SDK (not yet iterated)."""
+    if sdk == "openai":
+        if mode == "async":
+            aclient = instrument_openai(
+                openai.AsyncOpenAI(base_url=api.openai_base_url, api_key="k", max_retries=0),
+                tracer_provider=spans.provider,
+            )
+            return await aclient.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        client = instrument_openai(
+            openai.OpenAI(base_url=api.openai_base_url, api_key="k", max_retries=0),
+            tracer_provider=spans.provider,
+        )
+        return client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    mistral = instrument_mistral(
+        Mistral(api_key="k", server_url=api.mistral_server_url), tracer_provider=spans.provider
+    )
+    if mode == "async":
+        return await mistral.chat.stream_async(model="m", messages=MESSAGES)
+    return mistral.chat.stream(model="m", messages=MESSAGES)
+
+
+async def first(stream: Any) -> None:
+    if hasattr(stream, "__anext__"):
+        await stream.__anext__()
+    else:
+        next(iter(stream))
+
+
+async def consume(stream: Any) -> None:
+    if hasattr(stream, "__aiter__"):
+        async for _ in stream:
+            pass
+    else:
+        for _ in stream:
+            pass
+
+
+async def close(stream: Any) -> None:
+    result = stream.close()
+    if isinstance(result, Awaitable):
+        await result
+
+
+async def exhaust(stream: Any) -> None:
+    await consume(stream)
+
+
+async def break_then_close(stream: Any) -> None:
+    await first(stream)
+    await close(stream)
+    await close(stream)  # a second close must not end a second span
+
+
+async def context_exit(stream: Any) -> None:
+    if hasattr(stream, "__aenter__"):
+        async with stream:
+            await first(stream)
+    else:
+        with stream:
+            await first(stream)
+
+
+async def exhaust_then_close(stream: Any) -> None:
+    await consume(stream)
+    await close(stream)
+
+
+ENDINGS: dict[str, Callable[[Any], Awaitable[None]]] = {
+    "exhaust": exhaust,
+    "break_then_close": break_then_close,
+    "context_exit": context_exit,
+    "exhaust_then_close": exhaust_then_close,
+}
+
+
+@pytest.mark.parametrize("sdk", ["openai", "mistral"])
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+async def test_every_ending_finalises_exactly_once(
+    api: FakeLLMAPI, spans: Spans, sdk: str, mode: str, ending: str
+) -> None:
+    stream = await open_stream(api, spans, sdk, mode)
+    assert spans.finished() == ()  # the span lives as long as the stream
+    await ENDINGS[ending](stream)
+    span = spans.one()
+    expected = 12 if ending.startswith("exhaust") else 1
+    assert span.attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == expected
+    assert span.attributes[attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK] >= 0
+    assert attr.ERROR_TYPE not in span.attributes
+    gc.collect()
+    assert len(spans.finished()) == 1
+
+
+@pytest.mark.parametrize("sdk", ["openai", "mistral"])
+async def test_abandoned_stream_finalised_on_garbage_collection(
+    api: FakeLLMAPI, spans: Spans, sdk: str
+) -> None:
+    stream = await open_stream(api, spans, sdk, "sync")
+    await first(stream)
+    del stream
+    gc.collect()
+    assert spans.one().attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+
+
+@pytest.mark.parametrize("sdk", ["openai", "mistral"])
+async def test_unread_stream_finalised_on_garbage_collection(
+    api: FakeLLMAPI, spans: Spans, sdk: str
+) -> None:
+    stream = await open_stream(api, spans, sdk, "sync")
+    stream.response.close()  # release the connection; the stream object is then dropped unread
+    assert len(spans.finished()) == 1
+    del stream
+    gc.collect()
+    span = spans.one()
+    assert attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK not in span.attributes
+
+
+def test_record_attributes_leave_out_unknowns() -> None:
+    record = GenAIRecord(operation="chat", provider="openai", request_model="gpt-4o")
+    assert record_attributes(record) == {
+        attr.GEN_AI_OPERATION_NAME: "chat",
+        attr.GEN_AI_PROVIDER_NAME: "openai",
+        attr.GEN_AI_REQUEST_MODEL: "gpt-4o",
+        attr.GEN_AI_REQUEST_STREAM: False,
+    }
+    full = GenAIRecord(
+        operation="chat",
+        provider="mistral_ai",
+        output_tokens=0,
+        finish_reasons=("stop", "length"),
+        tokens_estimated=True,
+        error_type="SDKError",
+    )
+    a = record_attributes(full)
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 0  # zero is a value, not an absence
+    assert a[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop", "length")
+    assert a[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+    assert a[attr.ERROR_TYPE] == "SDKError"
+    assert span_name("chat", None) == "chat"
+    assert span_name("embeddings", "mistral-embed") == "embeddings mistral-embed"
+
+
+def test_token_estimates() -> None:
+    assert tokens_from_chars(0) == 0
+    assert tokens_from_chars(1) == 1
+    assert tokens_from_chars(8) == 2
+    assert tokens_from_chars(9) == 3
+    parts = [{"type": "text", "text": "abcd"}, {"type": "image_url", "image_url": {"url": "x"}}]
+    assert text_chars(parts) == 4
+    chat = {
+        "messages": [{"role": "system", "content": "a" * 8}, {"role": "user", "content": parts}]
+    }
+    assert input_tokens(chat) == 2 + 1 + 2 * 3 + 3
+    assert input_tokens({"input": "abcdefgh", "instructions": "abcd"}) == 3
+    assert input_tokens({"inputs": ["abcd", "abcdefgh"]}) == 3
+    assert input_tokens({"prompt": "def f(", "suffix": "return"}) == 2 + 2
+    assert input_tokens({"model": "m"}) is None
