@@ -28,6 +28,7 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
             "first_visit",
             "return_visit",
             "reload_ratio",
+            "hydro_evaporation",
         }
     ),
     "device": frozenset(
@@ -73,10 +74,10 @@ def _number(case: Mapping[str, Any], field: str, *, required: bool = False) -> f
     return float(value)
 
 
-def _flag(case: Mapping[str, Any], field: str) -> bool:
-    value = case.get(field, False)
+def _flag(case: Mapping[str, Any], field: str, *, default: bool = False) -> bool:
+    value = case.get(field)
     if value is None:
-        return False
+        return default
     if not isinstance(value, bool):
         raise InputError(field, value, "true or false")
     return value
@@ -139,7 +140,7 @@ def _device(case: Mapping[str, Any]) -> dict[str, Any]:
     config = EngineConfig(
         device_method=method,
         include_embodied=_flag(case, "embodied"),
-        hydro_evaporation=_flag(case, "hydro_evaporation"),
+        hydro_evaporation=_flag(case, "hydro_evaporation", default=True),
         desktop_laptop_share=device.default_laptop_share() if share is None else share,
     )
     footprints = _engine(config).http_request(
@@ -241,8 +242,9 @@ def _transfer(case: Mapping[str, Any]) -> dict[str, Any]:
     )
     water_total = 0.0
     category_d = {"energy_j": 0.0, "co2e_g": 0.0, "water_l": 0.0}
+    hydro = _flag(case, "hydro_evaporation", default=True)
     for name, seg in result.segments.items():
-        l_per_kwh, flags = _water_for(places.get(name), hydro=False)
+        l_per_kwh, flags = _water_for(places.get(name), hydro=hydro)
         water_l = seg.operational_energy_kwh * l_per_kwh
         water_total += water_l
         part = out["segments"][name]

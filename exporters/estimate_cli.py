@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--first-visit", type=float, help="share of first-time visits (per visit)")
     t.add_argument("--return-visit", type=float, help="share of returning visits (per visit)")
     t.add_argument("--reload-ratio", type=float, help="share of data reloaded on a return visit")
+    t.add_argument(
+        "--hydro-evaporation",
+        action=argparse.BooleanOptionalAction,
+        help="count hydropower reservoir evaporation in water (default: on)",
+    )
     _common(t)
 
     d = sub.add_parser("device", help="a customer device: per byte (swd-v4) or watts x seconds")
@@ -75,7 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--seconds", type=float, help="engagement seconds (time)")
     d.add_argument("--embodied", action="store_true", help="add embodied device carbon")
     d.add_argument("--desktop-laptop-share", type=float, help="laptop share of 'desktop', 0..1")
-    d.add_argument("--hydro-evaporation", action="store_true", help="count reservoir evaporation")
+    d.add_argument(
+        "--hydro-evaporation",
+        action=argparse.BooleanOptionalAction,
+        help="count hydropower reservoir evaporation in water (default: on)",
+    )
     _common(d)
 
     m = sub.add_parser("llm", help="one LLM API call")
@@ -103,8 +112,6 @@ def _case_from_args(args: argparse.Namespace) -> dict[str, Any]:
             case["grid_intensity"] = given
     if args.kind in ("device", "llm"):
         case["embodied"] = bool(case.get("embodied"))
-    if args.kind == "device":
-        case["hydro_evaporation"] = bool(case.get("hydro_evaporation"))
     case["kind"] = args.kind
     return case
 

@@ -225,3 +225,28 @@ def test_batch_in_process(
     assert "grid_intensity.device=True" in results[3]["error"]
     assert results[4]["line"] == 5 and "case=" in results[4]["error"]
     assert "kind='nope'" in results[5]["error"]
+
+
+def test_hydro_evaporation_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    base = [
+        "estimate",
+        "device",
+        "--device-class",
+        "smartphone",
+        "--bytes",
+        "1e6",
+        "--country",
+        "NO",
+    ]
+    assert cli.main([*base, "--json"]) == 0
+    on = json.loads(capsys.readouterr().out)["water_l"]
+    assert cli.main([*base, "--no-hydro-evaporation", "--json"]) == 0
+    off = json.loads(capsys.readouterr().out)["water_l"]
+    assert on > 10 * off > 0
+    assert (
+        cli.main(["estimate", "transfer", "--bytes", "1e6", "--no-hydro-evaporation", "--json"])
+        == 0
+    )
+    transfer_off = json.loads(capsys.readouterr().out)["water_l"]
+    assert cli.main(["estimate", "transfer", "--bytes", "1e6", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["water_l"] > transfer_off
