@@ -150,8 +150,8 @@ def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bo
     reg = registry()
     prov, flags = provider_spec(provider)
     spec = resolve_model(prov.key, model)
-    the_mix = mix(zone if zone is not None else prov.zone)
-    flags = (*flags, *spec.flags)
+    the_mix, zone_flags = mix(zone if zone is not None else prov.zone)
+    flags = (*flags, *spec.flags, *zone_flags)
     if the_mix.water_is_world_default:
         flags = (*flags, "water_intensity_world_default")
     prefill = reg.methods["prefill"]["input_to_output_token_energy_ratio"]

@@ -180,14 +180,34 @@ def provider_spec(provider: str) -> tuple[ProviderSpec, tuple[str, ...]]:
     return reg.providers[key], ()
 
 
-def mix(zone: str) -> Mix:
-    """The electricity mix of an ISO 3166-1 alpha-3 zone (or ``WOR``), else InputError."""
-    found = registry().mixes.get(zone.strip().upper()) if isinstance(zone, str) else None
-    if found is None:
-        raise InputError(
-            "zone", zone, "an ISO 3166-1 alpha-3 code known to EcoLogits, e.g. USA, FRA, WOR"
-        )
-    return found
+def mix(zone: str) -> tuple[Mix, tuple[str, ...]]:
+    """The electricity mix of a zone, with flags; InputError if the zone is not a country code.
+
+    Takes ISO 3166-1 alpha-3 (EcoLogits' zones, and ``WOR`` for the world) or alpha-2 (what span
+    attributes and the rest of the project use). A real country EcoLogits has no mix for gets
+    the world mix and the flag ``zone_world_default``.
+    """
+    reg = registry()
+    code = zone.strip().upper() if isinstance(zone, str) else ""
+    code = _alpha3().get(code, code)
+    found = reg.mixes.get(code)
+    if found is not None:
+        return found, ()
+    if code == "ZZ" or code in _alpha3().values():  # ZZ: the project's "country unknown"
+        return reg.mixes["WOR"], ("zone_world_default",)
+    raise InputError(
+        "zone", zone, "an ISO 3166-1 country code (alpha-3 such as FRA, or alpha-2) or WOR"
+    )
+
+
+@cache
+def _alpha3() -> dict[str, str]:
+    """ISO alpha-2 -> alpha-3 from the project's countries table (empty if it is absent)."""
+    try:
+        rows = csv.DictReader(io.StringIO(_text("countries.csv")))
+        return {r["alpha2"].upper(): r["alpha3"].upper() for r in rows if r.get("alpha2")}
+    except (OSError, KeyError):
+        return {}
 
 
 def known_models(provider: str) -> list[str]:

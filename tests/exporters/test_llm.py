@@ -276,6 +276,31 @@ def test_zone_override_changes_only_the_mix() -> None:
     )  # nuclear vs US mix
 
 
+@pytest.mark.parametrize(
+    ("zone", "same_as", "flag"),
+    [
+        ("FR", "FRA", None),
+        ("se", "SWE", None),
+        ("AND", "WOR", "zone_world_default"),
+        ("ZZ", "WOR", "zone_world_default"),
+    ],
+)
+def test_zones_take_alpha2_and_fall_back_to_world_for_countries_without_a_mix(
+    zone: str, same_as: str, flag: str | None
+) -> None:
+    kw: dict[str, Any] = {
+        "provider": "mistral_ai",
+        "model": "mistral-small-latest",
+        "input_tokens": 5,
+        "output_tokens": 50,
+        "latency_s": None,
+    }
+    fp = llm.llm_call(zone=zone, **kw)
+    ref = llm.llm_call(zone=same_as, **kw)
+    assert fp.total == ref.total
+    assert (flag in fp.flags) if flag else ("zone_world_default" not in fp.flags)
+
+
 def test_mistral_lca_reproduces_the_published_anchor() -> None:
     # A 123B dense model writing 400 tokens is Mistral's reference: 1.14 gCO2e and 45 mL.
     fp = llm.llm_call(
