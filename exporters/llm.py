@@ -105,8 +105,13 @@ def llm_call(
     out_tok = _tokens("output_tokens", output_tokens)
     in_tok = _tokens("input_tokens", input_tokens)
     latency = _latency(latency_s)
+    if include_embodied is not True and include_embodied is not False:
+        raise InputError("include_embodied", include_embodied, "True or False")
     key = (provider, model, zone, method, include_embodied)
-    plan = _plans.get(key)
+    try:
+        plan = _plans.get(key)
+    except TypeError:  # an unhashable argument: _plan names it in an InputError
+        plan = None
     if plan is None:
         plan = _plan(provider, model, zone, method, include_embodied)
         if len(_plans) < _MAX_PLANS:

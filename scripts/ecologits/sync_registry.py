@@ -62,18 +62,28 @@ def _value(v: Any) -> Any:
     return float(v)
 
 
-def _aliases() -> dict[tuple[str, str], list[str]]:
+def _raw() -> dict[str, Any]:
     path = os.path.join(os.path.dirname(eco_llm.__file__), "..", "data", "models.json")
     with open(path, encoding="utf-8") as fd:
-        raw = json.load(fd)
+        raw: dict[str, Any] = json.load(fd)
+    return raw
+
+
+def _aliases() -> dict[tuple[str, str], list[str]]:
     out: dict[tuple[str, str], list[str]] = {}
-    for a in raw.get("aliases") or []:
+    for a in _raw().get("aliases") or []:
         out.setdefault((a["provider"], a["alias"]), []).append(a["name"])
     return out
 
 
+def _sources() -> dict[tuple[str, str], list[str]]:
+    """Per-model sources as listed in the raw file (EcoLogits' Model.from_json drops them)."""
+    return {(m["provider"], m["name"]): list(m.get("sources") or []) for m in _raw()["models"]}
+
+
 def build_models() -> dict[str, Any]:
     aliases = _aliases()
+    sources = _sources()
     alias_names = {(p, n) for (p, _), names in aliases.items() for n in names}
     rows = []
     for m in models.list_models():
@@ -97,6 +107,7 @@ def build_models() -> dict[str, Any]:
                 "ttft_s": dep.ttft if dep and dep.ttft is not None else None,
                 "aliases": sorted(aliases.get(key, [])),
                 "warnings": [w.code for w in m.warnings],
+                "sources": sources.get(key, []),
             }
         )
     rows.sort(key=lambda r: (r["provider"], r["name"]))

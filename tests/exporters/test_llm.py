@@ -351,6 +351,9 @@ def test_mistral_lca_reproduces_the_published_anchor() -> None:
         ({"zone": "Atlantis"}, "zone"),
         ({"provider": ""}, "provider"),
         ({"model": None}, "model"),
+        ({"provider": ["openai"]}, "provider"),
+        ({"zone": {"FR": 1}}, "zone"),
+        ({"include_embodied": "yes"}, "include_embodied"),
     ],
 )
 def test_bad_input_names_field_and_value(kwargs: dict[str, Any], field: str) -> None:
