@@ -26,6 +26,8 @@ __all__ = [
     "DATA_VERSION",
     "UNKNOWN_COUNTRY",
     "GridIntensity",
+    "alpha2_to_co2js_key",
+    "alpha3_to_alpha2",
     "co2js_key_intensity",
     "countries",
     "intensity",

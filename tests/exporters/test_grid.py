@@ -133,3 +133,27 @@ def test_countries_lists_every_iso_country() -> None:
 
 def test_lookups_are_cached_objects() -> None:
     assert grid.intensity("DE") is grid.intensity("DEU")
+
+
+def test_code_helpers() -> None:
+    assert grid.alpha3_to_alpha2("NOR") == "NO"
+    assert grid.alpha3_to_alpha2("QQQ") is None
+    assert grid.alpha2_to_co2js_key("NO") == "NOR"
+    assert grid.alpha2_to_co2js_key("VA") is None  # ISO country without a co2.js figure
+    assert grid.co2js_key_intensity("latin america and caribbean") == 254.21
+
+
+def test_public_names() -> None:
+    assert grid.__all__ == [
+        "DATA_VERSION",
+        "UNKNOWN_COUNTRY",
+        "GridIntensity",
+        "alpha2_to_co2js_key",
+        "alpha3_to_alpha2",
+        "co2js_key_intensity",
+        "countries",
+        "intensity",
+        "normalize_country",
+    ]
+    for name in grid.__all__:
+        assert hasattr(grid, name)

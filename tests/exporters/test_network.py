@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from otel_downstream.exporters import network
 from otel_downstream.exporters.footprint import InputError
@@ -198,6 +200,37 @@ def test_factor_path_agrees_with_transfer(method: str, per_visit: bool, green: b
             )
 
 
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    size=st.floats(min_value=0, max_value=1e15),
+    grids=st.tuples(*[st.floats(min_value=0, max_value=2000)] * 3),
+    ghf=st.floats(min_value=0, max_value=1),
+    visit=st.none() | st.tuples(*[st.floats(min_value=0, max_value=1)] * 3),
+)
+def test_factor_path_agrees_for_any_input(
+    size: float,
+    grids: tuple[float, float, float],
+    ghf: float,
+    visit: tuple[float, float, float] | None,
+) -> None:
+    ratios = {}
+    if visit is not None:
+        ratios = dict(zip(("first_visit", "return_visit", "reload_ratio"), visit, strict=True))
+    r = network.transfer(
+        size,
+        per_visit=visit is not None,
+        green_hosting_factor=ghf,
+        grid_intensity=dict(zip(("dataCenter", "network", "device"), grids, strict=True)),
+        **ratios,
+    )
+    f = network.per_byte_factors(per_visit=visit is not None, green_hosting_factor=ghf, **ratios)
+    by_segment = dict(zip(("data_center", "network", "device"), grids, strict=True))
+    assert f.co2e_g(size, by_segment) == pytest.approx(r.co2e_g, rel=1e-12, abs=1e-300)
+    assert sum(s.co2e_g for s in r.segments.values()) == pytest.approx(
+        r.co2e_g, rel=1e-12, abs=1e-300
+    )
+
+
 def test_flat_factor_views_for_the_engine() -> None:
     f = network.per_byte_factors("swd-v4", green_hosting_factor=0.5)
     assert f.network_kwh == 0.059 / 1e9
@@ -302,6 +335,16 @@ def test_factor_path_rejects_bad_input() -> None:
 
 
 def test_public_names() -> None:
-    assert sorted(network.__all__) == network.__all__
+    assert network.__all__ == [
+        "DATA_VERSION",
+        "DEFAULT_METHOD",
+        "METHODS",
+        "NetworkFactors",
+        "SegmentFactor",
+        "SegmentResult",
+        "TransferResult",
+        "per_byte_factors",
+        "transfer",
+    ]
     for name in network.__all__:
         assert hasattr(network, name)
