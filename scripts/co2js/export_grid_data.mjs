@@ -23,7 +23,10 @@ import { fileURLToPath } from "node:url";
 import { averageIntensity } from "@tgwf/co2/data";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dataDir = path.resolve(here, "..", "..", "exporters", "data");
+// OUT_DIR lets the test suite regenerate into a scratch directory and compare.
+const dataDir = process.env.OUT_DIR
+  ? path.resolve(process.env.OUT_DIR)
+  : path.resolve(here, "..", "..", "exporters", "data");
 const co2jsVersion = JSON.parse(
   readFileSync(path.join(here, "node_modules", "@tgwf", "co2", "package.json"), "utf8"),
 ).version;

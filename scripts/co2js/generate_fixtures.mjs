@@ -14,7 +14,10 @@ import { fileURLToPath } from "node:url";
 import { co2 as CO2 } from "@tgwf/co2";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const outDir = path.resolve(here, "..", "..", "tests", "exporters", "fixtures");
+// OUT_DIR lets the test suite regenerate into a scratch directory and compare.
+const outDir = process.env.OUT_DIR
+  ? path.resolve(process.env.OUT_DIR)
+  : path.resolve(here, "..", "..", "tests", "exporters", "fixtures");
 const co2jsVersion = JSON.parse(
   readFileSync(path.join(here, "node_modules", "@tgwf", "co2", "package.json"), "utf8"),
 ).version;

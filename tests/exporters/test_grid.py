@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
+import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -15,6 +18,8 @@ from otel_downstream.exporters.footprint import InputError
 from otel_downstream.exporters.network_constants import constants
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CO2JS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "co2js"
+HAVE_CO2JS = shutil.which("node") is not None and (CO2JS_DIR / "node_modules/@tgwf/co2").is_dir()
 
 
 def rows(name: str) -> list[dict[str, str]]:
@@ -157,3 +162,20 @@ def test_public_names() -> None:
     ]
     for name in grid.__all__:
         assert hasattr(grid, name)
+
+
+@pytest.mark.skipif(not HAVE_CO2JS, reason="needs node and `npm ci` in scripts/co2js")
+def test_committed_tables_are_what_the_script_writes(tmp_path: Path) -> None:
+    subprocess.run(
+        ["node", "export_grid_data.mjs"],
+        cwd=CO2JS_DIR,
+        env={**os.environ, "OUT_DIR": str(tmp_path)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    data = resources.files("otel_downstream.exporters.data")
+    for name in ("grid_intensity.csv", "countries.csv"):
+        assert (tmp_path / name).read_text(encoding="utf-8") == data.joinpath(name).read_text(
+            encoding="utf-8"
+        ), name

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,8 @@ from otel_downstream.exporters.network_constants import constants
 from otel_downstream.exporters.ratings import rate
 
 FIXTURES = Path(__file__).parent / "fixtures"
+CO2JS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "co2js"
+HAVE_CO2JS = shutil.which("node") is not None and (CO2JS_DIR / "node_modules/@tgwf/co2").is_dir()
 SEGMENT_VARIABLES = ("dataCenter", "network", "device")
 
 
@@ -348,3 +353,19 @@ def test_public_names() -> None:
     ]
     for name in network.__all__:
         assert hasattr(network, name)
+
+
+@pytest.mark.skipif(not HAVE_CO2JS, reason="needs node and `npm ci` in scripts/co2js")
+def test_committed_fixtures_are_what_the_script_writes(tmp_path: Path) -> None:
+    subprocess.run(
+        ["node", "generate_fixtures.mjs"],
+        cwd=CO2JS_DIR,
+        env={**os.environ, "OUT_DIR": str(tmp_path)},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    names = sorted(p.name for p in tmp_path.glob("co2js_*.json"))
+    assert names == sorted(p.name for p in FIXTURES.glob("co2js_*.json"))
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (FIXTURES / name).read_bytes(), name
