@@ -274,18 +274,20 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self._reply_status(415, f"Content-Type={media!r}: expected {PROTOBUF} or {JSON}", True)
             return
         try:
-            body = inflate(
-                self._read_body(core.max_body_bytes),
-                self.headers.get("Content-Encoding", ""),
-                core.max_decompressed_bytes,
-            )
+            # The slot is taken before the body is read: it bounds memory (bodies in flight) too.
             with core.slot():
+                body = inflate(
+                    self._read_body(core.max_body_bytes),
+                    self.headers.get("Content-Encoding", ""),
+                    core.max_decompressed_bytes,
+                )
                 outcome = core.export(body, json_body=json_body)
         except BodyError as exc:
             self._reply_status(exc.status, str(exc), json_body)
         except DecodeFailure as exc:
             self._reply_status(400, str(exc), json_body)
         except core.Overloaded as exc:
+            self._discard_body()
             self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
         else:
             payload = json.dumps(outcome.to_json()).encode() if json_body else outcome.to_protobuf()

@@ -105,16 +105,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"otel-downstream serve: {exc}", file=sys.stderr)
         return 2
 
-    from otel_downstream.exporters.service import OtlpService, ServiceConfig
+    try:
+        from otel_downstream.exporters.service import OtlpService, ServiceConfig
 
-    assert isinstance(config, ServiceConfig)
+        assert isinstance(config, ServiceConfig)
+        service = OtlpService(config)
+    except ImportError as exc:
+        print(
+            f"otel-downstream serve: missing dependency ({exc}); "
+            'install with pip install "otel-downstream[service]"',
+            file=sys.stderr,
+        )
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    service = OtlpService(config)
     try:
         try:
             ports = service.start()

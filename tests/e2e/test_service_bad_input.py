@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import socket
+import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -366,3 +367,29 @@ def test_still_serving_after_all_that(serve: Serve) -> None:
     assert total(scrape(serve.metrics_url), "downstream_requests_total", service_name="after") == 1
     body = json.dumps({"resourceSpans": []}).encode()
     assert requests.post(serve.traces_url, data=body, headers=JS, timeout=10).json() == {}
+
+
+def test_overload_answers_503_with_retry_after_then_recovers() -> None:
+    server = Serve("--max-concurrent-exports=1")
+    try:
+        host, port = server.info["otlp_http"].rsplit(":", 1)  # type: ignore[union-attr]
+        body = _request([_good_http()], "busy")
+        with socket.create_connection((host, int(port)), timeout=10) as slow:
+            # a sender that is slow to upload holds the only export slot
+            slow.sendall(
+                b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body[:5]
+            )
+            time.sleep(0.3)
+            busy = requests.post(server.traces_url, data=body, headers=PB, timeout=10)
+            assert busy.status_code == 503
+            assert busy.headers["Retry-After"] == "1"
+            slow.sendall(body[5:])
+            assert slow.recv(4096).startswith(b"HTTP/1.1 200")
+        again = requests.post(server.traces_url, data=body, headers=PB, timeout=10)
+        assert again.status_code == 200
+        samples = scrape(server.metrics_url)
+        assert total(samples, "downstream_requests_total", service_name="busy") == 2
+    finally:
+        server.close()
