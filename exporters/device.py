@@ -26,6 +26,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from types import MappingProxyType
 from typing import Final, Literal
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES
@@ -40,7 +41,7 @@ from otel_downstream.exporters.footprint import (
 METHODS: Final = ("swd-v4", "time")
 METHOD_VERSIONS: Final = {"swd-v4": "swd-v4", "time": "time-v1"}
 DATA_VERSION: Final = "device-v1"
-SECONDS_PER_YEAR: Final = 365.0 * 24 * 3600
+_NO_PARTS: Final[Mapping[str, Footprint]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,7 @@ class DeviceRate:
             embodied=ZERO
             if e is ZERO
             else Impact(e.energy_j * quantity, e.co2e_g * quantity, e.water_l * quantity),
+            parts=_NO_PARTS,
             flags=self.flags + flags if flags else self.flags,
             data_version=DATA_VERSION,
         )
