@@ -24,10 +24,15 @@ _MAX_CACHED_NAMES: Final = 4096
 
 # Version suffixes providers append to a model family name (2024-08-06, 20241022, 2411, 0125, @001).
 _SUFFIXES: Final = (
+    re.compile(r"-v\d+(?::\d+)?$|:\d+$"),  # AWS Bedrock ids: ...-v1:0
     re.compile(r"[-@]\d{4}-\d{2}-\d{2}$"),
     re.compile(r"[-@]\d{8}$"),
     re.compile(r"[-@]\d{3,4}$"),
     re.compile(r"-(?:preview|latest|exp)$"),
+)
+# Model-vendor prefixes of AWS Bedrock ids ("anthropic.claude-...", "us.meta.llama3-...").
+_VENDOR_PREFIX: Final = re.compile(
+    r"^(?:[a-z]{2}\.)?(?:anthropic|meta|mistral|cohere|amazon|ai21|deepseek|openai|google)\."
 )
 
 
@@ -236,7 +241,7 @@ def _resolve(provider_key: str, model: str) -> ModelSpec:
     exact = reg.models.get((provider_key, model))
     if exact is not None:
         return exact
-    name = model.strip().lower().rsplit("/", 1)[-1]
+    name = _VENDOR_PREFIX.sub("", model.strip().lower().rsplit("/", 1)[-1])
     candidates = [name]
     stem = name
     for _ in range(3):

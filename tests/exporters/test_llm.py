@@ -177,16 +177,28 @@ def test_explicit_size_drives_energy_monotonically() -> None:
     assert energy(7) < energy(70) < energy(400)
 
 
-@pytest.mark.parametrize("name", ["gpt-4o-2099-01-01", "openai/gpt-4o", "GPT-4o"])
-def test_versioned_and_prefixed_names_resolve_to_the_family(name: str) -> None:
+@pytest.mark.parametrize(
+    ("provider", "name", "family"),
+    [
+        ("openai", "gpt-4o-2099-01-01", "gpt-4o"),
+        ("openai", "openai/gpt-4o", "gpt-4o"),
+        ("openai", "GPT-4o", "gpt-4o"),
+        ("mistral_ai", "mistral-small-2409", "mistral-small-latest"),
+        ("anthropic", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+        ("anthropic", "us.anthropic.claude-opus-4-5-20251101-v1:0", "claude-opus-4-5"),
+    ],
+)
+def test_versioned_and_prefixed_names_resolve_to_the_family(
+    provider: str, name: str, family: str
+) -> None:
     kw: dict[str, Any] = {
         "input_tokens": 0,
         "output_tokens": 100,
         "latency_s": 2.0,
         "method": "ecologits",
     }
-    fp = llm.llm_call(provider="openai", model=name, **kw)
-    ref = llm.llm_call(provider="openai", model="gpt-4o", **kw)
+    fp = llm.llm_call(provider=provider, model=name, **kw)
+    ref = llm.llm_call(provider=provider, model=family, **kw)
     assert fp.total == ref.total
     assert "model_name_normalised" in fp.flags
 
