@@ -101,3 +101,18 @@ def test_agrees_with_the_wri_figures_the_ai_segment_uses() -> None:
     assert water.intensity(None).l_per_kwh == pytest.approx(theirs["WOR"], rel=0.01)
     assert water.intensity("FR").l_per_kwh == pytest.approx(theirs["FRA"], rel=0.05)
     assert water.intensity("DE").l_per_kwh == pytest.approx(theirs["DEU"], rel=0.10)
+
+
+def test_committed_factor_table_is_what_the_build_script_writes() -> None:
+    """The factors are constants in scripts/water/build_water_table.py; the CSV must match them."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "water" / "build_water_table.py"
+    if not path.exists():  # tests run from an installed wheel have no scripts/
+        pytest.skip("scripts/ not present")
+    spec = importlib.util.spec_from_file_location("build_water_table", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._factor_rows() == _rows("water_fuel_factors.csv")
