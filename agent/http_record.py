@@ -10,8 +10,7 @@ active (contrib instrumentation wraps us), we annotate it instead of starting a 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -31,9 +30,12 @@ _KNOWN_METHODS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class HTTPRecord:
-    """What one request/response exchange amounts to, after it is over."""
+class HTTPRecord(NamedTuple):
+    """What one request/response exchange amounts to, after it is over.
+
+    Immutable; a NamedTuple rather than a frozen dataclass because it is built on every request
+    and a tuple is several times cheaper to construct.
+    """
 
     method: str
     route: str | None
@@ -222,9 +224,12 @@ class Exchange:
             self.deactivate()
             record = self.build_record()
             span = self.span
-            if record.route is not None:
+            values = record_attributes(record)
+            if not self.owned:
+                values = _not_set_by_owner(span, values)
+            if record.route is not None and attr.HTTP_ROUTE in values:
                 span.update_name(f"{record.method} {record.route}")
-            span.set_attributes(record_attributes(record))
+            span.set_attributes(values)
             if record.error_type is not None:
                 span.set_status(Status(StatusCode.ERROR, record.error_type))
                 if self.exception is not None and self.owned:
@@ -237,6 +242,27 @@ class Exchange:
                     self.span.end()
                 except Exception as exc:
                     report_fault(self.component, exc)
+
+
+# Attributes the owner of an annotated span sets itself (under either semconv name); we add the rest.
+_OWNER_SETS = {
+    attr.HTTP_REQUEST_METHOD: (attr.HTTP_REQUEST_METHOD, attr.HTTP_METHOD_OLD),
+    attr.HTTP_RESPONSE_STATUS_CODE: (attr.HTTP_RESPONSE_STATUS_CODE, attr.HTTP_STATUS_CODE_OLD),
+    attr.HTTP_ROUTE: (attr.HTTP_ROUTE,),
+    attr.URL_SCHEME: (attr.URL_SCHEME,),
+    attr.SERVER_ADDRESS: (attr.SERVER_ADDRESS,),
+}
+
+
+def _not_set_by_owner(span: Span, values: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+    """Drop what the span already says, so annotating costs only the attributes we add."""
+    existing = getattr(span, "attributes", None)
+    if not existing:
+        return values
+    for ours, names in _OWNER_SETS.items():
+        if ours in values and any(name in existing for name in names):
+            del values[ours]
+    return values
 
 
 def hook_framework_routes(app: Any) -> None:

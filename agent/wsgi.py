@@ -8,7 +8,7 @@ counted via :func:`~otel_downstream.agent.faults.report_fault` and the app carri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +24,7 @@ StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _COMPONENT = "wsgi"
 _UNDERSCORE = str.maketrans("_", "-")
+_DASH = str.maketrans("-", "_")
 
 
 class WSGIMiddleware:
@@ -135,13 +136,53 @@ def _send_reply(answer: engagement.BeaconReply, start_response: StartResponse) -
     return [answer.body] if answer.body else []
 
 
-def _headers(environ: dict[str, Any]) -> dict[str, str]:
-    """Request headers with lower-case, dash-separated names (the shape ``country`` expects)."""
-    return {
-        key[5:].translate(_UNDERSCORE).lower(): value
-        for key, value in environ.items()
-        if key.startswith("HTTP_") and isinstance(value, str)
-    }
+def _headers(environ: dict[str, Any]) -> Mapping[str, str]:
+    """Request headers by lower-case, dash-separated name (the shape ``country`` expects)."""
+    return _EnvironHeaders(environ)
+
+
+_KEYS: dict[str, str] = {}
+
+
+def _environ_key(name: str) -> str:
+    key = _KEYS.get(name)
+    if key is None:
+        key = name.upper().translate(_DASH)
+        if key not in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
+            key = "HTTP_" + key
+        if len(_KEYS) < 256:  # names come from our code and config, but stay bounded anyway
+            _KEYS[name] = key
+    return key
+
+
+class _EnvironHeaders(Mapping[str, str]):
+    """A read-only header view over the environ: lookups only, no per-request copy of every header."""
+
+    __slots__ = ("_environ",)
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = self._environ.get(_environ_key(name.lower()))
+        return value if isinstance(value, str) else default
+
+    def __getitem__(self, name: str) -> str:
+        value = self._environ.get(_environ_key(name.lower()))
+        if not isinstance(value, str):
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        for key, value in self._environ.items():
+            if isinstance(value, str):
+                if key.startswith("HTTP_"):
+                    yield key[5:].translate(_UNDERSCORE).lower()
+                elif key in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
+                    yield key.translate(_UNDERSCORE).lower()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 def _route(environ: dict[str, Any]) -> str | None:

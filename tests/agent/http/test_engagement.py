@@ -43,7 +43,9 @@ async def post(
 
 
 def engagement_spans(exporter: Any) -> list[Any]:
-    return [s for s in exporter.get_finished_spans() if s.name == attr.DOWNSTREAM_ENGAGEMENT_SPAN_NAME]
+    return [
+        s for s in exporter.get_finished_spans() if s.name == attr.DOWNSTREAM_ENGAGEMENT_SPAN_NAME
+    ]
 
 
 STYLES = ["wsgi", "asgi"]

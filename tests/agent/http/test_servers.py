@@ -192,12 +192,17 @@ class Server:
                 time.sleep(0.1)
         self.spans_file.unlink(missing_ok=True)
 
-    def spans(self) -> list[dict[str, Any]]:
+    def spans(self, expected: int = 1) -> list[dict[str, Any]]:
+        """Spans written so far, waiting (bounded) for ``expected``: a span ends after the last
+        byte is handed to the server, which can be just after the client has read it."""
         deadline = time.monotonic() + 5
-        while not self.spans_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        lines = self.spans_file.read_text().splitlines() if self.spans_file.exists() else []
-        return [json.loads(line) for line in lines]
+        while True:
+            text = self.spans_file.read_text() if self.spans_file.exists() else ""
+            complete = text[: text.rfind("\n") + 1]  # a line may be half-written right now
+            spans = [json.loads(line) for line in complete.splitlines()]
+            if len(spans) >= expected or time.monotonic() > deadline:
+                return spans
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -1,0 +1,244 @@
+"""Per-request overhead of our WSGI/ASGI middleware beside the official OpenTelemetry middleware.
+
+Every variant runs in the same process against the same minimal app, called directly (no server,
+no sockets) many times: bare app, ours, and ``opentelemetry-instrumentation-wsgi``/``-asgi``, each
+with an SDK ``TracerProvider`` and a no-op span processor, so what is measured is instrumentation
+cost, not export. Also measured: annotating an already-active SERVER span (contrib installed too).
+Targets: our added time ≤ 0.5x the official middleware's; annotating ≤ 10 µs.
+
+Run: ``python -m tests.benchmarks.bench_middleware`` (or ``make bench``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as OfficialASGI
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as OfficialWSGI
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.trace import SpanKind, use_span
+
+from otel_downstream.agent.asgi import ASGIMiddleware
+from otel_downstream.agent.wsgi import WSGIMiddleware
+
+ROUNDS = 7
+WSGI_N = 4000
+ASGI_N = 3000
+UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 Version/16.6 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "curl/8.5.0",
+]
+BODY = b"x" * 2048
+
+
+class NoopProcessor(SpanProcessor):
+    """Spans are built and ended as usual; nothing is exported."""
+
+
+def _provider() -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(NoopProcessor())
+    return provider
+
+
+def _our_options(provider: TracerProvider) -> dict[str, Any]:
+    try:
+        import otel_downstream.agent.country  # noqa: F401
+        import otel_downstream.agent.device_class  # noqa: F401
+    except ImportError:  # the real modules come from another helper; stand in until they land
+        from tests.agent.http.conftest import _fallback_classify, _FallbackResolver
+
+        print("note: device_class/country not installed yet; using test stand-ins")
+        return {
+            "tracer_provider": provider,
+            "classifier": _fallback_classify,
+            "country_resolver": _FallbackResolver(),
+        }
+    return {"tracer_provider": provider}
+
+
+# --- WSGI ----------------------------------------------------------------------------------------
+
+
+def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2048")])
+    return [BODY]
+
+
+def _environ(ua: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/products/42",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "81.2.69.142",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "HTTP_HOST": "shop.example",
+        "HTTP_USER_AGENT": ua,
+        "HTTP_ACCEPT": "text/html",
+        "HTTP_ACCEPT_ENCODING": "gzip, br",
+        "HTTP_ACCEPT_LANGUAGE": "en-GB,en;q=0.9",
+    }
+
+
+def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return None
+
+
+def time_wsgi(app: Callable[..., Any], n: int) -> float:
+    environs = [_environ(UAS[i % len(UAS)]) for i in range(n)]
+    start = time.perf_counter()
+    for environ in environs:
+        body = app(environ, _start_response)
+        for _ in body:
+            pass
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+# --- ASGI ----------------------------------------------------------------------------------------
+
+
+async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2048")],
+        }
+    )
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def _scope(ua: str) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/products/42",
+        "raw_path": b"/products/42",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"shop.example"),
+            (b"user-agent", ua.encode()),
+            (b"accept", b"text/html"),
+            (b"accept-encoding", b"gzip, br"),
+            (b"accept-language", b"en-GB,en;q=0.9"),
+        ],
+        "client": ("81.2.69.142", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def _receive() -> dict[str, Any]:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: dict[str, Any]) -> None:
+    return None
+
+
+def time_asgi(app: Callable[..., Any], n: int) -> float:
+    scopes = [_scope(UAS[i % len(UAS)]) for i in range(n)]
+
+    async def run() -> float:
+        start = time.perf_counter()
+        for scope in scopes:
+            await app(scope, _receive, _send)
+        return time.perf_counter() - start
+
+    return asyncio.run(run()) / n * 1e6
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def best(measure: Callable[[], float]) -> float:
+    """Median of the rounds after one warm-up (caches, code paths), in µs per request."""
+    measure()
+    return statistics.median(measure() for _ in range(ROUNDS))
+
+
+def report(kind: str, timer: Callable[[Any, int], float], n: int, apps: dict[str, Any]) -> bool:
+    results = {name: best(lambda app=app: timer(app, n)) for name, app in apps.items()}
+    bare = results["bare"]
+    print(f"\n{kind}: {n} requests x {ROUNDS} rounds (median), µs per request")
+    for name, value in results.items():
+        added = value - bare
+        print(
+            f"  {name:<28} {value:8.2f} µs   added {added:7.2f} µs   ratio to bare {value / bare:5.2f}x"
+        )
+    ours = results["ours"] - bare
+    official = results["official"] - bare
+    annotate = results["ours, annotating"] - results["bare, in server span"]
+    ratio = ours / official
+    print(f"  our added time / official added time = {ratio:.2f} (target <= 0.50)")
+    print(f"  annotating an existing server span costs {annotate:.2f} µs (target <= 10)")
+    return ratio <= 0.5 and annotate <= 10
+
+
+def main() -> int:
+    provider = _provider()
+    outer = provider.get_tracer("contrib")
+    options = _our_options(provider)
+
+    def in_server_span(timer: Callable[[Any, int], float]) -> Callable[[Any, int], float]:
+        def timed(app: Any, n: int) -> float:
+            span = outer.start_span("GET /products/{id}", kind=SpanKind.SERVER)
+            with use_span(span, end_on_exit=True):
+                return timer(app, n)
+
+        return timed
+
+    ok = True
+    wsgi_ours = WSGIMiddleware(wsgi_app, **options)
+    ok &= report(
+        "WSGI",
+        lambda app, n: (in_server_span(time_wsgi) if app[0] else time_wsgi)(app[1], n),
+        WSGI_N,
+        {
+            "bare": (False, wsgi_app),
+            "ours": (False, wsgi_ours),
+            "official": (False, OfficialWSGI(wsgi_app, tracer_provider=provider)),
+            "bare, in server span": (True, wsgi_app),
+            "ours, annotating": (True, wsgi_ours),
+        },
+    )
+    asgi_ours = ASGIMiddleware(asgi_app, **options)
+    ok &= report(
+        "ASGI",
+        lambda app, n: (in_server_span(time_asgi) if app[0] else time_asgi)(app[1], n),
+        ASGI_N,
+        {
+            "bare": (False, asgi_app),
+            "ours": (False, asgi_ours),
+            "official": (False, OfficialASGI(asgi_app, tracer_provider=provider)),
+            "bare, in server span": (True, asgi_app),
+            "ours, annotating": (True, asgi_ours),
+        },
+    )
+    print("\nall targets met" if ok else "\nsome targets missed (see above)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
