@@ -163,7 +163,7 @@ class _EnvironHeaders(Mapping[str, str]):
     def __init__(self, environ: dict[str, Any]) -> None:
         self._environ = environ
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         value = self._environ.get(_environ_key(name.lower()))
         return value if isinstance(value, str) else default
 

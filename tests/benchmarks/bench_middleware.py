@@ -53,7 +53,7 @@ def _provider() -> TracerProvider:
 
 def _our_options(provider: TracerProvider) -> dict[str, Any]:
     try:
-        import otel_downstream.agent.country  # noqa: F401
+        import otel_downstream.agent.country
         import otel_downstream.agent.device_class  # noqa: F401
     except ImportError:  # the real modules come from another helper; stand in until they land
         from tests.agent.http.conftest import _fallback_classify, _FallbackResolver
