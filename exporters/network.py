@@ -198,29 +198,6 @@ def _models() -> _Models:
     return _MODELS
 
 
-def _visit(
-    per_visit: bool,
-    defaults: Visit,
-    first_visit: float | None,
-    return_visit: float | None,
-    reload_ratio: float | None,
-) -> Visit | None:
-    if not per_visit:
-        for name, value in (
-            ("first_visit", first_visit),
-            ("return_visit", return_visit),
-            ("reload_ratio", reload_ratio),
-        ):
-            if value is not None:
-                raise InputError(name, value, "None unless per_visit=True")
-        return None
-    return (
-        defaults[0] if first_visit is None else _in.check_ratio(first_visit, "first_visit"),
-        defaults[1] if return_visit is None else _in.check_ratio(return_visit, "return_visit"),
-        defaults[2] if reload_ratio is None else _in.check_ratio(reload_ratio, "reload_ratio"),
-    )
-
-
 def transfer(
     bytes_: float,
     *,
@@ -254,16 +231,15 @@ def transfer(
     if method == "swd-v4":
         v4 = models.v4
         c4 = v4.c
-        if green:
-            ghf = 1.0
-        elif green_hosting_factor is None:
-            ghf = 0.0
-        else:
+        ghf = 0.0
+        if green_hosting_factor is not None:
             ghf = _in.check_ratio(green_hosting_factor, "green_hosting_factor")
+        if green:
+            ghf = 1.0  # co2.js: green hosting overrides any factor
         intensities, unknown = _in.resolve_intensity(grid_intensity, c4.global_intensity)
         visit = None
         if per_visit or has_visit_options:
-            visit = _visit(
+            visit = _in.visit_ratios(
                 per_visit,
                 (c4.first_visit, c4.return_visit, c4.reload_ratio),
                 first_visit,
@@ -288,7 +264,7 @@ def transfer(
         intensities, unknown = _in.resolve_intensity(grid_intensity, c3.global_intensity)
         visit = None
         if per_visit or has_visit_options:
-            visit = _visit(
+            visit = _in.visit_ratios(
                 per_visit,
                 (c3.first_visit, c3.return_visit, c3.reload_ratio),
                 first_visit,
@@ -315,7 +291,7 @@ def transfer(
             "grid_intensity", grid_intensity, "None for method='onebyte' (fixed intensities)"
         )
     if has_visit_options:
-        _visit(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
+        _in.visit_ratios(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
     total, raw = one.compute(size, green)
     c1 = one.c
     grids = (

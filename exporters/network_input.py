@@ -23,6 +23,7 @@ __all__ = [
     "check_method",
     "check_ratio",
     "resolve_intensity",
+    "visit_ratios",
 ]
 
 METHODS: Final = ("swd-v4", "swd-v3", "onebyte")
@@ -129,3 +130,28 @@ def resolve_intensity(
         else:
             dev = value
     return (dc, net, dev), unknown
+
+
+def visit_ratios(
+    per_visit: bool,
+    defaults: tuple[float, float, float],
+    first_visit: float | None,
+    return_visit: float | None,
+    reload_ratio: float | None,
+) -> tuple[float, float, float] | None:
+    """``(first_visit, return_visit, reload_ratio)`` for a page view, defaults filled in; None
+    per byte, where giving any of them is an error (co2.js would silently ignore them)."""
+    if not per_visit:
+        for name, value in (
+            ("first_visit", first_visit),
+            ("return_visit", return_visit),
+            ("reload_ratio", reload_ratio),
+        ):
+            if value is not None:
+                raise InputError(name, value, "None unless per_visit=True")
+        return None
+    return (
+        defaults[0] if first_visit is None else check_ratio(first_visit, "first_visit"),
+        defaults[1] if return_visit is None else check_ratio(return_visit, "return_visit"),
+        defaults[2] if reload_ratio is None else check_ratio(reload_ratio, "reload_ratio"),
+    )
