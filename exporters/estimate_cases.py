@@ -143,10 +143,13 @@ def _device(case: Mapping[str, Any]) -> dict[str, Any]:
         hydro_evaporation=_flag(case, "hydro_evaporation", default=True),
         desktop_laptop_share=device.default_laptop_share() if share is None else share,
     )
+    country = _text(case, "country")
+    if country is not None:  # a typo here is the user's to fix, not a silent world average
+        grid.normalize_country(country, strict=True)
     footprints = _engine(config).http_request(
         request_bytes=0,
         response_bytes=size if size is not None else 0.0,
-        country=_text(case, "country"),
+        country=country,
         device_class=device_class,
         engagement_s=seconds,
     )

@@ -250,3 +250,12 @@ def test_hydro_evaporation_flag(capsys: pytest.CaptureFixture[str]) -> None:
     transfer_off = json.loads(capsys.readouterr().out)["water_l"]
     assert cli.main(["estimate", "transfer", "--bytes", "1e6", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["water_l"] > transfer_off
+
+
+@pytest.mark.parametrize("country", ["Narnia", "12", "QQ"])
+def test_device_country_typo_is_an_error_not_a_world_average(
+    country: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["estimate", "device", "--device-class", "tv", "--bytes", "10", "--country", country]
+    assert cli.main(args) == 2
+    assert f"country={country!r}" in capsys.readouterr().err
