@@ -16,7 +16,8 @@ Unknown models and providers never fail: they are estimated and flagged.
 from __future__ import annotations
 
 import math
-from typing import Final
+import numbers
+from typing import Final, cast
 
 from otel_downstream.exporters.footprint import ZERO, Footprint, Impact, InputError
 from otel_downstream.exporters.llm_ecologits import Coefficients, coefficients, evaluate
@@ -100,7 +101,7 @@ def llm_call(
 
     ``latency_s`` is the measured request duration (it caps the generation time, as in EcoLogits);
     ``None`` means unknown. ``zone`` overrides the provider's default electricity-mix zone (ISO
-    3166-1 alpha-3, e.g. ``FRA``; ``WOR`` is the world average).
+    3166-1 alpha-3 such as ``FRA`` or alpha-2 such as ``FR``; ``WOR`` is the world average).
     """
     out_tok = _tokens("output_tokens", output_tokens)
     in_tok = _tokens("input_tokens", input_tokens)
@@ -121,22 +122,30 @@ def llm_call(
     return _ecologits_footprint(plan, out_tok, in_tok, latency)
 
 
+def _is_number(value: object) -> bool:
+    # Fast path for the built-ins spans carry; numbers.Real admits numpy scalars and the like.
+    kind = type(value)
+    return kind is int or kind is float or (kind is not bool and isinstance(value, numbers.Real))
+
+
 def _tokens(field: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise InputError(field, value, "a non-negative token count (int)")
-    if not value >= 0 or value == math.inf:  # also rejects NaN
+    number = float(cast(numbers.Real, value))
+    if not 0 <= number < math.inf:  # also rejects NaN
         raise InputError(field, value, "a non-negative, finite token count")
-    return float(value)
+    return number
 
 
 def _latency(value: object) -> float:
     if value is None:
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise InputError("latency_s", value, "seconds as a number, or None when unknown")
-    if not value >= 0:  # also rejects NaN
+    number = float(cast(numbers.Real, value))
+    if not number >= 0:  # also rejects NaN
         raise InputError("latency_s", value, "a non-negative number of seconds, or None")
-    return float(value)
+    return number
 
 
 def _check_str(field: str, value: object) -> str:
