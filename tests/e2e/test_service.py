@@ -290,8 +290,12 @@ def test_otlp_json_through_requests(serve: Serve) -> None:
 
 def test_missing_or_wrong_token_is_refused_and_counts_nothing(serve: Serve) -> None:
     for headers in ({}, {"authorization": "Bearer wrong"}):
+        provider = TracerProvider(resource=Resource.create({"service.name": "intruder"}))
         exporter = HttpSpanExporter(endpoint=serve.traces_url, headers=headers)
-        _emit(exporter, "intruder")
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        attrs = {"http.request.method": "GET", "http.response.body.size": 100}
+        provider.get_tracer("e2e").start_span("GET /", kind=SpanKind.SERVER, attributes=attrs).end()
+        provider.shutdown()
         raw = requests.post(
             serve.traces_url,
             data=b"",
