@@ -57,6 +57,23 @@ OTEL_DOWNSTREAM_ENGAGEMENT_BEACON: Final = "OTEL_DOWNSTREAM_ENGAGEMENT_BEACON"
 OTEL_DOWNSTREAM_ENGAGEMENT_PATH: Final = "OTEL_DOWNSTREAM_ENGAGEMENT_PATH"
 """Path of the engagement beacon (default ``/.well-known/downstream/engagement``)."""
 
+# --- Client country ----------------------------------------------------------------------------
+OTEL_DOWNSTREAM_TRUSTED_PROXIES: Final = "OTEL_DOWNSTREAM_TRUSTED_PROXIES"
+"""Number of reverse proxies in front of the app whose ``X-Forwarded-For``/``Forwarded`` entries are
+trusted (default 0: only the TCP peer address is used)."""
+
+OTEL_DOWNSTREAM_COUNTRY_HEADER: Final = "OTEL_DOWNSTREAM_COUNTRY_HEADER"
+"""Request header a trusted CDN sets to the client's ISO country (e.g. ``CF-IPCountry``,
+``CloudFront-Viewer-Country``) or a preset (``cloudflare``, ``cloudfront``, ``vercel``, ``appengine``);
+unset = headers are not trusted for the country."""
+
+OTEL_DOWNSTREAM_GEOIP_DB: Final = "OTEL_DOWNSTREAM_GEOIP_DB"
+"""Path of a MaxMind/DB-IP/IPinfo ``.mmdb`` country or city database used before the built-in
+offline table (needs the ``geoip`` extra)."""
+
+OTEL_DOWNSTREAM_BUILTIN_GEOIP: Final = "OTEL_DOWNSTREAM_BUILTIN_GEOIP"
+"""``false`` to switch off the built-in offline IP-to-country table (``iptocc``; default true)."""
+
 
 # --- Customer-hosted infrastructure (host sampler) ----------------------------------------------
 OTEL_DOWNSTREAM_HOST_PROFILE: Final = "OTEL_DOWNSTREAM_HOST_PROFILE"
