@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@command -v prometheus >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  else echo "prometheus not found and cannot apt-get install it; e2e tests needing it will fail"; fi; }
 
 # Strict editable installs map files at install time, so re-link (no deps, a few seconds) each run
@@ -46,6 +46,7 @@ lint: develop
 	$(BIN)/mypy
 
 bench: develop
+	$(BIN)/python -m pip install -q -e ".[bench]" --config-settings editable_mode=strict
 	$(BIN)/python -m tests.benchmarks
 
 clean:
