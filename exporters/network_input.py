@@ -36,6 +36,7 @@ SEGMENT_KEYS: Final = {
 }
 """co2.js ``gridIntensity`` keys and our snake_case names, to our names."""
 
+_INF: Final = math.inf
 _CODE_CACHE: dict[str, float | None] = {}
 """Resolved codes: spans repeat a handful of countries, so most lookups end here."""
 _CODE_CACHE_MAX: Final = 4096
@@ -70,9 +71,8 @@ def check_ratio(value: object, field: str) -> float:
 
 
 def _country(code: str, field: str) -> float | None:
-    cached = _CODE_CACHE.get(code, _CODE_CACHE)
-    if cached is not _CODE_CACHE:
-        return cached  # type: ignore[return-value]
+    if code in _CODE_CACHE:
+        return _CODE_CACHE[code]
     value = grid.co2js_key_intensity(code)
     if value is None:
         key = code.strip().upper()
@@ -92,38 +92,54 @@ def _country(code: str, field: str) -> float | None:
     return value
 
 
+_SKIP: Final = -1.0
+"""Sentinel from :func:`_slow_spec`: the segment keeps the model default, no flag (spec None)."""
+
+
+def _slow_spec(key: str, spec: object) -> float | None:
+    """Everything but the common str/float specs; None for an unknown country."""
+    field = f"grid_intensity[{key!r}]"
+    if isinstance(spec, Mapping) and "country" in spec:
+        spec = spec["country"]  # co2.js's {"country": "GBR"} form
+    if spec is None:
+        return _SKIP
+    if isinstance(spec, str):
+        return _country(spec, field)
+    if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+        value = float(spec)
+        if 0.0 <= value < math.inf:
+            return value
+        raise InputError(field, spec, "a finite, non-negative intensity in g CO2e/kWh")
+    raise InputError(field, spec, "a number (g CO2e/kWh) or a country code")
+
+
 def resolve_intensity(
     grid_intensity: Mapping[str, object] | None, default: float
 ) -> tuple[tuple[float, float, float], bool]:
     """``((data_center, network, device) g CO₂e/kWh, country_unknown)``."""
     if grid_intensity is None:
         return (default, default, default), False
+    if grid_intensity.__class__ is not dict and not isinstance(grid_intensity, Mapping):
+        raise InputError("grid_intensity", grid_intensity, "a mapping of segment to intensity")
     dc = net = dev = default
     unknown = False
-    if not isinstance(grid_intensity, Mapping):
-        raise InputError("grid_intensity", grid_intensity, "a mapping of segment to intensity")
     for key, spec in grid_intensity.items():
         segment = SEGMENT_KEYS.get(key)
-        field = f"grid_intensity[{key!r}]"
         if segment is None:
             raise InputError("grid_intensity", key, f"segment keys among {', '.join(SEGMENT_KEYS)}")
-        if isinstance(spec, Mapping) and "country" in spec:
-            spec = spec["country"]  # noqa: PLW2901 (co2.js's {"country": "GBR"} form)
-        if spec is None:
-            continue
-        if isinstance(spec, str):
-            found = _country(spec, field)
-            if found is None:
-                unknown = True
-                continue
-            value = found
-        elif isinstance(spec, (int, float)) and not isinstance(spec, bool):
-            value = float(spec)
-            if not (0.0 <= value < math.inf):
-                raise InputError(field, spec, "a finite, non-negative intensity in g CO2e/kWh")
+        value: float | None
+        cls = spec.__class__
+        if cls is float and 0.0 <= spec < _INF:  # type: ignore[operator]
+            value = spec  # type: ignore[assignment]
+        elif cls is str and spec in _CODE_CACHE:
+            value = _CODE_CACHE[spec]
         else:
-            raise InputError(field, spec, "a number (g CO2e/kWh) or a country code")
-        if segment == "data_center":
+            value = _slow_spec(key, spec)
+            if value == _SKIP:
+                continue
+        if value is None:
+            unknown = True
+        elif segment == "data_center":
             dc = value
         elif segment == "network":
             net = value
