@@ -61,6 +61,9 @@ DOWNSTREAM_ENGAGEMENT_SPAN_NAME: Final = "downstream.engagement"
 DOWNSTREAM_TOKENS_ESTIMATED: Final = "downstream.tokens.estimated"
 DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK: Final = "downstream.gen_ai.time_to_first_chunk"  # seconds
 DOWNSTREAM_GEN_AI_ZONE: Final = "downstream.gen_ai.zone"  # electricity zone of the provider's DC
+# SCI-style functional unit this span completes (e.g. "user" on a new user's first request, "order"):
+# counted as downstream_functional_units_total{unit} so dashboards can show CO2e per user / per order.
+DOWNSTREAM_FUNCTIONAL_UNIT: Final = "downstream.functional_unit"
 
 # Host samples from customer-hosted infrastructure (one INTERNAL span per sampling interval).
 DOWNSTREAM_HOST_SAMPLE_SPAN_NAME: Final = "downstream.host.sample"
