@@ -16,11 +16,12 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from .attributes import SERVER_ADDRESS, SERVER_PORT
 from .faults import report_fault
 from .genai_record import (
     GenAIRecord,
     as_int,
-    record_attributes,
+    end_attributes,
     span_name,
     start_attributes,
     usage_counts,
@@ -112,9 +113,12 @@ class GenAICall:
                 self.request_bytes = int(length)
             else:
                 self.request_bytes = len(request.content)
-            if self._server[0] is None:
+            if self._server[0] is None:  # not known from the client's configuration
                 url = request.url
                 self._server = (url.host, url.port)
+                self._span.set_attribute(SERVER_ADDRESS, url.host)
+                if url.port is not None:
+                    self._span.set_attribute(SERVER_PORT, url.port)
         except Exception as exc:
             report_fault(self.component, exc)
 
@@ -208,7 +212,7 @@ class GenAICall:
                     self.observe_http(failed)
             record = self._record(error)
             span = self._span
-            span.set_attributes(record_attributes(record))
+            span.set_attributes(end_attributes(record))
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, record.error_type))
             span.end()

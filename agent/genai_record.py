@@ -83,6 +83,17 @@ def record_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
         server_address=record.server_address,
         server_port=record.server_port,
     )
+    out.update(end_attributes(record))
+    return out
+
+
+def end_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
+    """The attributes only known once the call is over (what :func:`start_attributes` lacks).
+
+    A span started with :func:`start_attributes` gets exactly these at its end, so no attribute is
+    validated twice on the hot path.
+    """
+    out: dict[str, AttributeValue] = {}
     optional: tuple[tuple[str, AttributeValue | None], ...] = (
         (attr.GEN_AI_RESPONSE_MODEL, record.response_model),
         (attr.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens),
