@@ -72,11 +72,12 @@ class SegmentResult:
 
     @property
     def energy_kwh(self) -> float:
-        return self.operational_energy_kwh + self.embodied_energy_kwh
+        """Operational energy: the electricity used now (embodied energy is reported apart)."""
+        return self.operational_energy_kwh
 
     @property
     def energy_j(self) -> float:
-        """Operational energy in joules: the electricity used now, to which water intensity applies."""
+        """Operational energy in joules, to which the water intensity of electricity applies."""
         return self.operational_energy_kwh * JOULES_PER_KWH
 
     @property
@@ -145,7 +146,7 @@ class TransferResult:
 
     @property
     def energy_kwh(self) -> float:
-        """Operational plus embodied energy of all segments."""
+        """Operational energy of all segments (embodied energy: see ``segments``)."""
         return sum(s.energy_kwh for s in self.segments.values())
 
     @property
@@ -155,7 +156,11 @@ class TransferResult:
 
     @property
     def co2js(self) -> dict[str, float | str | None]:
-        """What co2.js returns with ``results: "segment"`` (and ``rating: true`` for SWD)."""
+        """What co2.js returns with ``results: "segment"`` (and ``rating: true`` for SWD).
+
+        Where co2.js returns a bare number (OneByte; SWD v4 below one byte) this is just
+        ``total`` (and ``rating``).
+        """
         model, raw, visit = self._detail[3:6]
         out: dict[str, float | str | None] = dict(model.co2js(raw, visit))
         out["total"] = self.co2e_g
