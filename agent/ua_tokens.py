@@ -37,7 +37,7 @@ _BOT = (
     r"|chatgpt-user|claude-web|anthropic-ai|cohere-ai|perplexity|qwantify|yandex"
     r"|whatsapp/|bingpreview|google-inspectiontool|googleother|google-extended|apis-google"
     r"|google web preview|headless|phantomjs|puppeteer|playwright|selenium|webdriver"
-    r"|windowspowershell|https?://"
+    r"|windowspowershell|https?://|zgrab|masscan|nmap|censys|expanse|superagent"
     r"|^(?:curl|wget|python|aiohttp|httpx|go-http-client|okhttp|java|apache-httpclient"
     r"|libwww-perl|lwp|axios|node-fetch|undici|node$|got |postmanruntime|insomnia|httpie"
     r"|guzzlehttp|ruby|faraday|dart/|rest-client|reqwest|restsharp|httpclient|deno/|bun/"
@@ -51,6 +51,7 @@ _TV = (
     r"|chromecast|android ?tv|google ?tv|\bmibox|nettv|philipstv|inettvbrowser|aquosbrowser"
     r"|\bdtv\b|vidaa|\bstb\b|set-top|opera tv|\btv safari|firetv|fire tv|tivo|smartcast"
     r"|; aft[a-z]{1,6}(?: build|\))"  # Amazon Fire TV model codes (AFTMM, AFTKA, AFTR, ...)
+    r"|\btpm\d{3}[a-z]\b"  # TP Vision (Philips) Android TV models (TPM181E, TPM191E, ...)
 )
 
 _WEARABLE = (
@@ -59,7 +60,14 @@ _WEARABLE = (
     r"|android 4\.4w"
 )
 
-_TABLET = r"ipad|tablet(?:$|[^ ]| [^p])|kindle|silk|playbook|hp-tablet|touchpad"
+# Tablets and e-readers (their browsers and power draw are tablet-like).
+_TABLET = (
+    r"ipad|tablet(?:$|[^ ]| [^p])|kindle|silk|playbook|hp-tablet|touchpad|tolino|kobo|\bnook\b"
+    r"|pocketbook"
+)
+
+# Laptops whose user agent says Android (Android apps on ChromeOS).
+_LAPTOP = r"pixelbook|chromebook"
 
 _PHONE = (
     r"iphone|ipod|mobile|phone|blackberry|bb10|symbian|series ?[46]0|midp|cldc|kaios|opera mini"
@@ -79,6 +87,7 @@ FIRST_RULES: Final = (
     (_TV, MARKER + "tv"),
     (_WEARABLE, MARKER + "wearable"),
     (_TABLET, MARKER + "tablet"),
+    (_LAPTOP, MARKER + "desktop"),
 )
 """(regex, family) rules that outrank uap-core's device rules."""
 
@@ -91,7 +100,8 @@ LAST_RULES: Final = (
 # Python-side checks, run only on strings a uap-core rule already named (short, cheap patterns).
 _ANDROID_TABLET_MODEL = re.compile(
     r"\bsm-[tpx]\d{3}|\bgt-p\d{4}|\bgt-n[58]\d{3}|lenovo tb|pixel tablet|nexus (?:7|9|10)\b"
-    r"|\bkf[a-z]{2,6}\b|xoom|mediapad|matepad|galaxy tab|redmi pad|xiaomi pad|mi pad"
+    r"|\bkf[a-z]{2,6}\b|xoom|mediapad|matepad|redmi pad|xiaomi pad|mi pad|\bpmp\d{4}|\bnovo ?\d"
+    r"|(?:^|[^a-z])tab(?:[^a-z]|let)|\bmid(?:\d|\b)"  # "Galaxy Tab", "Lemon_Tab", "MID7015"
 )
 _BROWSER_ENGINE = re.compile(r"safari|gecko")
 
