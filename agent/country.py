@@ -132,7 +132,9 @@ class CountryResolver:
             builtin = _iptocc_lookup()
             if builtin is not None:
                 self._lookups.append(builtin)
-        self._lookup_cached = lru_cache(maxsize=IP_CACHE_SIZE)(self._lookup)
+        # Parsing the address and testing it against the reserved ranges costs more than the table
+        # lookup itself, so the cache holds the whole answer per address as written.
+        self._by_address_text = lru_cache(maxsize=IP_CACHE_SIZE)(self._resolve_text)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CountryResolver:
@@ -156,15 +158,11 @@ class CountryResolver:
     def resolve(self, headers: Mapping[str, str], peer_ip: str | None) -> CountryResult:
         """Country of the request with ``headers`` (lower-case names) from TCP peer ``peer_ip``."""
         try:
-            address = self._client_address(headers, peer_ip)
-            client_ip = str(address) if address is not None else None
+            client_ip, code = self._by_address_text(self._client_text(headers, peer_ip))
             if self.country_header is not None:
-                code = iso_country(headers.get(self.country_header))
-                if code is not None:
-                    return CountryResult(code, client_ip, SOURCE_HEADER)
-            if address is None or not _is_public(address):
-                return CountryResult(UNKNOWN_COUNTRY, client_ip, SOURCE_UNKNOWN)
-            code = self._lookup_cached(client_ip)
+                from_header = iso_country(headers.get(self.country_header))
+                if from_header is not None:
+                    return CountryResult(from_header, client_ip, SOURCE_HEADER)
             if code is None:
                 return CountryResult(UNKNOWN_COUNTRY, client_ip, SOURCE_UNKNOWN)
             return CountryResult(code, client_ip, SOURCE_GEOIP)
@@ -172,24 +170,31 @@ class CountryResolver:
             report_fault("country", exc)
             return _UNKNOWN
 
-    def _client_address(self, headers: Mapping[str, str], peer_ip: str | None) -> _IPAddress | None:
+    def _client_text(self, headers: Mapping[str, str], peer_ip: str | None) -> str | None:
         hops = self.trusted_proxies
         if hops:
             chain = _proxy_chain(headers)
             if chain is not None and len(chain) >= hops:
                 # Each trusted proxy appended the address it saw; entries left of that are the
                 # client's own claims and can be forged.
-                return parse_ip(chain[-hops])
+                return chain[-hops]
         # No proxies trusted, or the chain is shorter than configured (the request came around the
         # proxies, e.g. a direct health check): the TCP peer is the client.
-        return parse_ip(peer_ip)
+        return peer_ip
 
-    def _lookup(self, ip: str) -> str | None:
+    def _resolve_text(self, text: str | None) -> tuple[str | None, str | None]:
+        """(normalised client IP, country or None) for an address as written; cached per text."""
+        address = parse_ip(text)
+        if address is None:
+            return None, None
+        client_ip = str(address)
+        if not _is_public(address):
+            return client_ip, None
         for lookup in self._lookups:
-            code = lookup(ip)
+            code = lookup(client_ip)
             if code is not None:
-                return code
-        return None
+                return client_ip, code
+        return client_ip, None
 
 
 def _proxy_chain(headers: Mapping[str, str]) -> list[str | None] | None:

@@ -72,39 +72,35 @@ def peer_from_environ(environ: Mapping[str, Any]) -> str | None:
 
 # --- Proxy chains: which address did each trusted proxy see? --------------------------------------
 _TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_PAIR = re.compile(rf'[ \t]*({_TOKEN})=({_TOKEN}|"(?:[^"\\]|\\.)*")[ \t]*')
+_VALUE = rf'(?:{_TOKEN}|"(?:[^"\\]|\\.)*")'
+_PAIR = rf"{_TOKEN}={_VALUE}"
+# forwarded-element = [ pair ] *( ";" [ pair ] ), elements separated by ","; whitespace is placed
+# so that no two patterns compete for the same blanks (no backtracking blow-up on long runs).
+_ELEMENT = rf"[ \t]*(?:{_PAIR}[ \t]*)?(?:;[ \t]*(?:{_PAIR}[ \t]*)?)*"
+_FORWARDED = re.compile(rf"{_ELEMENT}(?:,{_ELEMENT})*")
+_ITEM = re.compile(rf"(,)|({_TOKEN})=({_VALUE})")
 _UNESCAPE = re.compile(r"\\(.)")
 _MAX_CHAIN = 64  # a longer chain is garbage or an attack; only its tail matters anyway
+_MAX_FORWARDED = 8192
 
 
 def forwarded_chain(value: str) -> list[str | None] | None:
     """The ``for=`` node of each element of an RFC 7239 ``Forwarded`` header, client first.
 
     An element without ``for=`` gives None. Returns None when the header is not valid RFC 7239
-    syntax, so a garbled header is ignored rather than half-trusted.
+    syntax (or absurdly long), so a garbled header is ignored rather than half-trusted.
     """
+    if len(value) > _MAX_FORWARDED or _FORWARDED.fullmatch(value) is None:
+        return None
     nodes: list[str | None] = []
     current: str | None = None
-    pos, end = 0, len(value)
-    while pos < end:
-        char = value[pos]
-        if char in " \t;":
-            pos += 1
-            continue
-        if char == ",":
+    for item in _ITEM.finditer(value):
+        if item.group(1) is not None:
             nodes.append(current)
             current = None
-            pos += 1
-            continue
-        match = _PAIR.match(value, pos)
-        if match is None:
-            return None
-        key, raw = match.group(1), match.group(2)
-        if key.lower() == "for":
+        elif item.group(2).lower() == "for":
+            raw = item.group(3)
             current = _UNESCAPE.sub(r"\1", raw[1:-1]) if raw.startswith('"') else raw
-        pos = match.end()
-        if pos < end and value[pos] not in ";,":
-            return None
     nodes.append(current)
     return nodes[-_MAX_CHAIN:]
 
