@@ -9,6 +9,7 @@ every observation is guarded and faults go to :func:`otel_downstream.agent.fault
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -152,34 +153,36 @@ class GenAICall:
         try:
             if self._ttfc is None:
                 self._ttfc = time.perf_counter() - self._start
-            kind = getattr(chunk, "type", None)
-            if isinstance(kind, str) and kind.startswith("response."):
-                self._observe_response_event(kind, chunk)
+            fields = _fields(type(chunk))
+            if "data" in fields and "choices" not in fields:  # Mistral wraps chunks in events
+                chunk = chunk.data
+                fields = _fields(type(chunk))
+            if "choices" not in fields:
+                kind = getattr(chunk, "type", None)
+                if isinstance(kind, str) and kind.startswith("response."):
+                    self._observe_response_event(kind, chunk)
                 return
-            data = getattr(chunk, "data", None)  # Mistral wraps each chunk in an event
-            if data is not None and not isinstance(data, (list, str)):
-                chunk = data
             if self.response_model is None:
-                model = getattr(chunk, "model", None)
+                model = chunk.model if "model" in fields else None
                 if isinstance(model, str) and model:
                     self.response_model = model
-            usage = getattr(chunk, "usage", None)
+            usage = chunk.usage if "usage" in fields else None
             if usage is not None:
                 self._usage = usage
-            for choice in getattr(chunk, "choices", None) or ():
-                delta = getattr(choice, "delta", None)
-                if delta is None:
-                    text = getattr(choice, "text", None)
-                else:
-                    text = getattr(delta, "content", None)
-                    calls = getattr(delta, "tool_calls", None)
+            for choice in chunk.choices or ():
+                if "delta" in _fields(type(choice)):
+                    delta = choice.delta
+                    text = delta.content
+                    calls = delta.tool_calls
                     if calls:
                         self._chars += _tool_call_chars(calls)
+                else:
+                    text = choice.text
                 if text:
                     self._chars += len(text) if isinstance(text, str) else text_chars(text)
-                reason = getattr(choice, "finish_reason", None)
+                reason = choice.finish_reason
                 if reason:
-                    index = getattr(choice, "index", 0)
+                    index = choice.index
                     self._reasons[index if isinstance(index, int) else 0] = str(
                         getattr(reason, "value", reason)
                     )
@@ -254,6 +257,19 @@ class GenAICall:
             time_to_first_chunk=self._ttfc if self._stream else None,
             tokens_estimated=estimated,
         )
+
+
+@functools.cache
+def _fields(cls: type) -> frozenset[str]:
+    """Field names of an SDK model class, looked up once per class.
+
+    Probing a pydantic model for an attribute it lacks raises inside ``__getattr__``, which costs
+    microseconds per chunk; a per-class field set makes the per-chunk path plain attribute reads.
+    """
+    declared = getattr(cls, "model_fields", None)
+    if isinstance(declared, Mapping):
+        return frozenset(declared)
+    return frozenset(name for name in dir(cls) if not name.startswith("_"))
 
 
 def _tool_call_chars(calls: Any) -> int:

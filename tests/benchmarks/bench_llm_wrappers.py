@@ -1,0 +1,167 @@
+"""Added µs per OpenAI call and per streamed chunk: ours vs the bare SDK vs opentelemetry-instrumentation-openai-v2.
+
+The responses are the fake API's (127.0.0.1), fetched once over real HTTP. The timed loops then
+replay those exact bytes through the SDK's own HTTP transport layer (``MockTransport``), so the loop
+measures the SDK plus the instrumentation and not the loopback socket, whose jitter on a shared
+machine is larger than the overhead being measured. Rounds run bare, ours and openai-v2 back to back,
+many times; each variant's figure is its fastest round (the least disturbed by other load on the
+machine: CPU-bound code only gets slower under interference), and added cost = fastest - fastest bare. Per chunk: streams of
+``CHUNKS`` chunks, minus the per-call overhead, divided by the chunk count. Both instrumentations
+export to the same SDK TracerProvider through a SimpleSpanProcessor with a no-op exporter, so span
+start and end are paid inside the measured loop. A bare SDK span start+end is printed as the floor
+any span-per-call instrumentation pays on this machine.
+
+Targets: <= 50 µs per call, <= 2 µs per chunk, and below openai-v2.
+
+Run: ``.venv/bin/python -m tests.benchmarks.bench_llm_wrappers``
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import httpx2
+import openai
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+from otel_downstream.agent.openai import instrument_openai, uninstrument_openai
+from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+
+CALLS = 100
+STREAMS = 2
+CHUNKS = 300
+ROUNDS = 25
+MESSAGES = [{"role": "user", "content": "How much energy does a token take?"}]
+
+
+class _Drop(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _official() -> tuple[Any, str]:
+    """The contrib instrumentor, or None with the reason it cannot be loaded here."""
+    try:
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+    return OpenAIInstrumentor(), ""
+
+
+def _recorded_client() -> openai.OpenAI:
+    """An SDK client whose transport replays what the fake API answered over real HTTP."""
+    with FakeLLMAPI() as api, httpx2.Client() as http:
+        url = f"{api.openai_base_url}/chat/completions"
+        plain = http.post(url, json={"model": "gpt-4o-mini", "messages": MESSAGES})
+        streamed = http.post(
+            url,
+            json={"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True},
+            headers={"x-fake-output-tokens": str(CHUNKS)},
+        )
+    answers = {
+        False: (plain.headers["content-type"], plain.content),
+        True: (streamed.headers["content-type"], streamed.content),
+    }
+
+    def replay(request: httpx2.Request) -> httpx2.Response:
+        kind, body = answers[bool(json.loads(request.content).get("stream"))]
+        return httpx2.Response(200, headers={"content-type": kind}, content=body)
+
+    return openai.OpenAI(
+        base_url="http://127.0.0.1/v1",
+        api_key="sk-fake",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(replay)),
+    )
+
+
+def _per_call_us(client: openai.OpenAI) -> float:
+    start = time.perf_counter()
+    for _ in range(CALLS):
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    return (time.perf_counter() - start) / CALLS * 1e6
+
+
+def _per_stream_us(client: openai.OpenAI) -> float:
+    start = time.perf_counter()
+    for _ in range(STREAMS):
+        for _ in client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        ):
+            pass
+    return (time.perf_counter() - start) / STREAMS * 1e6
+
+
+def _bare_span_us(provider: TracerProvider) -> float:
+    tracer = trace.get_tracer("bench", tracer_provider=provider)
+    start = time.perf_counter()
+    for _ in range(CALLS * 10):
+        tracer.start_span("chat gpt-4o-mini").end()
+    return (time.perf_counter() - start) / (CALLS * 10) * 1e6
+
+
+def main() -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(_Drop()))
+    official, why_not = _official()
+    variants: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {
+        "otel-downstream": (
+            lambda: instrument_openai(tracer_provider=provider),
+            uninstrument_openai,
+        )
+    }
+    if official is not None:
+        variants["openai-v2"] = (
+            lambda: official.instrument(tracer_provider=provider),
+            official.uninstrument,
+        )
+    client = _recorded_client()
+    _per_call_us(client)  # warm the SDK's caches
+    names = ["bare SDK", *variants]
+    calls: dict[str, list[float]] = {name: [] for name in names}
+    streams: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(ROUNDS):
+        for name in names:
+            on, off = variants.get(name, (lambda: None, lambda: None))
+            on()
+            try:
+                calls[name].append(_per_call_us(client))
+                streams[name].append(_per_stream_us(client))
+            finally:
+                off()
+    client.close()
+    chunks = CHUNKS + 1  # the last chunk carries the finish reason
+    best_call = {name: min(values) for name, values in calls.items()}
+    best_stream = {name: min(values) for name, values in streams.items()}
+    print(f"responses from the fake API, replayed; fastest of {ROUNDS} rounds")
+    print(f"  bare SDK chat call           {best_call['bare SDK']:8.1f} µs/call")
+    print(f"  bare SDK stream              {best_stream['bare SDK'] / chunks:8.2f} µs/chunk")
+    print(f"  bare SDK span start+end      {_bare_span_us(provider):8.1f} µs (floor for any span)")
+    results: dict[str, tuple[float, float]] = {}
+    for name in variants:
+        per_call = best_call[name] - best_call["bare SDK"]
+        per_chunk = (best_stream[name] - best_stream["bare SDK"] - per_call) / chunks
+        results[name] = (per_call, per_chunk)
+        print(f"  {name:<18} added {per_call:8.1f} µs/call {per_chunk:8.2f} µs/chunk")
+    ours_call, ours_chunk = results["otel-downstream"]
+    print(
+        f"targets: <= 50 µs/call {'met' if ours_call <= 50 else 'MISSED'}, "
+        f"<= 2 µs/chunk {'met' if ours_chunk <= 2 else 'MISSED'}"
+    )
+    if "openai-v2" in results:
+        v2_call, v2_chunk = results["openai-v2"]
+        print(
+            f"ours / openai-v2: {ours_call / v2_call:.2f}x per call, "
+            f"{ours_chunk / v2_chunk if v2_chunk > 0 else float('nan'):.2f}x per chunk"
+        )
+    else:
+        print(f"openai-v2 not measured: {why_not}")
+
+
+if __name__ == "__main__":
+    main()
