@@ -138,6 +138,9 @@ OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX
 OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS: Final = "OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS"
 """Exports processed at once before senders get 503/UNAVAILABLE and retry (default 16)."""
 
+OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS: Final = "OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS"
+"""Open OTLP/HTTP connections (one thread each) before new ones get 503 and close (default 256)."""
+
 
 # --- Exporter / configure (in-process) ----------------------------------------------------------
 OTEL_DOWNSTREAM_METRICS_PORT: Final = "OTEL_DOWNSTREAM_METRICS_PORT"

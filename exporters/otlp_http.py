@@ -15,17 +15,15 @@ import json
 import logging
 import socket
 import threading
-import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
+from otel_downstream.exporters.inflate import BodyError, inflate
 from otel_downstream.exporters.otlp_decode import DecodeFailure
+from otel_downstream.exporters.otlp_export import ExportCore, Overloaded
 
-if TYPE_CHECKING:
-    from otel_downstream.exporters.service import ExportCore
-
-__all__ = ["OtlpHttpServer", "inflate"]
+__all__ = ["OtlpHttpServer", "status_protobuf"]
 
 _logger = logging.getLogger("otel_downstream.serve")
 
@@ -39,6 +37,11 @@ _DISCARD_MAX: Final = 64 * 1024 * 1024
 """Bodies we refuse but still read and drop (up to this size) so the client sees our answer
 instead of a connection reset; anything larger closes the connection."""
 
+_TOO_MANY_CONNECTIONS: Final = (
+    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"
+)
+
 _RPC_CODE: Final = {
     400: 3,
     401: 16,
@@ -51,14 +54,6 @@ _RPC_CODE: Final = {
     500: 13,
     503: 14,
 }
-
-
-class BodyError(Exception):
-    """A request body we refuse: the HTTP status and a message naming what was wrong."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _varint(number: int) -> bytes:
@@ -78,40 +73,6 @@ def status_protobuf(code: int, message: str) -> bytes:
     text = message.encode()
     head = b"\x08" + _varint(code) if code else b""
     return head + b"\x12" + _varint(len(text)) + text
-
-
-def inflate(body: bytes, encoding: str, cap: int) -> bytes:
-    """Decompress ``gzip``/``deflate`` bodies, never producing more than ``cap`` bytes."""
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        if len(body) > cap:
-            raise BodyError(413, f"body of {len(body)} bytes exceeds max_decompressed_bytes={cap}")
-        return body
-    if encoding in ("gzip", "x-gzip"):
-        wbits = 16 + zlib.MAX_WBITS
-    elif encoding == "deflate":
-        # RFC 9110 "deflate" is the zlib format; some clients send raw deflate, so accept both.
-        wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
-    else:
-        raise BodyError(415, f"Content-Encoding={encoding!r}: expected gzip, deflate or identity")
-    out = bytearray()
-    rest = body
-    while rest:
-        inflater = zlib.decompressobj(wbits)
-        try:
-            out += inflater.decompress(rest, cap + 1 - len(out))
-        except zlib.error as exc:
-            raise BodyError(400, f"Content-Encoding={encoding}: corrupt body ({exc})") from None
-        if len(out) > cap:
-            raise BodyError(413, f"decompressed body exceeds max_decompressed_bytes={cap}")
-        if not inflater.eof:
-            raise BodyError(400, f"Content-Encoding={encoding}: truncated body")
-        rest = inflater.unused_data  # gzip allows several members back to back
-        if wbits != 16 + zlib.MAX_WBITS:
-            if rest:
-                raise BodyError(400, f"Content-Encoding={encoding}: trailing bytes after the body")
-            break
-    return bytes(out)
 
 
 class _Connections:
@@ -164,11 +125,41 @@ class OtlpHttpServer(ThreadingHTTPServer):
     daemon_threads = True  # drain() waits for requests in flight; idle sockets are closed by then
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], core: ExportCore, *, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        core: ExportCore,
+        *,
+        idle_timeout: float,
+        max_connections: int = 256,
+    ) -> None:
         self.core = core
         self.connections = _Connections()
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self._open = 0
+        self._open_lock = threading.Lock()
         super().__init__(address, _OtlpHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to ``max_connections``; beyond that, 503 and close."""
+        with self._open_lock:
+            full = self._open >= self.max_connections
+            if not full:
+                self._open += 1
+        if full:
+            with contextlib.suppress(OSError):
+                request.sendall(_TOO_MANY_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open -= 1
 
 
 class _OtlpHandler(BaseHTTPRequestHandler):
@@ -286,7 +277,7 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self._reply_status(exc.status, str(exc), json_body)
         except DecodeFailure as exc:
             self._reply_status(400, str(exc), json_body)
-        except core.Overloaded as exc:
+        except Overloaded as exc:
             self._discard_body()
             self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
         else:

@@ -16,8 +16,12 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from otel_downstream.agent import environment as env
+
+if TYPE_CHECKING:
+    from otel_downstream.exporters.service import ServiceConfig
 
 __all__ = ["add_arguments", "run"]
 
@@ -42,14 +46,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-concurrent-exports", type=int, help="exports at once before 503/retry (16)"
     )
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--max-connections", type=int, help="open OTLP/HTTP connections before 503 (256)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="logging level (default INFO)",
+    )
 
 
 def _setting(value: int | None, name: str, default: int) -> int:
     return value if value is not None else env.env_int(name, default)
 
 
-def _config(args: argparse.Namespace) -> object:
+def _config(args: argparse.Namespace) -> ServiceConfig:
     from otel_downstream.exporters.service import ServiceConfig
 
     base = ServiceConfig()
@@ -83,8 +96,19 @@ def _config(args: argparse.Namespace) -> object:
             env.OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS,
             base.max_concurrent_exports,
         ),
+        max_connections=_setting(
+            args.max_connections,
+            env.OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS,
+            base.max_connections,
+        ),
     )
-    for field in ("max_body_bytes", "max_decompressed_bytes", "max_concurrent_exports"):
+    positive = (
+        "max_body_bytes",
+        "max_decompressed_bytes",
+        "max_concurrent_exports",
+        "max_connections",
+    )
+    for field in positive:
         if getattr(config, field) < 1:
             raise ValueError(f"{field}={getattr(config, field)}: expected a positive integer")
     for field in ("otlp_http_port", "otlp_grpc_port", "metrics_port"):
@@ -95,27 +119,24 @@ def _config(args: argparse.Namespace) -> object:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
-        level=str(args.log_level).upper(),
+        level=args.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(message)s",
     )
     try:
-        config = _config(args)
-    except (OSError, ValueError) as exc:
-        print(f"otel-downstream serve: {exc}", file=sys.stderr)
-        return 2
-
-    try:
-        from otel_downstream.exporters.service import OtlpService, ServiceConfig
-
-        assert isinstance(config, ServiceConfig)
-        service = OtlpService(config)
+        from otel_downstream.exporters.service import OtlpService
     except ImportError as exc:
         print(
             f"otel-downstream serve: missing dependency ({exc}); "
             'install with pip install "otel-downstream[service]"',
             file=sys.stderr,
         )
+        return 2
+    try:
+        config = _config(args)
+        service = OtlpService(config)
+    except (OSError, ValueError) as exc:
+        print(f"otel-downstream serve: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
 

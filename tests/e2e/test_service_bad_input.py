@@ -393,3 +393,22 @@ def test_overload_answers_503_with_retry_after_then_recovers() -> None:
         assert total(samples, "downstream_requests_total", service_name="busy") == 2
     finally:
         server.close()
+
+
+def test_connection_flood_is_bounded() -> None:
+    server = Serve("--max-connections=2")
+    try:
+        host, port = server.info["otlp_http"].rsplit(":", 1)  # type: ignore[union-attr]
+        held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+        time.sleep(0.2)
+        with socket.create_connection((host, int(port)), timeout=10) as extra:
+            assert extra.recv(4096).startswith(b"HTTP/1.1 503")
+        for sock in held:
+            sock.close()
+        time.sleep(0.2)
+        body = _request([_good_http()], "flood")
+        assert (
+            requests.post(server.traces_url, data=body, headers=PB, timeout=10).status_code == 200
+        )
+    finally:
+        server.close()

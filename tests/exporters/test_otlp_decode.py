@@ -14,13 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, TraceState, set_span_in_context
 from opentelemetry.trace.span import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_downstream.exporters.otlp_decode import (
-    DecodeFailure,
-    decode_json,
-    decode_protobuf,
-    decode_request,
-    kind_name,
-)
+from otel_downstream.exporters.otlp_decode import DecodeFailure, decode_protobuf, kind_name
+from otel_downstream.exporters.otlp_json import decode_json
 
 HTTP_ATTRS = {
     "http.request.method": "GET",
@@ -125,7 +120,7 @@ def test_json_follows_otlp_json_rules() -> None:
         ],
         traceState="ot=th:c",
     )
-    (span,) = decode_request(body, json_body=True)
+    (span,) = decode_json(body)
     assert span.service_name == "bot"
     assert span.kind == "CLIENT"
     assert span.attributes["gen_ai.usage.input_tokens"] == 1200

@@ -1,0 +1,151 @@
+"""What OTLP/HTTP and OTLP/gRPC share in ``serve``: auth, limits, backpressure, accounting.
+
+Both transports hand a raw body to :class:`ExportCore`, so a malformed body, a wrong token, an
+oversized message or a rejected span gets the same outcome whichever way the spans came, and the
+partial-success answer is built in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.otlp_decode import DecodedSpan, decode_protobuf
+from otel_downstream.exporters.otlp_json import decode_json
+from otel_downstream.exporters.span_inputs import classify
+
+__all__ = ["ExportCore", "ExportOutcome", "Overloaded", "SpanAccounting"]
+
+
+class SpanAccounting(Protocol):
+    """What ``serve`` needs from the accounting core (``accounting.Accountant`` provides it)."""
+
+    def account(
+        self,
+        attributes: Mapping[str, Any],
+        *,
+        service_name: str,
+        weight: float = 1.0,
+        name: str = "",
+        kind: str = "",
+        duration_s: float | None = None,
+    ) -> bool: ...
+
+
+class ExportOutcome(NamedTuple):
+    """How many spans of one export were rejected, and why (OTLP partial success)."""
+
+    rejected: int
+    message: str
+
+    def to_protobuf(self) -> bytes:
+        return self.response().SerializeToString()
+
+    def response(self) -> ExportTraceServiceResponse:
+        if not self.rejected and not self.message:
+            return ExportTraceServiceResponse()
+        return ExportTraceServiceResponse(
+            partial_success=ExportTracePartialSuccess(
+                rejected_spans=self.rejected, error_message=self.message
+            )
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.rejected and not self.message:
+            return {}
+        # OTLP/JSON writes int64 as a decimal string.
+        return {
+            "partialSuccess": {"rejectedSpans": str(self.rejected), "errorMessage": self.message}
+        }
+
+
+class Overloaded(Exception):
+    """Too many exports in flight: the sender should retry later (HTTP 503 / gRPC UNAVAILABLE)."""
+
+
+class ExportCore:
+    """Auth, limits, backpressure and accounting shared by OTLP/HTTP and OTLP/gRPC."""
+
+    def __init__(
+        self,
+        accountant: SpanAccounting,
+        *,
+        auth_token: str | None,
+        max_body_bytes: int,
+        max_decompressed_bytes: int,
+        max_concurrent_exports: int,
+    ) -> None:
+        self._accountant = accountant
+        self._token = f"Bearer {auth_token}".encode() if auth_token else None
+        self.max_body_bytes = max_body_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self._slots = threading.BoundedSemaphore(max_concurrent_exports)
+        self._tally_lock = threading.Lock()
+        self.tally = {"spans_received": 0, "spans_accounted": 0, "spans_rejected": 0}
+        """Spans seen since start, for the ``stopped`` line and tests (metrics carry the rest)."""
+
+    def authorized(self, header: str | None) -> bool:
+        if self._token is None:
+            return True
+        return header is not None and hmac.compare_digest(header.strip().encode(), self._token)
+
+    @contextlib.contextmanager
+    def slot(self, wait_s: float = 1.0) -> Iterator[None]:
+        if not self._slots.acquire(timeout=wait_s):
+            raise Overloaded("too many exports in flight; retry later")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def export(self, body: bytes, *, json_body: bool) -> ExportOutcome:
+        """Decode a whole body (raising ``DecodeFailure``), then account every span in it."""
+        return self.account(decode_json(body) if json_body else decode_protobuf(body))
+
+    def account(self, spans: list[DecodedSpan]) -> ExportOutcome:
+        """Account each span; only footprint spans the core refused count as rejected.
+
+        Spans the footprint does not cover (database calls, internal work) are accepted and
+        ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
+        """
+        rejected = accounted = 0
+        account = self._accountant.account
+        for span in spans:
+            try:
+                if classify(span.attributes, span.name, span.kind) is None:
+                    continue
+                ok = account(
+                    span.attributes,
+                    service_name=span.service_name,
+                    weight=span.weight,
+                    name=span.name,
+                    kind=span.kind,
+                    duration_s=span.duration_s,
+                )
+            except Exception as exc:  # the service keeps serving whatever one span does
+                report_fault("serve", exc)
+                ok = False
+            if ok:
+                accounted += 1
+            else:
+                rejected += 1
+        with self._tally_lock:
+            self.tally["spans_received"] += len(spans)
+            self.tally["spans_accounted"] += accounted
+            self.tally["spans_rejected"] += rejected
+        if not rejected:
+            return ExportOutcome(0, "")
+        return ExportOutcome(
+            rejected,
+            f"{rejected} of {len(spans)} spans had invalid footprint attributes; "
+            "see downstream_spans_rejected_total on /metrics",
+        )

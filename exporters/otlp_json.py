@@ -1,0 +1,219 @@
+"""OTLP/JSON trace export bodies -> :class:`~otel_downstream.exporters.otlp_decode.DecodedSpan`.
+
+OTLP/JSON is protobuf's JSON mapping with the spec's deviations: lowerCamelCase keys (the proto
+names are accepted too), trace and span ids as hex strings (not base64), 64-bit integers as decimal
+strings or numbers, enums as integers (names are accepted too), doubles as numbers or
+``"NaN"``/``"Infinity"``/``"-Infinity"``. The whole body is checked before anything is accounted,
+and every problem names the field path and the value, for the 400 answer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Final
+
+from otel_downstream.exporters.otlp_decode import (
+    KIND_NAMES,
+    SERVICE_NAME_KEY,
+    UNKNOWN_SERVICE,
+    DecodedSpan,
+    DecodeFailure,
+    duration_s,
+    homogeneous_array,
+    kind_name,
+    sampling_weight,
+)
+from otel_downstream.exporters.span_inputs import AttributeScalar, AttributeValue
+
+__all__ = ["decode_json"]
+
+_KIND_BY_ENUM_NAME: Final = {f"SPAN_KIND_{n or 'UNSPECIFIED'}": i for i, n in enumerate(KIND_NAMES)}
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_UINT64_MAX: Final = 2**64 - 1
+_SPECIAL_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_HEX: Final = frozenset("0123456789abcdefABCDEF")
+
+
+def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
+    """Read a field by its JSON (lowerCamelCase) name, falling back to the proto field name."""
+    value = obj.get(camel)
+    return obj.get(snake) if value is None else value
+
+
+def _objects(value: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Items of a repeated message field; absent or null means empty (proto3 JSON)."""
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected an array")
+    for i, item in enumerate(value):
+        here = f"{where}[{i}]"
+        if not isinstance(item, dict):
+            raise DecodeFailure(f"{here}={_shown(item)}: expected an object")
+        yield here, item
+
+
+def _shown(value: Any) -> str:
+    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return shown if len(shown) <= 80 else shown[:77] + "..."
+
+
+def _json_int(value: Any, where: str, lo: int = _INT64_MIN, hi: int = _INT64_MAX) -> int:
+    if isinstance(value, bool):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer")
+    if isinstance(value, str):
+        try:
+            number = int(value.strip(), 10)
+        except ValueError:
+            raise DecodeFailure(f"{where}={_shown(value)}: expected an integer") from None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer")
+    if not lo <= number <= hi:
+        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer in [{lo}, {hi}]")
+    return number
+
+
+def _json_double(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        special = _SPECIAL_DOUBLES.get(value)
+        if special is not None:
+            return special
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise DecodeFailure(f"{where}={_shown(value)}: expected a number")
+
+
+def _json_string(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected a string")
+    return value
+
+
+def _json_bool(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected true or false")
+    return value
+
+
+_SCALARS: Final[dict[str, tuple[str, Callable[[Any, str], AttributeScalar]]]] = {
+    "stringValue": ("string_value", _json_string),
+    "boolValue": ("bool_value", _json_bool),
+    "intValue": ("int_value", _json_int),
+    "doubleValue": ("double_value", _json_double),
+}
+
+
+def _json_value(value: Any, where: str, depth: int = 0) -> AttributeValue | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected an AnyValue object")
+    for camel, (snake, parse) in _SCALARS.items():
+        raw = _field(value, camel, snake)
+        if raw is not None:
+            return parse(raw, f"{where}.{camel}")
+    array = _field(value, "arrayValue", "array_value")
+    if array is not None:
+        if not isinstance(array, dict) or depth > 0:
+            raise DecodeFailure(
+                f"{where}.arrayValue={_shown(array)}: expected an ArrayValue object"
+            )
+        return homogeneous_array(
+            [
+                _json_value(item, here, depth + 1)
+                for here, item in _objects(array.get("values"), f"{where}.arrayValue.values")
+            ]
+        )
+    return None  # kvlistValue, bytesValue, empty: not span attribute types, ignored
+
+
+def _json_attributes(value: Any, where: str) -> Iterator[tuple[str, AttributeValue]]:
+    for here, kv in _objects(value, where):
+        key = _json_string(kv.get("key"), f"{here}.key")
+        parsed = _json_value(kv.get("value"), f"{here}.value")
+        if parsed is not None:
+            yield key, parsed
+
+
+def _json_kind(value: Any, where: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value in _KIND_BY_ENUM_NAME:
+        return KIND_NAMES[_KIND_BY_ENUM_NAME[value]]
+    return kind_name(_json_int(value, where, lo=-(2**31), hi=2**31 - 1))
+
+
+def _json_hex_id(value: Any, where: str, length: int) -> None:
+    """Validate a trace/span id: OTLP/JSON spells them in hex, not base64 like plain proto3 JSON."""
+    if value is None or value == "":
+        return
+    if not isinstance(value, str) or len(value) != length or not _HEX.issuperset(value):
+        raise DecodeFailure(f"{where}={_shown(value)}: expected {length} hex digits")
+
+
+def decode_json(body: bytes) -> list[DecodedSpan]:
+    """Decode an OTLP/JSON body; every problem names the field path and the value."""
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DecodeFailure(f"body: not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise DecodeFailure(
+            f"body={_shown(document)}: expected an ExportTraceServiceRequest object"
+        )
+    out: list[DecodedSpan] = []
+    for rs_where, rs in _objects(
+        _field(document, "resourceSpans", "resource_spans"), "resourceSpans"
+    ):
+        resource = rs.get("resource")
+        service = UNKNOWN_SERVICE
+        if resource is not None:
+            if not isinstance(resource, dict):
+                raise DecodeFailure(f"{rs_where}.resource={_shown(resource)}: expected an object")
+            attrs = dict(
+                _json_attributes(resource.get("attributes"), f"{rs_where}.resource.attributes")
+            )
+            named = attrs.get(SERVICE_NAME_KEY)
+            if isinstance(named, str) and named:
+                service = named
+        for ss_where, ss in _objects(
+            _field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
+        ):
+            for where, span in _objects(ss.get("spans"), f"{ss_where}.spans"):
+                _json_hex_id(_field(span, "traceId", "trace_id"), f"{where}.traceId", 32)
+                _json_hex_id(_field(span, "spanId", "span_id"), f"{where}.spanId", 16)
+                name = span.get("name")
+                state = _field(span, "traceState", "trace_state")
+                state = "" if state is None else _json_string(state, f"{where}.traceState")
+                start = _field(span, "startTimeUnixNano", "start_time_unix_nano")
+                end = _field(span, "endTimeUnixNano", "end_time_unix_nano")
+                start_ns = (
+                    0
+                    if start is None
+                    else _json_int(start, f"{where}.startTimeUnixNano", 0, _UINT64_MAX)
+                )
+                end_ns = (
+                    0 if end is None else _json_int(end, f"{where}.endTimeUnixNano", 0, _UINT64_MAX)
+                )
+                out.append(
+                    DecodedSpan(
+                        service,
+                        dict(_json_attributes(span.get("attributes"), f"{where}.attributes")),
+                        "" if name is None else _json_string(name, f"{where}.name"),
+                        _json_kind(span.get("kind"), f"{where}.kind"),
+                        sampling_weight(state),
+                        duration_s(start_ns, end_ns),
+                    )
+                )
+    return out
