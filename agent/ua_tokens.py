@@ -35,13 +35,17 @@ _BOT = (
     r"(?:^|[^u]|[^c]u)bots?(?:[^a-z]|$)"
     r"|crawl|spider|slurp|scrapy|scraper|archiver|fetcher|externalhit|externalagent|mediapartners"
     r"|chatgpt-user|claude-web|anthropic-ai|cohere-ai|perplexity|qwantify|yandex"
-    r"|whatsapp/|bingpreview|google-inspectiontool|googleother|google-extended|apis-google"
+    r"|^whatsapp/[0-9.]+ ?[a-z]?$|bingpreview|google-inspectiontool|googleother|google-extended|apis-google"
     r"|google web preview|headless|phantomjs|puppeteer|playwright|selenium|webdriver"
     r"|windowspowershell|https?://|zgrab|masscan|nmap|censys|expanse|superagent"
     r"|^(?:curl|wget|python|aiohttp|httpx|go-http-client|okhttp|java|apache-httpclient"
     r"|libwww-perl|lwp|axios|node-fetch|undici|node$|got |postmanruntime|insomnia|httpie"
     r"|guzzlehttp|ruby|faraday|dart/|rest-client|reqwest|restsharp|httpclient|deno/|bun/"
-    r"|php/|wordpress|colly|mechanize|winhttp|feedparser|http_request)"
+    r"|php/|wordpress|colly|mechanize|winhttp|feedparser|http_request"
+    # package managers, cloud SDKs and CLIs: automated clients, not people at a screen
+    r"|pip/|npm/|yarn/|pnpm/|conda/|uv/|poetry/|cargo/|docker/|containerd/|helm/|kubectl/"
+    r"|terraform/|aws-cli/|aws-sdk|boto3/|botocore/|azsdk|google-api-|gcloud|urlgrabber"
+    r"|debian apt|apt-http|yum/|nuget|apache-maven|gradle/|homebrew)"
 )
 
 _CONSOLE = r"playstation|xbox|nintendo|\bouya\b"
@@ -49,14 +53,14 @@ _CONSOLE = r"playstation|xbox|nintendo|\bouya\b"
 _TV = (
     r"smart-?tv|hbbtv|netcast|web0s|webos\.?tv|\broku|appletv|apple tv|tvos|bravia|crkey"
     r"|chromecast|android ?tv|google ?tv|\bmibox|nettv|philipstv|inettvbrowser|aquosbrowser"
-    r"|\bdtv\b|vidaa|\bstb\b|set-top|opera tv|\btv safari|firetv|fire tv|tivo|smartcast"
+    r"|\bdtv\b|vidaa|\bstb\b|set-top|opera tv|\btv safari|firetv|fire tv|\btivo|smartcast"
     r"|; aft[a-z]{1,6}(?: build|\))"  # Amazon Fire TV model codes (AFTMM, AFTKA, AFTR, ...)
     r"|\btpm\d{3}[a-z]\b"  # TP Vision (Philips) Android TV models (TPM181E, TPM191E, ...)
 )
 
 _WEARABLE = (
-    r"watch ?os|watchkit|apple watch|\bwatch(?:\b|\d)|smartwatch|wear ?os|android wear"
-    r"|galaxy watch|ticwatch|moto 360|gear live|fossil gen|\bsm-r\d{3}|\bsm-l[37]\d{2}"
+    r"watch ?os|watchkit|apple watch|(?:^|[^.a-z])watch(?:\b|\d)|smartwatch|wear ?os|android wear"
+    r"|galaxy watch|ticwatch|moto 360|gear live|fossil gen|\bsm-r\d{3}|\bsm-l(?:3[0-3]|50|70)\d"
     r"|android 4\.4w"
 )
 
@@ -77,7 +81,7 @@ _PHONE = (
 
 _DESKTOP = (
     r"windows nt|windows 9|win9[58]|windows xp|macintosh|mac os x|x11|\bcros\b|linux|freebsd"
-    r"|openbsd|netbsd|sunos|ubuntu|fedora|electron/"
+    r"|openbsd|netbsd|sunos|ubuntu|fedora|electron/|\bwindows\b|\bwin(?:32|64)\b|mac_p(?:ower)?pc"
 )
 
 FIRST_RULES: Final = (
