@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -404,3 +405,76 @@ def test_bad_configuration_names_the_setting(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert b"OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES='lots' is not an integer" in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _promql(base: str, query: str) -> list[dict[str, object]]:
+    answer = requests.get(f"{base}/api/v1/query", params={"query": query}, timeout=10).json()
+    assert answer["status"] == "success", answer
+    result: list[dict[str, object]] = answer["data"]["result"]
+    return result
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs prometheus (make sysdeps)")
+def test_two_replicas_add_up_in_prometheus(tmp_path: Path) -> None:
+    """The docs' PromQL: summing without ``instance`` over replicas gives the total of all spans."""
+    replicas = [Serve(), Serve()]
+    prometheus = None
+    try:
+        # each replica receives a different share of the same traffic
+        _emit(HttpSpanExporter(endpoint=replicas[0].traces_url), "shop")
+        _emit(GrpcSpanExporter(endpoint=replicas[1].grpc, insecure=True), "shop")
+        _emit(GrpcSpanExporter(endpoint=replicas[1].grpc, insecure=True), "shop")
+        targets = ", ".join(f'"{r.info["metrics"]}"' for r in replicas)
+        config = tmp_path / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s}\n"
+            "scrape_configs:\n"
+            f"  - job_name: serve\n    static_configs: [{{targets: [{targets}]}}]\n"
+        )
+        port = _free_port()
+        prometheus = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        base = f"http://127.0.0.1:{port}"
+        query = 'sum without(instance) (downstream_co2e_grams_total{service_name="shop"})'
+        grams = sum(_expected().values()) * 3
+        deadline = time.monotonic() + 30
+        got = None
+        while time.monotonic() < deadline:
+            try:
+                instances = _promql(
+                    base, 'count by (instance) (downstream_requests_total{service_name="shop"})'
+                )
+                if len(instances) == 2:
+                    got = _promql(base, f"sum({query})")
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        assert got is not None, "prometheus never scraped both replicas"
+        assert float(got[0]["value"][1]) == pytest.approx(grams, rel=1e-9)  # type: ignore[index]
+        by_segment = _promql(base, f"sum by (segment) ({query})")
+        expected = _expected()
+        for series in by_segment:
+            segment = series["metric"]["segment"]  # type: ignore[index]
+            assert float(series["value"][1]) == pytest.approx(3 * expected[segment], rel=1e-9)  # type: ignore[index]
+    finally:
+        if prometheus is not None:
+            prometheus.terminate()
+            prometheus.wait(20)
+        for replica in replicas:
+            replica.close()
