@@ -9,15 +9,17 @@ every observation is guarded and faults go to :func:`otel_downstream.agent.fault
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
-from .attributes import SERVER_ADDRESS, SERVER_PORT
+from .attributes import GEN_AI_OPERATION_NAME, SERVER_ADDRESS, SERVER_PORT
 from .faults import report_fault
 from .genai_record import (
     GenAIRecord,
@@ -31,6 +33,31 @@ from .token_estimate import input_tokens, text_chars, tokens_from_chars
 
 CURRENT_CALL: ContextVar[GenAICall | None] = ContextVar("otel_downstream_genai_call", default=None)
 """The call whose SDK method is running in this context (lets the HTTP-level hook find it)."""
+
+
+def should_trace() -> bool:
+    """False inside a call we already trace, or inside another instrumentation's GenAI span.
+
+    The exporter counts every GenAI span; when e.g. opentelemetry-instrumentation-openai-v2 already
+    wraps this call, a second span of ours would count its tokens twice, so we defer to it.
+    """
+    if CURRENT_CALL.get() is not None:
+        return False
+    current = trace.get_current_span()
+    if not current.is_recording():
+        return True
+    attributes = getattr(current, "attributes", None)
+    return not (attributes and GEN_AI_OPERATION_NAME in attributes)
+
+
+def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:
+    """Make ``call`` (and its span, so HTTP client spans nest under it) current in this context."""
+    return CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span))
+
+
+def leave(tokens: tuple[Token[GenAICall | None], Token[Context]]) -> None:
+    otel_context.detach(tokens[1])
+    CURRENT_CALL.reset(tokens[0])
 
 
 class GenAICall:
@@ -259,17 +286,24 @@ class GenAICall:
         )
 
 
-@functools.cache
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 def _fields(cls: type) -> frozenset[str]:
     """Field names of an SDK model class, looked up once per class.
 
     Probing a pydantic model for an attribute it lacks raises inside ``__getattr__``, which costs
     microseconds per chunk; a per-class field set makes the per-chunk path plain attribute reads.
     """
-    declared = getattr(cls, "model_fields", None)
-    if isinstance(declared, Mapping):
-        return frozenset(declared)
-    return frozenset(name for name in dir(cls) if not name.startswith("_"))
+    known = _FIELDS.get(cls)
+    if known is None:
+        declared = getattr(cls, "model_fields", None)
+        if isinstance(declared, Mapping):
+            known = frozenset(declared)
+        else:
+            known = frozenset(name for name in dir(cls) if not name.startswith("_"))
+        _FIELDS[cls] = known
+    return known
 
 
 def _tool_call_chars(calls: Any) -> int:

@@ -27,7 +27,7 @@ from opentelemetry.trace import Tracer, TracerProvider
 from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME, env_str
 from .faults import report_fault
-from .genai_call import CURRENT_CALL, GenAICall
+from .genai_call import CURRENT_CALL, GenAICall, enter, leave, should_trace
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
 from .genai_stream import trace_stream
@@ -105,9 +105,9 @@ def _wrap_operation(
 
     def make(original: Any) -> Any:
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
-            if CURRENT_CALL.get() is not None:
-                return None
             try:
+                if not should_trace():
+                    return None
                 sdk = bound_sdk if bound_sdk is not None else args[0]
                 model = kwargs.get("model")
                 return GenAICall(
@@ -130,14 +130,14 @@ def _wrap_operation(
                 call = begin(args, kwargs)
                 if call is None:
                     return await original(*args, **kwargs)
-                token = CURRENT_CALL.set(call)
+                tokens = enter(call)
                 try:
                     result = await original(*args, **kwargs)
                 except BaseException as exc:
                     call.finish(exc)
                     raise
                 finally:
-                    CURRENT_CALL.reset(token)
+                    leave(tokens)
                 _complete(call, result, streamed)
                 return result
 
@@ -147,14 +147,14 @@ def _wrap_operation(
             call = begin(args, kwargs)
             if call is None:
                 return original(*args, **kwargs)
-            token = CURRENT_CALL.set(call)
+            tokens = enter(call)
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
             finally:
-                CURRENT_CALL.reset(token)
+                leave(tokens)
             _complete(call, result, streamed)
             return result
 

@@ -25,7 +25,7 @@ from opentelemetry.trace import Tracer, TracerProvider
 from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME, env_str
 from .faults import report_fault
-from .genai_call import CURRENT_CALL, GenAICall
+from .genai_call import CURRENT_CALL, GenAICall, enter, leave, should_trace
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import (
     OPERATION_CHAT,
@@ -44,6 +44,7 @@ _OPERATIONS: Mapping[str, str] = {
     "/embeddings": OPERATION_EMBEDDINGS,
 }
 _METHODS = ("request", "_process_response")
+_COPIES = ("copy", "with_options")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +74,10 @@ def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
 
 def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenAICall | None:
     """A call for a GenAI endpoint, or None for anything else (files, models, nested calls)."""
-    if CURRENT_CALL.get() is not None:
-        return None
     operation = _OPERATIONS.get(getattr(options, "url", ""))
     if operation is None or str(getattr(options, "method", "")).lower() != "post":
+        return None
+    if not should_trace():
         return None
     body = getattr(options, "json_data", None)
     if not isinstance(body, Mapping):
@@ -178,14 +179,14 @@ def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[An
                 call = begin(args, kwargs)
                 if call is None:
                     return await original(*args, **kwargs)
-                token = CURRENT_CALL.set(call)
+                tokens = enter(call)
                 try:
                     result = await original(*args, **kwargs)
                 except BaseException as exc:
                     call.finish(exc)
                     raise
                 finally:
-                    CURRENT_CALL.reset(token)
+                    leave(tokens)
                 _complete(call, result)
                 return result
 
@@ -195,14 +196,14 @@ def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[An
             call = begin(args, kwargs)
             if call is None:
                 return original(*args, **kwargs)
-            token = CURRENT_CALL.set(call)
+            tokens = enter(call)
             try:
                 result = original(*args, **kwargs)
             except BaseException as exc:
                 call.finish(exc)
                 raise
             finally:
-                CURRENT_CALL.reset(token)
+                leave(tokens)
             _complete(call, result)
             return result
 
@@ -259,17 +260,43 @@ def instrument_openai(
             wrap_attribute(cls, "request", _wrap_request(settings))
             wrap_attribute(cls, "_process_response", _wrap_process_response)
         return None
+    _instrument_client(client, settings)
+    return client
+
+
+def _instrument_client(client: Any, settings: _Settings) -> None:
     wrap_attribute(client, "request", _wrap_request(settings, client))
     wrap_attribute(client, "_process_response", _wrap_process_response)
-    return client
+    for name in _COPIES:
+        wrap_attribute(client, name, _wrap_copy(settings))
+
+
+def _wrap_copy(settings: _Settings) -> Callable[[Any], Any]:
+    """``client.with_options(...)``/``copy()`` of an instrumented client is instrumented too."""
+
+    def make(original: Any) -> Any:
+        def copy(*args: Any, **kwargs: Any) -> Any:
+            new = original(*args, **kwargs)
+            try:
+                _instrument_client(new, settings)
+            except Exception as exc:
+                report_fault(_COMPONENT, exc)
+            return new
+
+        return copy
+
+    return make
 
 
 def uninstrument_openai(client: Any = None) -> None:
     """Undo :func:`instrument_openai` for ``client``, or the global patch when None."""
-    owners = _sdk_classes() if client is None else (client,)
-    for owner in owners:
-        for name in _METHODS:
-            unwrap_attribute(owner, name)
+    if client is None:
+        for cls in _sdk_classes():
+            for name in _METHODS:
+                unwrap_attribute(cls, name)
+        return
+    for name in (*_METHODS, *_COPIES):
+        unwrap_attribute(client, name)
 
 
 class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]

@@ -186,3 +186,25 @@ def test_entry_point_loads_and_instruments(api: FakeLLMAPI, spans: Spans) -> Non
     finally:
         instrumentor.uninstrument()
     assert spans.one().attributes[attr.GEN_AI_PROVIDER_NAME] == "mistral_ai"
+
+
+class _BrokenTracerProvider:
+    """A tracer provider whose tracer fails: faults inside our code must not reach the caller."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def start_span(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracer is broken")
+
+
+def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI) -> None:
+    from otel_downstream.agent.faults import fault_counts
+
+    client = instrument_mistral(client_for(api), tracer_provider=_BrokenTracerProvider())  # type: ignore[arg-type]
+    before = fault_counts().get("mistral", 0)
+    result = client.chat.complete(model="m", messages=MESSAGES)
+    assert isinstance(result, models.ChatCompletionResponse)
+    events = list(client.chat.stream(model="m", messages=MESSAGES))
+    assert len(events) == 13
+    assert fault_counts()["mistral"] == before + 2

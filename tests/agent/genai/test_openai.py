@@ -372,3 +372,39 @@ def test_entry_point_loads_and_instruments(api: FakeLLMAPI, spans: Spans) -> Non
     finally:
         instrumentor.uninstrument()
     assert spans.one().attributes[attr.GEN_AI_PROVIDER_NAME] == "openai"
+
+
+def test_with_options_copy_stays_instrumented(api: FakeLLMAPI, spans: Spans) -> None:
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    faster = client.with_options(timeout=5.0)
+    assert type(faster) is openai.OpenAI
+    faster.chat.completions.create(model="m", messages=MESSAGES)
+    client.copy(max_retries=1).chat.completions.create(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 2
+    uninstrument_openai(client)
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 2
+
+
+def test_span_is_current_during_the_http_request(api: FakeLLMAPI, spans: Spans) -> None:
+    import httpx2
+    from opentelemetry import trace
+
+    seen: list[Any] = []
+    http = httpx2.Client(event_hooks={"request": [lambda r: seen.append(trace.get_current_span())]})
+    client = instrument_openai(sync_client(api, http_client=http), tracer_provider=spans.provider)
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    span = spans.one()
+    assert seen[0].get_span_context().span_id == span.context.span_id
+
+
+def test_defers_to_another_genai_span(api: FakeLLMAPI, spans: Spans) -> None:
+    """Inside another instrumentation's GenAI span (e.g. openai-v2) we add no second span."""
+    tracer = spans.provider.get_tracer("other-instrumentation")
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    with tracer.start_as_current_span("chat m", attributes={attr.GEN_AI_OPERATION_NAME: "chat"}):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    with tracer.start_as_current_span("handler"):  # an ordinary parent span does not count
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    names = sorted(s.name for s in spans.finished())
+    assert names == ["chat m", "chat m", "handler"]
