@@ -1,0 +1,324 @@
+"""The demo's visitors: a seeded, bounded traffic mix driven with httpx against the demo app.
+
+Each simulated visitor has a device (a real User-Agent string the classifier maps to its class) and
+a country (a public address that the offline ``iptocc`` table places there, sent the way a load
+balancer would: appended to ``X-Forwarded-For``, which the app trusts one hop deep). People load
+pages with their assets (cached after the first page), call the JSON API, upload files, ask the
+two assistants (OpenAI and Mistral, streamed or not) and report how long pages stayed visible
+(engagement beacons); crawlers fetch robots.txt and pages without cookies. The plan is built up
+front from the seed, so a run is bounded (exactly ``requests`` HTTP requests) and repeatable.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import httpx
+
+__all__ = ["COUNTRIES", "DEVICES", "Step", "TrafficStats", "Visit", "plan_visits", "run_visits"]
+
+DEVICES: Final[dict[str, tuple[float, tuple[str, ...]]]] = {
+    # class: (share of visitors, real User-Agent strings)
+    "smartphone": (
+        0.48,
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/125.0.6422.113 Mobile Safari/537.36",
+            "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Mobile Safari/537.36",
+        ),
+    ),
+    "desktop": (
+        0.28,
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/125.0.0.0 Safari/537.36",
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+            "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:126.0) Gecko/20100101 Firefox/126.0",
+        ),
+    ),
+    "tablet": (
+        0.07,
+        (
+            "Mozilla/5.0 (iPad; CPU OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Safari/537.36",
+        ),
+    ),
+    "tv": (
+        0.03,
+        (
+            "Mozilla/5.0 (SMART-TV; LINUX; Tizen 7.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "94.0.4606.31/7.0 TV Safari/537.36",
+            "Mozilla/5.0 (Web0S; Linux/SmartTV) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/87.0.4280.88 Safari/537.36 WebAppManager",
+        ),
+    ),
+    "console": (
+        0.02,
+        (
+            "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko)",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; Xbox; Xbox Series X) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/48.0.2564.82 Safari/537.36 Edge/20.02",
+        ),
+    ),
+    "wearable": (
+        0.02,
+        (
+            "Mozilla/5.0 (Linux; Android 11; Galaxy Watch4) AppleWebKit/537.36 "
+            "(KHTML, like Gecko) Chrome/110.0.0.0 Mobile Safari/537.36",
+        ),
+    ),
+    "bot": (
+        0.10,
+        (
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; "
+            "+http://www.bing.com/bingbot.htm) Chrome/116.0.1938.76 Safari/537.36",
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; GPTBot/1.2; "
+            "+https://openai.com/gptbot",
+        ),
+    ),
+}
+
+COUNTRIES: Final[dict[str, tuple[float, str]]] = {
+    # ISO code: (share of visitors, a public address iptocc maps to it)
+    "US": (0.22, "8.8.8.8"),
+    "IN": (0.14, "61.0.0.1"),
+    "DE": (0.10, "217.160.0.1"),
+    "GB": (0.09, "81.2.69.142"),
+    "FR": (0.09, "80.67.169.12"),
+    "BR": (0.09, "177.0.0.1"),
+    "JP": (0.08, "27.0.0.1"),
+    "ZA": (0.05, "41.0.0.1"),
+    "AU": (0.05, "1.1.1.1"),
+    "PL": (0.05, "31.0.0.1"),
+    "NO": (0.04, "84.208.0.1"),
+}
+
+OPENAI_MODELS: Final = (("gpt-4o-mini", 0.7), ("gpt-4o", 0.3))
+MISTRAL_MODELS: Final = (("mistral-small-latest", 0.7), ("mistral-large-latest", 0.3))
+ASSETS: Final = ("/static/app.js", "/static/app.css", "/static/hero.webp", "/static/font.woff2")
+_PROMPTS: Final = (
+    "Which of these jackets is warmest for -10 °C?",
+    "Summarise the reviews of the trail shoes in three bullet points.",
+    "Compare the two tents for a family of four, weight and price.",
+    "Write a short gift note for a cyclist.",
+)
+_FORGED: Final = "203.0.113.7"
+"""A left-most X-Forwarded-For entry some clients forge; only the trusted hop's entry counts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One HTTP request of a visit."""
+
+    kind: str
+    method: str
+    path: str
+    body: bytes | None = None
+    json: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A visitor and the requests of their visit, in order."""
+
+    device_class: str
+    user_agent: str
+    country: str
+    ip: str
+    forged_prefix: bool
+    steps: tuple[Step, ...]
+
+
+@dataclass
+class TrafficStats:
+    """What the visitors did and saw (the footprint itself is read from /metrics)."""
+
+    by_kind: Counter[str] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    visits: int = 0
+    seconds: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return sum(self.by_kind.values())
+
+
+def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
+    return rng.choices([name for name, _ in weighted], [w for _, w in weighted])[0]
+
+
+def _llm_step(rng: random.Random, provider: str) -> Step:
+    models = OPENAI_MODELS if provider == "openai" else MISTRAL_MODELS
+    stream = rng.random() < 0.6
+    payload = {
+        "prompt": rng.choice(_PROMPTS),
+        "model": _pick(rng, models),
+        "stream": stream,
+        "max_tokens": rng.randint(40, 320),
+    }
+    path = "/api/chat" if provider == "openai" else "/api/assistant"
+    kind = f"llm-{provider}" + ("-stream" if stream else "")
+    return Step(kind, "POST", path, json=payload)
+
+
+def _beacon(rng: random.Random, page: str) -> Step:
+    seconds = round(rng.lognormvariate(3.0, 0.8), 1)  # median ~20 s on a page
+    return Step(
+        "beacon",
+        "POST",
+        "/.well-known/downstream/engagement",
+        json={"seconds": seconds, "page": page},
+    )
+
+
+def _person_steps(
+    rng: random.Random, device_class: str, blob: bytes, first: tuple[Step, ...] = ()
+) -> list[Step]:
+    steps = [Step("page", "GET", "/")]
+    steps += [Step("asset", "GET", path) for path in ASSETS]  # cached after the first page
+    steps += first
+    steps.append(_beacon(rng, "/"))
+    chatty = device_class in {"smartphone", "desktop", "tablet"}
+    for _ in range(rng.randint(2, 6)):
+        roll = rng.random()
+        if roll < 0.30:
+            product = rng.randint(1, 48)
+            steps += [Step("page", "GET", f"/products/{product}"), _beacon(rng, "/products/{id}")]
+        elif roll < 0.55:
+            steps.append(Step("api", "GET", f"/api/products?page={rng.randint(1, 6)}"))
+        elif roll < 0.65 and device_class in {"smartphone", "desktop", "tablet"}:
+            size = rng.randint(20_000, len(blob))
+            steps.append(Step("upload", "POST", "/api/upload", body=blob[:size]))
+        elif roll < 0.83 or not chatty:
+            steps.append(_llm_step(rng, "openai"))
+        else:
+            steps.append(_llm_step(rng, "mistral"))
+    return steps
+
+
+def _bot_steps(rng: random.Random) -> list[Step]:
+    steps = [Step("robots", "GET", "/robots.txt")]
+    steps += [
+        Step("page", "GET", f"/products/{rng.randint(1, 48)}") for _ in range(rng.randint(2, 6))
+    ]
+    if rng.random() < 0.3:
+        steps.append(Step("api", "GET", "/api/products?page=1"))
+    return steps
+
+
+def plan_visits(requests: int, seed: int) -> list[Visit]:
+    """Visits totalling exactly ``requests`` requests (the last one cut short), from ``seed``."""
+    if requests < 1:
+        raise ValueError(f"requests={requests!r}: expected a positive number of requests")
+    rng = random.Random(seed)
+    blob = rng.randbytes(400_000)
+    device_names = list(DEVICES)
+    device_weights = [DEVICES[d][0] for d in device_names]
+    country_names = list(COUNTRIES)
+    country_weights = [COUNTRIES[c][0] for c in country_names]
+    visits: list[Visit] = []
+    left = requests
+    while left > 0:
+        # Cycle through every device class and country first, so even a short run shows them all.
+        n = len(visits)
+        if n < len(device_names):
+            device_class = device_names[n]
+        else:
+            device_class = rng.choices(device_names, device_weights)[0]
+        if n < len(country_names):
+            country = country_names[(n * 5) % len(country_names)]
+        else:
+            country = rng.choices(country_names, country_weights)[0]
+        # The first two visitors ask each assistant once, so even a short run shows both providers.
+        first = (_llm_step(rng, ("openai", "mistral")[n]),) if n < 2 else ()
+        if device_class == "bot":
+            steps = _bot_steps(rng)
+        else:
+            steps = _person_steps(rng, device_class, blob, first)
+        steps = steps[:left]
+        left -= len(steps)
+        visits.append(
+            Visit(
+                device_class=device_class,
+                user_agent=rng.choice(DEVICES[device_class][1]),
+                country=country,
+                ip=COUNTRIES[country][1],
+                forged_prefix=rng.random() < 0.1,
+                steps=tuple(steps),
+            )
+        )
+    return visits
+
+
+def _run_visit(
+    visit: Visit, base_url: str, stats: TrafficStats, lock: threading.Lock, tick: Callable[[], None]
+) -> None:
+    xff = f"{_FORGED}, {visit.ip}" if visit.forged_prefix else visit.ip
+    headers = {"user-agent": visit.user_agent, "x-forwarded-for": xff}
+    bot = visit.device_class == "bot"
+    with httpx.Client(base_url=base_url, headers=headers, timeout=60.0) as client:
+        for step in visit.steps:
+            if bot:
+                client.cookies.clear()  # crawlers keep no cookies
+            failure = None
+            try:
+                if step.method == "GET":
+                    response = client.get(step.path)
+                else:
+                    response = client.post(step.path, content=step.body, json=step.json)
+                if response.status_code >= 400:
+                    failure = f"{step.kind}: HTTP {response.status_code} {response.text[:120]}"
+            except httpx.HTTPError as exc:
+                failure = f"{step.kind}: {type(exc).__name__}: {exc}"
+            with lock:
+                stats.by_kind[step.kind] += 1
+                if failure is not None:
+                    stats.failures[failure] += 1
+            tick()
+
+
+def run_visits(
+    visits: list[Visit],
+    base_url: str,
+    *,
+    concurrency: int = 6,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrafficStats:
+    """Drive ``visits`` against ``base_url``, ``concurrency`` visitors at a time; report progress."""
+    stats = TrafficStats(visits=len(visits))
+    total = sum(len(v.steps) for v in visits)
+    lock = threading.Lock()
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            current = done
+        if progress is not None:
+            progress(current, total)
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(
+        max_workers=max(1, concurrency), thread_name_prefix="demo-visitor"
+    ) as pool:
+        futures = [pool.submit(_run_visit, v, base_url, stats, lock, tick) for v in visits]
+        for future in futures:
+            future.result()
+    stats.seconds = time.monotonic() - started
+    return stats
