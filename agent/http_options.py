@@ -144,6 +144,40 @@ def _flag(value: bool | None, name: str) -> bool:
     return env.env_bool(name, False) if value is None else bool(value)
 
 
+class _MemoResolver:
+    """Memoise the built-in resolver on the few inputs it reads (peer, forwarding headers, the CDN
+    header): most requests come from clients seen moments ago, and parsing an address costs
+    more than the rest of the request path. Bounded in entries and in key size."""
+
+    __slots__ = ("_cache", "_header", "_resolver")
+
+    MAX_ENTRIES = 4096
+    MAX_KEY_CHARS = 256
+
+    def __init__(self, resolver: Any) -> None:
+        self._resolver = resolver
+        self._header: str | None = getattr(resolver, "country_header", None)
+        self._cache: dict[tuple[str | None, ...], CountryResultLike] = {}
+
+    def resolve(self, headers: Mapping[str, str], peer_ip: str | None) -> CountryResultLike:
+        header = self._header
+        key = (
+            peer_ip,
+            headers.get("x-forwarded-for"),
+            headers.get("forwarded"),
+            headers.get(header) if header else None,
+        )
+        cache = self._cache
+        found = cache.get(key)
+        if found is None:
+            found = self._resolver.resolve(headers, peer_ip)
+            if sum(len(part) for part in key if part) <= self.MAX_KEY_CHARS:
+                if len(cache) >= self.MAX_ENTRIES:
+                    cache.clear()
+                cache[key] = found
+        return found
+
+
 def _default_resolver(
     trusted_proxies: int | None, country_header: str | None
 ) -> CountryResolverLike:
@@ -158,5 +192,4 @@ def _default_resolver(
         overrides["trusted_proxies"] = trusted_proxies
     if country_header is not None:
         overrides["country_header"] = country_header
-    resolver: CountryResolverLike = CountryResolver.from_env(**overrides)
-    return resolver
+    return _MemoResolver(CountryResolver.from_env(**overrides))

@@ -245,23 +245,26 @@ class Exchange:
 
 
 # Attributes the owner of an annotated span sets itself (under either semconv name); we add the rest.
-_OWNER_SETS = {
-    attr.HTTP_REQUEST_METHOD: (attr.HTTP_REQUEST_METHOD, attr.HTTP_METHOD_OLD),
-    attr.HTTP_RESPONSE_STATUS_CODE: (attr.HTTP_RESPONSE_STATUS_CODE, attr.HTTP_STATUS_CODE_OLD),
-    attr.HTTP_ROUTE: (attr.HTTP_ROUTE,),
-    attr.URL_SCHEME: (attr.URL_SCHEME,),
-    attr.SERVER_ADDRESS: (attr.SERVER_ADDRESS,),
-}
+_OWNER_SETS = (
+    (attr.HTTP_REQUEST_METHOD, attr.HTTP_METHOD_OLD),
+    (attr.HTTP_RESPONSE_STATUS_CODE, attr.HTTP_STATUS_CODE_OLD),
+    (attr.HTTP_ROUTE, attr.HTTP_ROUTE),
+    (attr.URL_SCHEME, attr.URL_SCHEME),
+    (attr.SERVER_ADDRESS, attr.SERVER_ADDRESS),
+)
 
 
 def _not_set_by_owner(span: Span, values: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
     """Drop what the span already says, so annotating costs only the attributes we add."""
-    existing = getattr(span, "attributes", None)
-    if not existing:
+    attributes = getattr(span, "attributes", None)
+    if not attributes:
         return values
-    for ours, names in _OWNER_SETS.items():
-        if ours in values and any(name in existing for name in names):
-            del values[ours]
+    # One native snapshot: membership tests on the SDK's Python-level mapping cost a raised
+    # KeyError per miss.
+    existing = frozenset(attributes)
+    for name, old_name in _OWNER_SETS:
+        if name in values and (name in existing or old_name in existing):
+            del values[name]
     return values
 
 

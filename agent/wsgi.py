@@ -164,11 +164,12 @@ class _EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def get(self, name: str, default: Any = None) -> Any:
-        value = self._environ.get(_environ_key(name.lower()))
+        # Callers pass lower-case names (the Mapping's contract); _environ_key maps any case anyway.
+        value = self._environ.get(_KEYS.get(name) or _environ_key(name))
         return value if isinstance(value, str) else default
 
     def __getitem__(self, name: str) -> str:
-        value = self._environ.get(_environ_key(name.lower()))
+        value = self._environ.get(_KEYS.get(name) or _environ_key(name))
         if not isinstance(value, str):
             raise KeyError(name)
         return value

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -27,9 +26,10 @@ from opentelemetry.trace import SpanKind, use_span
 from otel_downstream.agent.asgi import ASGIMiddleware
 from otel_downstream.agent.wsgi import WSGIMiddleware
 
-ROUNDS = 7
-WSGI_N = 4000
-ASGI_N = 3000
+ROUNDS = 15
+_clock = time.process_time
+WSGI_N = 2000
+ASGI_N = 2000
 UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 Version/17.4 Mobile/15E148 Safari/604.1",
@@ -101,7 +101,7 @@ def _start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
 
 def time_wsgi(app: Callable[..., Any], n: int) -> float:
     environs = [_environ(UAS[i % len(UAS)]) for i in range(n)]
-    start = time.perf_counter()
+    start = _clock()
     for environ in environs:
         body = app(environ, _start_response)
         for _ in body:
@@ -109,7 +109,7 @@ def time_wsgi(app: Callable[..., Any], n: int) -> float:
         close = getattr(body, "close", None)
         if close is not None:
             close()
-    return (time.perf_counter() - start) / n * 1e6
+    return (_clock() - start) / n * 1e6
 
 
 # --- ASGI ----------------------------------------------------------------------------------------
@@ -161,10 +161,10 @@ def time_asgi(app: Callable[..., Any], n: int) -> float:
     scopes = [_scope(UAS[i % len(UAS)]) for i in range(n)]
 
     async def run() -> float:
-        start = time.perf_counter()
+        start = _clock()
         for scope in scopes:
             await app(scope, _receive, _send)
-        return time.perf_counter() - start
+        return _clock() - start
 
     return asyncio.run(run()) / n * 1e6
 
@@ -172,68 +172,87 @@ def time_asgi(app: Callable[..., Any], n: int) -> float:
 # --- report --------------------------------------------------------------------------------------
 
 
-def best(measure: Callable[[], float]) -> float:
-    """Median of the rounds after one warm-up (caches, code paths), in µs per request."""
-    measure()
-    return statistics.median(measure() for _ in range(ROUNDS))
+def fastest(measures: dict[str, Callable[[], float]]) -> dict[str, float]:
+    """Fastest round per variant after one warm-up, in CPU µs per request.
+
+    Rounds interleave the variants, and the minimum is kept: on a shared machine other processes
+    only ever add time, so the fastest round is the figure closest to the code's own cost.
+    """
+    for measure in measures.values():
+        measure()
+    results = {name: float("inf") for name in measures}
+    for _ in range(ROUNDS):
+        for name, measure in measures.items():
+            results[name] = min(results[name], measure())
+    return results
 
 
 def report(kind: str, timer: Callable[[Any, int], float], n: int, apps: dict[str, Any]) -> bool:
-    results = {name: best(lambda app=app: timer(app, n)) for name, app in apps.items()}
+    results = fastest({name: (lambda app=app: timer(app, n)) for name, app in apps.items()})
     bare = results["bare"]
-    print(f"\n{kind}: {n} requests x {ROUNDS} rounds (median), µs per request")
+    print(f"\n{kind}: {n} requests, fastest of {ROUNDS} rounds, CPU µs per request")
     for name, value in results.items():
-        added = value - bare
-        print(
-            f"  {name:<28} {value:8.2f} µs   added {added:7.2f} µs   ratio to bare {value / bare:5.2f}x"
-        )
+        print(f"  {name:<34} {value:8.2f} µs   ratio to bare {value / bare:7.1f}x")
     ours = results["ours"] - bare
     official = results["official"] - bare
-    annotate = results["ours, annotating"] - results["bare, in server span"]
+    annotate = results["ours, annotating an active span"] - results["bare, in an active span"]
+    nested = results["official + ours annotating its span"] - results["official"]
     ratio = ours / official
+    print(f"  added time: ours {ours:.2f} µs, official {official:.2f} µs")
     print(f"  our added time / official added time = {ratio:.2f} (target <= 0.50)")
-    print(f"  annotating an existing server span costs {annotate:.2f} µs (target <= 10)")
+    print(f"  annotating an active SERVER span costs {annotate:.2f} µs (target <= 10)")
+    print(f"  ours nested inside the official middleware adds {nested:.2f} µs to it")
     return ratio <= 0.5 and annotate <= 10
+
+
+def in_active_span(timer: Callable[[Any, int], float], provider: TracerProvider) -> Any:
+    """Time ``timer`` inside one long-lived SERVER span, as if contrib instrumentation owned it."""
+    tracer = provider.get_tracer("contrib")
+
+    def timed(app: Any, n: int) -> float:
+        span = tracer.start_span("GET /products/{id}", kind=SpanKind.SERVER)
+        with use_span(span, end_on_exit=True):
+            return timer(app, n)
+
+    return timed
 
 
 def main() -> int:
     provider = _provider()
-    outer = provider.get_tracer("contrib")
     options = _our_options(provider)
-
-    def in_server_span(timer: Callable[[Any, int], float]) -> Callable[[Any, int], float]:
-        def timed(app: Any, n: int) -> float:
-            span = outer.start_span("GET /products/{id}", kind=SpanKind.SERVER)
-            with use_span(span, end_on_exit=True):
-                return timer(app, n)
-
-        return timed
-
-    ok = True
     wsgi_ours = WSGIMiddleware(wsgi_app, **options)
+    asgi_ours = ASGIMiddleware(asgi_app, **options)
+    ok = True
     ok &= report(
         "WSGI",
-        lambda app, n: (in_server_span(time_wsgi) if app[0] else time_wsgi)(app[1], n),
+        lambda app, n: app[0](app[1], n),
         WSGI_N,
         {
-            "bare": (False, wsgi_app),
-            "ours": (False, wsgi_ours),
-            "official": (False, OfficialWSGI(wsgi_app, tracer_provider=provider)),
-            "bare, in server span": (True, wsgi_app),
-            "ours, annotating": (True, wsgi_ours),
+            "bare": (time_wsgi, wsgi_app),
+            "ours": (time_wsgi, wsgi_ours),
+            "bare, in an active span": (in_active_span(time_wsgi, provider), wsgi_app),
+            "ours, annotating an active span": (in_active_span(time_wsgi, provider), wsgi_ours),
+            "official": (time_wsgi, OfficialWSGI(wsgi_app, tracer_provider=provider)),
+            "official + ours annotating its span": (
+                time_wsgi,
+                OfficialWSGI(wsgi_ours, tracer_provider=provider),
+            ),
         },
     )
-    asgi_ours = ASGIMiddleware(asgi_app, **options)
     ok &= report(
         "ASGI",
-        lambda app, n: (in_server_span(time_asgi) if app[0] else time_asgi)(app[1], n),
+        lambda app, n: app[0](app[1], n),
         ASGI_N,
         {
-            "bare": (False, asgi_app),
-            "ours": (False, asgi_ours),
-            "official": (False, OfficialASGI(asgi_app, tracer_provider=provider)),
-            "bare, in server span": (True, asgi_app),
-            "ours, annotating": (True, asgi_ours),
+            "bare": (time_asgi, asgi_app),
+            "ours": (time_asgi, asgi_ours),
+            "bare, in an active span": (in_active_span(time_asgi, provider), asgi_app),
+            "ours, annotating an active span": (in_active_span(time_asgi, provider), asgi_ours),
+            "official": (time_asgi, OfficialASGI(asgi_app, tracer_provider=provider)),
+            "official + ours annotating its span": (
+                time_asgi,
+                OfficialASGI(asgi_ours, tracer_provider=provider),
+            ),
         },
     )
     print("\nall targets met" if ok else "\nsome targets missed (see above)")
