@@ -15,6 +15,7 @@ import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceServicer
 
+from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp_decode import DecodeFailure
 from otel_downstream.exporters.otlp_export import ExportCore, Overloaded
 
@@ -41,6 +42,9 @@ class _TraceService(TraceServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except Overloaded as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
+            report_fault("serve", exc)
+            context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__})")
         raise AssertionError("unreachable: context.abort raises")
 
 

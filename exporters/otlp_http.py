@@ -19,6 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
+from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.inflate import BodyError, inflate
 from otel_downstream.exporters.otlp_decode import DecodeFailure
 from otel_downstream.exporters.otlp_export import ExportCore, Overloaded
@@ -32,7 +33,6 @@ HEALTH_PATHS: Final = ("/healthz", "/readyz")
 PROTOBUF: Final = "application/x-protobuf"
 JSON: Final = "application/json"
 
-# google.rpc.Code for each HTTP answer we give with a Status body.
 _DISCARD_MAX: Final = 64 * 1024 * 1024
 """Bodies we refuse but still read and drop (up to this size) so the client sees our answer
 instead of a connection reset; anything larger closes the connection."""
@@ -42,6 +42,7 @@ _TOO_MANY_CONNECTIONS: Final = (
     b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"
 )
 
+# google.rpc.Code for each HTTP answer we give with a Status body.
 _RPC_CODE: Final = {
     400: 3,
     401: 16,
@@ -172,9 +173,8 @@ class _OtlpHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.connection.settimeout(
-            self.server.idle_timeout
-        )  # slow or idle clients cannot pin threads
+        # Slow or idle clients cannot pin a thread for longer than this.
+        self.connection.settimeout(self.server.idle_timeout)
 
     def handle(self) -> None:
         try:
@@ -280,6 +280,10 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         except Overloaded as exc:
             self._discard_body()
             self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
+        except Exception as exc:  # a bug of ours: answer 500, keep serving
+            report_fault("serve", exc)
+            self.close_connection = True
+            self._reply_status(500, f"internal error ({type(exc).__name__})", json_body)
         else:
             payload = json.dumps(outcome.to_json()).encode() if json_body else outcome.to_protobuf()
             self._reply(200, JSON if json_body else PROTOBUF, payload)
@@ -314,8 +318,10 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             try:
                 size = int(line.split(b";", 1)[0].strip(), 16)
             except ValueError:
+                size = -1
+            if size < 0:
                 self.close_connection = True
-                raise BodyError(400, f"bad chunk size line {line[:40]!r}") from None
+                raise BodyError(400, f"bad chunk size line {line[:40]!r}")
             if size == 0:
                 while self.rfile.readline(8194) not in (b"\r\n", b"\n", b""):
                     pass  # trailers are ignored

@@ -209,7 +209,12 @@ def test_huge_bodies_are_413_and_the_connection_stays_sane(serve: Serve) -> None
 
 def test_missing_or_invalid_length_is_refused(serve: Serve) -> None:
     host, port = serve.info["otlp_http"].rsplit(":", 1)  # type: ignore[union-attr]
-    for length_header, status in ((b"", b"411"), (b"Content-Length: -5\r\n", b"400")):
+    for length_header, status in (
+        (b"", b"411"),
+        (b"Content-Length: -5\r\n", b"400"),
+        (b"Transfer-Encoding: chunked\r\n\r\n-5", b"400"),
+        (b"Transfer-Encoding: chunked\r\n\r\nzz", b"400"),
+    ):
         with socket.create_connection((host, int(port)), timeout=10) as sock:
             sock.sendall(
                 b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
