@@ -24,7 +24,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
+from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT, UNKNOWN_COUNTRY
 from otel_downstream.agent.faults import report_fault
 
 from . import metrics as M
@@ -48,6 +48,8 @@ _logger = logging.getLogger("otel_downstream")
 DEFAULT_MODEL_LIMIT: Final = 200
 DEFAULT_PROVIDER_LIMIT: Final = 32
 DEFAULT_SERVICE_LIMIT: Final = 100
+FUNCTIONAL_UNIT_LIMIT: Final = 16
+"""Distinct functional-unit names (user, order, ...) before the rest become ``other``."""
 
 _PROBE: Final = 1e6
 _LINEAR_REL_TOL: Final = 1e-9
@@ -133,6 +135,7 @@ class Accountant:
         self._models = BoundedLabel("gen_ai_request_model", model_limit, allowed_models)
         self._providers = BoundedLabel("gen_ai_provider_name", provider_limit)
         self._services = BoundedLabel("service_name", service_limit)
+        self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
         self._lock = threading.Lock()
         self._cells: dict[tuple[str, str, str], _HttpCell] = {}
         self._dirty: list[_HttpCell] = []
@@ -174,6 +177,9 @@ class Accountant:
                 self._host(host_input(attributes), service, weight)
             else:
                 self._http(http_input(attributes, engagement_only=True), service, weight)
+            unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
+            if unit is not None:
+                self._functional_unit(unit, service, weight)
             if self._write_through:
                 self.flush()
             return True
@@ -282,6 +288,15 @@ class Accountant:
                 self._count(self.metrics.unknown, (kind,), weight)
             self._count(self.metrics.host_samples, (service, record.method or "unknown"), weight)
             self._count(self.metrics.spans_accounted, ("host",), weight)
+
+    def _functional_unit(self, unit: object, service: str, weight: float) -> None:
+        """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
+        if not isinstance(unit, str) or not unit.strip():
+            self.metrics.unknown.labels("functional_unit").inc(weight)
+            return
+        label = self._label(self._units, unit.strip())
+        with self._lock:
+            self._count(self.metrics.functional_units, (service, label), weight)
 
     # --- helpers (callers hold the lock where noted) ---------------------------------------------
 

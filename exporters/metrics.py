@@ -39,6 +39,7 @@ SPANS_ACCOUNTED: Final = "downstream_spans_accounted_total"
 SPANS_REJECTED: Final = "downstream_spans_rejected_total"
 UNKNOWN: Final = "downstream_unknown_total"
 LABEL_OVERFLOW: Final = "downstream_label_overflow_total"
+FUNCTIONAL_UNITS: Final = "downstream_functional_units_total"
 
 FOOTPRINT_LABELS: Final = (
     "service_name",
@@ -187,6 +188,13 @@ class FootprintMetrics:
             ("label",),
             registry=r,
         )
+        self.functional_units = Counter(
+            FUNCTIONAL_UNITS,
+            "SCI functional units completed (span attribute downstream.functional_unit: a new "
+            "user, an order), the denominators of per-user/per-order intensity.",
+            ("service_name", "unit"),
+            registry=r,
+        )
         info = dict(build_info or {})
         names = tuple(sorted(info))
         self.build_info = Gauge(
@@ -236,6 +244,7 @@ class FootprintMetrics:
             self.spans_rejected,
             self.unknown,
             self.label_overflow,
+            self.functional_units,
             self.build_info,
         ):
             with contextlib.suppress(KeyError):
