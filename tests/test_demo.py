@@ -15,7 +15,8 @@ import pytest
 
 from otel_downstream.agent.device_class import classify
 from otel_downstream.exporters.demo_report import summarize
-from otel_downstream.exporters.demo_traffic import COUNTRIES, DEVICES, plan_visits
+from otel_downstream.exporters.demo_traffic import plan_visits
+from otel_downstream.exporters.demo_visitors import COUNTRIES, DEVICES
 
 SEGMENTS = ("network", "customer_device", "ai_inference", "customer_infrastructure")
 

@@ -1,0 +1,150 @@
+"""What the demo starts and stops: uvicorn in a thread, ``/metrics``, the instrumented LLM clients.
+
+Everything started is pushed on a :class:`Stack` and stopped in reverse order, whatever happens, so
+the demo leaves no server behind on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+__all__ = ["Stack", "llm_clients", "say", "serve_app", "serve_metrics", "wait_for_signal"]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _bind(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+class Stack:
+    """Things started, stopped in reverse order whatever happens."""
+
+    def __init__(self) -> None:
+        self._stops: list[Callable[[], None]] = []
+
+    def push(self, stop: Callable[[], None]) -> None:
+        self._stops.append(stop)
+
+    def close(self) -> None:
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                stop()
+            except Exception as exc:
+                print(f"otel-downstream demo: while stopping: {exc}", file=sys.stderr)
+
+
+def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
+    """SDK clients, instrumented; each points at the fake API unless a real URL was given."""
+    from mistralai.client import Mistral
+    from openai import AsyncOpenAI
+
+    from otel_downstream.agent import instrument_mistral, instrument_openai
+    from otel_downstream.exporters.fake_llm_api import FakeLLMAPI, FakeLLMSettings
+
+    from .demo_app import LLMClients
+
+    fake = None
+    if not (args.openai_base_url and args.mistral_server_url):
+        # Long prompts (system + product context) and short token gaps, as a hosted model streams.
+        settings = FakeLLMSettings(input_tokens=420, latency_s=0.05, chunk_delay_s=0.001)
+        fake = FakeLLMAPI(settings).start()
+        stack.push(fake.stop)
+        say(
+            f"  fake LLM API at http://127.0.0.1:{fake.port}: a LOCAL STAND-IN for OpenAI and "
+            "Mistral, not a real model (filler text, realistic token counts). For the real "
+            "providers pass --openai-base-url/--openai-api-key and "
+            "--mistral-server-url/--mistral-api-key (keys default to OPENAI_API_KEY/MISTRAL_API_KEY)."
+        )
+    if args.openai_base_url:
+        key = args.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        openai = AsyncOpenAI(base_url=args.openai_base_url, api_key=key, max_retries=1)
+        say(f"  OpenAI: {args.openai_base_url} (real calls)")
+    else:
+        assert fake is not None
+        openai = AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-demo-fake", max_retries=0)
+    if args.mistral_server_url:
+        key = args.mistral_api_key or os.environ.get("MISTRAL_API_KEY")
+        mistral = Mistral(api_key=key, server_url=args.mistral_server_url)
+        say(f"  Mistral: {args.mistral_server_url} (real calls)")
+    else:
+        assert fake is not None
+        mistral = Mistral(api_key="demo-fake", server_url=fake.mistral_server_url)
+    instrument_openai(openai, tracer_provider=provider)
+    instrument_mistral(mistral, tracer_provider=provider)
+    return LLMClients(openai, mistral, fake_headers=fake is not None)
+
+
+def serve_app(app: Any, port: int, stack: Stack) -> str:
+    """The shop under uvicorn on 127.0.0.1, in a thread; returns its base URL."""
+    import uvicorn
+
+    sock = _bind(port)
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="demo-uvicorn")
+    thread.daemon = True
+    thread.start()
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+    stack.push(stop)
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the shop's uvicorn server did not start")
+        time.sleep(0.02)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def serve_metrics(registry: Any, port: int, stack: Stack) -> str:
+    from prometheus_client import start_http_server
+
+    try:
+        server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve /metrics on 127.0.0.1:{port} ({exc}); pass --metrics-port 0 for any "
+            "free port"
+        ) from exc
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    stack.push(stop)
+    return f"http://127.0.0.1:{server.server_address[1]}/metrics"
+
+
+def wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stop.wait(3600):
+            pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
