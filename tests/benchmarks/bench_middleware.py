@@ -52,18 +52,6 @@ def _provider() -> TracerProvider:
 
 
 def _our_options(provider: TracerProvider) -> dict[str, Any]:
-    try:
-        import otel_downstream.agent.country
-        import otel_downstream.agent.device_class  # noqa: F401
-    except ImportError:  # the real modules come from another helper; stand in until they land
-        from tests.agent.http.conftest import _fallback_classify, _FallbackResolver
-
-        print("note: device_class/country not installed yet; using test stand-ins")
-        return {
-            "tracer_provider": provider,
-            "classifier": _fallback_classify,
-            "country_resolver": _FallbackResolver(),
-        }
     return {"tracer_provider": provider}
 
 

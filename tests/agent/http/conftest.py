@@ -16,48 +16,6 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_downstream.agent.faults import reset_faults
 
-try:  # the real classifier/resolver land from another helper; until then a tiny local stand-in
-    from otel_downstream.agent import country as _country  # noqa: F401
-    from otel_downstream.agent import device_class as _device_class  # noqa: F401
-
-    REAL_MODULES = True
-except ImportError:
-    REAL_MODULES = False
-
-
-@dataclass(frozen=True)
-class _Info:
-    device_class: str
-    synthetic_type: str | None
-
-
-@dataclass(frozen=True)
-class _Country:
-    country: str
-    client_ip: str | None
-
-
-def _fallback_classify(ua: str | None) -> _Info:
-    if not ua:
-        return _Info("unknown", None)
-    if "bot" in ua.lower() or "curl" in ua.lower():
-        return _Info("bot", "bot")
-    if "iPhone" in ua or "Mobile" in ua:
-        return _Info("smartphone", None)
-    return _Info("desktop", None)
-
-
-class _FallbackResolver:
-    def __init__(self, trusted_proxies: int = 0, country_header: str | None = None) -> None:
-        self.trusted = trusted_proxies
-        self.header = country_header.lower() if country_header else None
-
-    def resolve(self, headers: Any, peer_ip: str | None) -> _Country:
-        value = headers.get(self.header) if self.header else None
-        if value and len(value) == 2 and value.isascii() and value.isalpha():
-            return _Country(value.upper(), peer_ip)
-        return _Country("ZZ", peer_ip)
-
 
 @pytest.fixture(autouse=True)
 def _fresh_faults() -> Iterable[None]:
@@ -81,18 +39,10 @@ def provider(exporter: InMemorySpanExporter) -> Iterable[TracerProvider]:
 
 @pytest.fixture
 def opts(provider: TracerProvider) -> Callable[..., dict[str, Any]]:
-    """Build middleware keyword options with our provider (and the stand-ins when needed)."""
+    """Build middleware keyword options with this test's provider."""
 
     def make(**overrides: Any) -> dict[str, Any]:
-        options: dict[str, Any] = {"tracer_provider": provider}
-        if not REAL_MODULES:
-            options["classifier"] = _fallback_classify
-            if "country_resolver" not in overrides:
-                options["country_resolver"] = _FallbackResolver(
-                    overrides.pop("trusted_proxies", 0), overrides.pop("country_header", None)
-                )
-        options.update(overrides)
-        return options
+        return {"tracer_provider": provider, **overrides}
 
     return make
 

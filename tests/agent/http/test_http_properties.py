@@ -20,9 +20,6 @@ from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.asgi import ASGIMiddleware
 from otel_downstream.agent.wsgi import WSGIMiddleware
 from tests.agent.http.conftest import (
-    REAL_MODULES,
-    _fallback_classify,
-    _FallbackResolver,
     call_asgi,
     call_wsgi,
     environ_for,
@@ -52,14 +49,12 @@ header_sets = st.lists(st.tuples(st.sampled_from(HEADER_NAMES), values), max_siz
 
 
 def _middleware_options(provider: TracerProvider) -> dict[str, Any]:
-    options: dict[str, Any] = {"tracer_provider": provider, "capture_client_ip": True}
-    if REAL_MODULES:
-        options.update(trusted_proxies=2, country_header="CF-IPCountry")
-    else:
-        options.update(
-            classifier=_fallback_classify, country_resolver=_FallbackResolver(2, "CF-IPCountry")
-        )
-    return options
+    return {
+        "tracer_provider": provider,
+        "capture_client_ip": True,
+        "trusted_proxies": 2,
+        "country_header": "CF-IPCountry",
+    }
 
 
 EXPORTER = InMemorySpanExporter()

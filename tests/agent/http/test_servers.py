@@ -41,14 +41,6 @@ class FileExporter(SpanExporter):
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(FileExporter()))
 OPTIONS = {"tracer_provider": provider, "country_header": "CF-IPCountry"}
-try:  # stand-ins until the real device_class/country modules land
-    import otel_downstream.agent.country, otel_downstream.agent.device_class
-except ImportError:
-    import sys
-    sys.path.insert(0, os.environ["REPO_ROOT"])
-    from tests.agent.http.conftest import _FallbackResolver, _fallback_classify
-    OPTIONS = {"tracer_provider": provider, "classifier": _fallback_classify,
-               "country_resolver": _FallbackResolver(0, "CF-IPCountry")}
 DATA = Path(os.environ["DATA_FILE"])
 GATE = Path(os.environ["GATE_FILE"])
 
@@ -177,7 +169,6 @@ class Server:
             "SPANS_FILE": str(self.spans_file),
             "DATA_FILE": str(tmp / "data.bin"),
             "GATE_FILE": str(self.gate),
-            "REPO_ROOT": str(Path(__file__).resolve().parents[3]),
         }
         self.proc = subprocess.Popen(cmd, pass_fds=(fd,), env=env, cwd=tmp)
         self.base = f"http://127.0.0.1:{self.port}"
