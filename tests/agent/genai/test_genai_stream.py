@@ -8,7 +8,6 @@ from typing import Any
 
 import openai
 import pytest
-from mistralai.client import Mistral
 
 from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.genai_record import GenAIRecord, record_attributes, span_name
@@ -18,6 +17,7 @@ from otel_downstream.agent.token_estimate import input_tokens, text_chars, token
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
 from .conftest import Spans
+from .sdk import Mistral
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -61,7 +61,12 @@ async def consume(stream: Any) -> None:
 
 
 async def close(stream: Any) -> None:
-    result = stream.close()
+    # mistralai 1.x streams have no close(); their response does
+    closer = getattr(stream, "close", None)
+    if closer is None:
+        is_async = hasattr(stream, "__aiter__")
+        closer = stream.response.aclose if is_async else stream.response.close
+    result = closer()
     if isinstance(result, Awaitable):
         await result
 

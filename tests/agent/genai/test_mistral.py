@@ -6,10 +6,6 @@ import importlib.metadata
 from typing import Any
 
 import pytest
-from mistralai.client import Mistral, errors, models
-from mistralai.client.basesdk import BaseSDK
-from mistralai.client.chat import Chat
-from mistralai.client.utils.eventstreaming import EventStream, EventStreamAsync
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
@@ -21,6 +17,16 @@ from otel_downstream.agent.mistral import (
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
 from .conftest import Spans
+from .sdk import (
+    BaseSDK,
+    Chat,
+    EventStream,
+    EventStreamAsync,
+    HTTPValidationError,
+    Mistral,
+    SDKError,
+    models,
+)
 
 PROMPT = "Which grid is greener, France or Poland?"
 MESSAGES = [{"role": "user", "content": PROMPT}]
@@ -113,10 +119,10 @@ async def test_fim_agents_embeddings(api: FakeLLMAPI, spans: Spans) -> None:
 @pytest.mark.parametrize(
     ("scenario", "error"),
     [
-        ("error-401", errors.SDKError),
-        ("error-422", errors.HTTPValidationError),
-        ("error-429", errors.SDKError),
-        ("error-500", errors.SDKError),
+        ("error-401", SDKError),
+        ("error-422", HTTPValidationError),
+        ("error-429", SDKError),
+        ("error-500", SDKError),
     ],
 )
 @pytest.mark.parametrize("mode", ["sync", "async"])
