@@ -8,6 +8,7 @@ counted via :func:`~otel_downstream.agent.faults.report_fault` and the app carri
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -103,7 +104,7 @@ class WSGIMiddleware:
             raise
         finally:
             exchange.deactivate()
-        return _Body(iterable, exchange, environ)
+        return _wrap_body(iterable, exchange, environ)
 
     def _beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
         early = engagement.check_head(
@@ -198,6 +199,74 @@ def _route(environ: dict[str, Any]) -> str | None:
     except Exception as exc:
         report_fault(_COMPONENT, exc)
         return None
+
+
+def _wrap_body(
+    iterable: Iterable[bytes], exchange: Exchange, environ: dict[str, Any]
+) -> Iterable[bytes]:
+    """Our counting body; a server's own file wrapper stays one, so it can still ``sendfile``."""
+    wrapper_type: Any = environ.get("wsgi.file_wrapper")
+    if wrapper_type is not None and type(iterable) is wrapper_type:
+        filelike = getattr(iterable, "filelike", None)
+        blksize = getattr(iterable, "blksize", None)
+        if filelike is not None and isinstance(blksize, int):
+            try:
+                factory: Any = environ["wsgi.file_wrapper"]
+                wrapped: Iterable[bytes] = factory(
+                    _CountingFile(filelike, exchange, environ), blksize
+                )
+                return wrapped
+            except Exception as exc:
+                report_fault(_COMPONENT, exc)
+    return _Body(iterable, exchange, environ)
+
+
+class _CountingFile:
+    """The file inside a ``wsgi.file_wrapper``: reads are counted; when the server sends it with
+    ``sendfile`` instead (no reads), the bytes left in the file when handed over are what went."""
+
+    __slots__ = ("_environ", "_exchange", "_file", "_remaining")
+
+    def __init__(self, file: Any, exchange: Exchange, environ: dict[str, Any]) -> None:
+        self._file = file
+        self._exchange = exchange
+        self._environ = environ
+        self._remaining = _remaining_bytes(file)
+
+    def read(self, *args: Any) -> bytes:
+        data: bytes = self._file.read(*args)
+        self._exchange.response_bytes += len(data)
+        return data
+
+    def fileno(self) -> int:
+        fileno: int = self._file.fileno()
+        return fileno
+
+    def close(self) -> None:
+        exchange = self._exchange
+        try:
+            close = getattr(self._file, "close", None)
+            if close is not None:
+                close()
+        except BaseException as exc:
+            exchange.fail(exc)
+            raise
+        finally:
+            if exchange.response_bytes == 0 and self._remaining:
+                exchange.response_bytes = self._remaining
+            exchange.route = _route(self._environ)
+            exchange.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+def _remaining_bytes(file: Any) -> int:
+    try:
+        fileno = file.fileno()
+        return max(os.fstat(fileno).st_size - os.lseek(fileno, 0, os.SEEK_CUR), 0)
+    except Exception:  # not a real file (BytesIO, sockets): only reads are counted
+        return 0
 
 
 class _CountingInput:

@@ -314,3 +314,24 @@ def test_contrib_wsgi_span_is_annotated_not_duplicated(exporter, opts, provider)
     assert span.attributes[attr.HTTP_REQUEST_BODY_SIZE] == 4
     assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 15
     assert span.attributes[attr.DOWNSTREAM_DEVICE_CLASS] == "unknown"
+
+
+def test_server_file_wrapper_is_kept_for_sendfile(exporter, opts, tmp_path) -> None:
+    path = tmp_path / "sent.bin"
+    path.write_bytes(b"s" * 5000)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [])
+        handle = path.open("rb")
+        handle.seek(1000)  # the server sends what is left from the current position
+        return environ["wsgi.file_wrapper"](handle, 1024)
+
+    env = environ_for()
+    env["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
+    body = WSGIMiddleware(app, **opts())(env, lambda *a: None)
+    assert type(body) is wsgiref.util.FileWrapper  # still the server's type: sendfile stays possible
+    assert exporter.get_finished_spans() == ()
+    # A server that uses sendfile never reads through the wrapper; it only closes it.
+    body.close()
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 4000
