@@ -85,6 +85,8 @@ def check_head(method: str, content_length: str | None) -> BeaconReply | None:
             return reply(
                 400, f"engagement beacon: Content-Length {content_length[:32]!r} is not a number"
             )
+        if length < 0:
+            return reply(400, f"engagement beacon: Content-Length {length} is negative")
         if length > MAX_BODY_BYTES:
             return reply(413, f"engagement beacon: body of {length} bytes exceeds {MAX_BODY_BYTES}")
     return None
@@ -96,7 +98,11 @@ def parse_beacon(body: bytes) -> Beacon:
         raise BeaconError(413, f"engagement beacon: body exceeds {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (
+        UnicodeDecodeError,
+        ValueError,
+        RecursionError,
+    ):  # deep nesting hits the recursion limit
         raise BeaconError(400, "engagement beacon: body is not UTF-8 JSON") from None
     if not isinstance(data, dict):
         raise BeaconError(400, "engagement beacon: body must be a JSON object")

@@ -107,6 +107,14 @@ class WSGIMiddleware:
         return _wrap_body(iterable, exchange, environ)
 
     def _beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
+        # Answered here whatever happens: a beacon must never reach the app.
+        try:
+            return self._answer_beacon(environ)
+        except Exception as exc:
+            report_fault(_COMPONENT, exc)
+            return engagement.reply(400, "engagement beacon: unreadable request")
+
+    def _answer_beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
         early = engagement.check_head(
             environ.get("REQUEST_METHOD", ""), environ.get("CONTENT_LENGTH")
         )

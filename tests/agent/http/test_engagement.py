@@ -87,6 +87,7 @@ BAD = [
     (b'{"seconds": 5, "page": 7}', 400, "page=7"),
     (b'{"seconds": 5, "page": "' + b"p" * 300 + b'"}', 400, "page="),
     (b'{"seconds": 5, "pad": "' + b"x" * MAX_BODY_BYTES + b'"}', 413, "exceeds"),
+    (b"[" * 2000 + b"]" * 2000, 400, "not UTF-8 JSON"),  # nesting past the recursion limit
 ]
 
 
@@ -130,3 +131,23 @@ def test_parse_beacon_boundaries() -> None:
 def test_bad_engagement_path_is_a_configuration_error(opts) -> None:
     with pytest.raises(ValueError, match="engagement_path='beacon'"):
         WSGIMiddleware(wsgi_app, **opts(engagement_path="beacon"))
+
+
+def test_negative_content_length_is_refused_before_reading(exporter, opts) -> None:
+    env = environ_for(PATH, method="POST", body=b'{"seconds": 1}')
+    env["CONTENT_LENGTH"] = "-1"
+    result = call_wsgi(WSGIMiddleware(wsgi_app, **opts(engagement_beacon=True)), env)
+    assert result.status.startswith("400") and b"negative" in result.body
+    assert engagement_spans(exporter) == []
+
+
+def test_unreadable_beacon_body_is_answered_not_passed_to_the_app(exporter, opts) -> None:
+    class Broken:
+        def read(self, *args: Any) -> bytes:
+            raise OSError("client went away")
+
+    env = environ_for(PATH, method="POST", body=b'{"seconds": 1}')
+    env["wsgi.input"] = Broken()
+    result = call_wsgi(WSGIMiddleware(wsgi_app, **opts(engagement_beacon=True)), env)
+    assert result.status.startswith("400")
+    assert b"app saw" not in result.body
