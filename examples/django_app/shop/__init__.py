@@ -1,0 +1,1 @@
+"""A minimal Django project measured by otel-downstream (see shop/wsgi.py)."""
