@@ -44,6 +44,20 @@ def trace_stream(stream: Any, iterator_attr: str, call: GenAICall) -> None:
         call.finish()
 
 
+def trace_iterator(iterator: Any, call: GenAICall) -> Any:
+    """A generator yielding what ``iterator`` yields, for SDKs that return bare generators
+    (mistralai 1.0.x) and so have no stream object to observe in place. Closing or dropping it
+    ends the span through the generator's own ``GeneratorExit``."""
+    try:
+        if hasattr(iterator, "__anext__"):
+            return _async_chunks(iterator, call)
+        return _sync_chunks(iter(iterator), call)
+    except Exception as exc:
+        report_fault(call.component, exc)
+        call.finish()
+        return iterator
+
+
 def watch_close(response: Any, call: GenAICall) -> None:
     """End the call when ``response`` is closed by anyone but the SDK code we are driving."""
     if response is None:

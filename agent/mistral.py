@@ -30,7 +30,7 @@ from .faults import report_fault
 from .genai_call import CURRENT_CALL, GenAICall, enter, leave, should_trace
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
-from .genai_stream import trace_stream
+from .genai_stream import trace_iterator, trace_stream
 
 __all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
 
@@ -138,8 +138,7 @@ def _wrap_operation(
                     raise
                 finally:
                     leave(tokens)
-                _complete(call, result, streamed)
-                return result
+                return _complete(call, result, streamed)
 
             return operation_async
 
@@ -155,24 +154,29 @@ def _wrap_operation(
                 raise
             finally:
                 leave(tokens)
-            _complete(call, result, streamed)
-            return result
+            return _complete(call, result, streamed)
 
         return operation_sync
 
     return make
 
 
-def _complete(call: GenAICall, result: Any, streamed: bool) -> None:
+def _complete(call: GenAICall, result: Any, streamed: bool) -> Any:
+    """Observe the operation's result; returns what the caller gets (the same object, except for
+    mistralai 1.0.x streams, which are bare generators and get a generator that observes them)."""
     try:
-        if streamed and hasattr(result, "generator") and hasattr(result, "response"):
-            trace_stream(result, "generator", call)
-        else:
-            call.observe_result(result)
-            call.finish()
+        if streamed:
+            if hasattr(result, "generator") and hasattr(result, "response"):
+                trace_stream(result, "generator", call)
+                return result
+            if inspect.isgenerator(result) or inspect.isasyncgen(result):
+                return trace_iterator(result, call)
+        call.observe_result(result)
+        call.finish()
     except Exception as exc:
         report_fault(_COMPONENT, exc)
         call.finish()
+    return result
 
 
 def _wrap_http(original: Any) -> Any:

@@ -12,6 +12,9 @@ Paths: ``/v1/...`` speaks OpenAI (``/openai/deployments/<name>/...`` too, for Az
   ``malformed-sse``, ``truncated`` (stream cut mid-body), ``no-usage`` (stream without usage);
 * ``x-fake-output-tokens``, ``x-fake-latency-ms`` override the server's settings.
 
+For SDKs that cannot set request headers, a base URL with a ``/_scenario/<name>`` segment (e.g.
+``api.mistral_url("truncated")``) selects the scenario too.
+
 Run it alone with ``python -m otel_downstream.exporters.fake_llm_api --port 8099``.
 """
 
@@ -86,6 +89,14 @@ class FakeLLMAPI:
     def mistral_server_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/mistral"
 
+    def mistral_url(self, scenario: str = "ok") -> str:
+        """Mistral server URL whose every request plays ``scenario``."""
+        return f"http://127.0.0.1:{self.port}/mistral/_scenario/{scenario}"
+
+    def openai_url(self, scenario: str = "ok") -> str:
+        """OpenAI base URL whose every request plays ``scenario``."""
+        return f"http://127.0.0.1:{self.port}/_scenario/{scenario}/v1"
+
     def start(self) -> FakeLLMAPI:
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-llm-api")
         self._thread.daemon = True
@@ -139,12 +150,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = {}
-        mistral, endpoint = _route(self.path)
+        mistral, endpoint, path_scenario = _route(self.path)
         settings = self.api.settings
         latency = float(self.headers.get("x-fake-latency-ms") or settings.latency_s * 1000) / 1000
         if latency > 0:
             time.sleep(latency)
-        scenario = self.headers.get("x-fake-scenario", "ok")
+        scenario = self.headers.get("x-fake-scenario") or path_scenario
         if scenario.startswith("error-"):
             status = int(scenario.removeprefix("error-"))
             self._send_json(status, _error_body(status, mistral), len(raw))
@@ -211,10 +222,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
 
-def _route(path: str) -> tuple[bool, str]:
-    """(is Mistral, endpoint name) from a request path."""
+def _route(path: str) -> tuple[bool, str, str]:
+    """(is Mistral, endpoint name, scenario) from a request path.
+
+    A ``/_scenario/<name>`` segment in the base URL selects a scenario for SDKs that cannot add
+    request headers (mistralai 1.0).
+    """
     path = path.split("?", 1)[0]
     mistral = path.startswith("/mistral/")
+    scenario = "ok"
+    if "/_scenario/" in path:
+        head, rest = path.split("/_scenario/", 1)
+        scenario, _, tail = rest.partition("/")
+        path = f"{head}/{tail}"
     if "/deployments/" in path:  # Azure: /openai/deployments/<name>/chat/completions
         path = "/v1/" + path.split("/deployments/", 1)[1].split("/", 1)[1]
     tail = path.split("/v1/", 1)[-1]
@@ -226,7 +246,7 @@ def _route(path: str) -> tuple[bool, str]:
         "fim/completions": "fim",
         "agents/completions": "chat",
     }
-    return mistral, names.get(tail, "chat")
+    return mistral, names.get(tail, "chat"), scenario
 
 
 def _error_body(status: int, mistral: bool) -> dict[str, Any]:

@@ -63,9 +63,9 @@ async def consume(stream: Any) -> None:
 async def close(stream: Any) -> None:
     # mistralai 1.x streams have no close(); their response does
     closer = getattr(stream, "close", None)
-    if closer is None:
-        is_async = hasattr(stream, "__aiter__")
-        closer = stream.response.aclose if is_async else stream.response.close
+    if closer is None:  # mistralai 1.x: the response closes; 1.0.x: the async generator does
+        owner = getattr(stream, "response", stream)
+        closer = owner.aclose if hasattr(stream, "__aiter__") else owner.close
     result = closer()
     if isinstance(result, Awaitable):
         await result
@@ -82,6 +82,8 @@ async def break_then_close(stream: Any) -> None:
 
 
 async def context_exit(stream: Any) -> None:
+    if not hasattr(stream, "__enter__") and not hasattr(stream, "__aenter__"):
+        pytest.skip("this SDK's streams are bare generators, without a context manager")
     if hasattr(stream, "__aenter__"):
         async with stream:
             await first(stream)
@@ -137,6 +139,8 @@ async def test_unread_stream_finalised_on_garbage_collection(
     api: FakeLLMAPI, spans: Spans, sdk: str
 ) -> None:
     stream = await open_stream(api, spans, sdk, "sync")
+    if not hasattr(stream, "response"):
+        pytest.skip("this SDK's streams are bare generators, without a response")
     stream.response.close()  # release the connection; the stream object is then dropped unread
     assert len(spans.finished()) == 1
     del stream
