@@ -50,7 +50,6 @@ class HTTPRecord(NamedTuple):
     country: str
     client_ip: str | None = None  # only when capture is enabled (personal data)
     user_agent: str | None = None  # only when capture is enabled (personal data)
-    engagement_seconds: float | None = None
 
 
 def record_attributes(record: HTTPRecord) -> dict[str, AttributeValue]:
@@ -78,8 +77,6 @@ def record_attributes(record: HTTPRecord) -> dict[str, AttributeValue]:
         out[attr.CLIENT_ADDRESS] = record.client_ip
     if record.user_agent is not None:
         out[attr.USER_AGENT_ORIGINAL] = record.user_agent
-    if record.engagement_seconds is not None:
-        out[attr.DOWNSTREAM_ENGAGEMENT_SECONDS] = record.engagement_seconds
     return out
 
 
@@ -199,20 +196,21 @@ class Exchange:
             response_bytes = 0  # servers must not send a body here, whatever the app produced
         if error_type is None and status is not None and status >= 500:
             error_type = str(status)
+        # Positional, in field order: keyword construction of a tuple costs more on every request.
         return HTTPRecord(
-            method=self.method,
-            route=self.route,
-            status_code=status,
-            scheme=self.scheme,
-            server_address=self.server_address,
-            request_body_size=self.request_bytes,
-            response_body_size=response_bytes,
-            error_type=error_type,
-            device_class=device_class,
-            synthetic_type=synthetic,
-            country=country,
-            client_ip=client_ip if options.capture_client_ip else None,
-            user_agent=ua if options.capture_user_agent else None,
+            self.method,
+            self.route,
+            status,
+            self.scheme,
+            self.server_address,
+            self.request_bytes,
+            response_bytes,
+            error_type,
+            device_class,
+            synthetic,
+            country,
+            client_ip if options.capture_client_ip else None,
+            ua if options.capture_user_agent else None,
         )
 
     def finish(self) -> None:
@@ -221,7 +219,8 @@ class Exchange:
             return
         self.finished = True
         try:
-            self.deactivate()
+            if self._token is not None:
+                self.deactivate()
             record = self.build_record()
             span = self.span
             values = record_attributes(record)

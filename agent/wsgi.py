@@ -334,8 +334,9 @@ class _Body:
         self._exchange = exchange
         self._environ = environ
         self._iterator: Iterator[bytes] | None = None
-        # Lists and tuples run no app code while iterated: skip re-activating the span for them.
-        self._active = not isinstance(iterable, (list, tuple))
+        # Re-activate our span around each chunk only when app code may run to produce it (not for
+        # lists and tuples) and only for a span we own.
+        self._active = exchange.owned and not isinstance(iterable, (list, tuple))
 
     def __iter__(self) -> _Body:
         return self
