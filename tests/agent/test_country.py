@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -467,3 +468,121 @@ def test_wrong_header_type_is_a_counted_fault_not_an_exception() -> None:
     result = CountryResolver(trusted_proxies=1).resolve({"x-forwarded-for": 42}, US_IP)  # type: ignore[dict-item]
     assert result == CountryResult("ZZ", None, "unknown")
     assert fault_counts()["country"] == before + 1
+
+
+# --- header helpers against real servers ---------------------------------------------------------
+def _send(port: int, headers: list[tuple[str, str]]) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.putrequest("GET", "/")
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+    finally:
+        conn.close()
+
+
+# A client forges one X-Forwarded-For line; the proxy in front appends a second line with the
+# address it saw. Both servers must hand us one chain, in order.
+_FORGED_THEN_REAL = [
+    ("X-Forwarded-For", GB_IP),
+    ("X-Forwarded-For", DE_IP),
+    ("CF-IPCountry", "jp"),
+    ("User-Agent", "curl/8.4.0"),
+]
+
+
+def test_wsgi_environ_from_a_real_server_resolves_through_one_proxy() -> None:
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    seen: list[dict[str, object]] = []
+
+    def app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+        seen.append(dict(environ))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _send(server.server_port, _FORGED_THEN_REAL)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    environ = seen[0]
+    headers = headers_from_environ(environ)
+    assert x_forwarded_for_chain(headers["x-forwarded-for"]) == [GB_IP, DE_IP]
+    peer = peer_from_environ(environ)
+    assert peer == "127.0.0.1"
+    assert CountryResolver(trusted_proxies=1).resolve(headers, peer) == CountryResult(
+        "DE", DE_IP, "geoip"
+    )
+    with_cdn = CountryResolver(trusted_proxies=1, country_header="cloudflare")
+    assert with_cdn.resolve(headers, peer) == CountryResult("JP", DE_IP, "header")
+    assert CountryResolver().resolve(headers, peer) == CountryResult("ZZ", "127.0.0.1", "unknown")
+
+
+@pytest.mark.parametrize("proxy_headers", [False, True])
+def test_asgi_scope_from_uvicorn_resolves_through_one_proxy(proxy_headers: bool) -> None:
+    import asyncio
+    import threading
+
+    import uvicorn
+
+    scopes: list[dict[str, object]] = []
+
+    async def app(scope: dict[str, object], receive: object, send: Callable[..., object]) -> None:
+        scopes.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[misc]
+        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[misc]
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        ws="none",
+        log_level="warning",
+        proxy_headers=proxy_headers,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        _send(port, _FORGED_THEN_REAL)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    scope = scopes[0]
+    headers = headers_from_asgi(scope["headers"])  # type: ignore[arg-type]
+    assert x_forwarded_for_chain(headers["x-forwarded-for"]) == [GB_IP, DE_IP]
+    assert headers["user-agent"] == "curl/8.4.0"
+    peer = peer_from_asgi(scope)
+    assert CountryResolver(trusted_proxies=1).resolve(headers, peer) == CountryResult(
+        "DE", DE_IP, "geoip"
+    )
+    assert CountryResolver(trusted_proxies=2).resolve(headers, peer).country == "GB"
+    if proxy_headers:
+        # uvicorn (on by default for proxies on 127.0.0.1) already put the address the proxy saw
+        # in scope["client"]: with such a server, keep trusted_proxies at 0.
+        assert peer == DE_IP
+        assert CountryResolver().resolve(headers, peer) == CountryResult("DE", DE_IP, "geoip")
+    else:
+        assert peer == "127.0.0.1"
+        assert CountryResolver().resolve(headers, peer).country == "ZZ"
