@@ -182,3 +182,19 @@ def test_any_text_gives_a_known_class(ua: str | None) -> None:
     assert info.device_class in DEVICE_CLASSES
     assert info.synthetic_type in (None, "bot", "test")
     assert (info.synthetic_type is not None) <= (info.device_class == "bot")
+
+
+def test_token_rules_mean_the_same_to_the_rust_and_python_engines() -> None:
+    """ua-parser falls back to Python's ``re`` when ua-parser-rs is missing; our rules must agree."""
+    import re
+
+    import ua_parser_rs
+
+    from otel_downstream.agent import ua_tokens
+
+    uas = [row["user_agent"] for row in ROWS]
+    for regex, family in (*ua_tokens.FIRST_RULES, *ua_tokens.LAST_RULES):
+        rust = ua_parser_rs.DeviceExtractor([(regex, "i", family, None, None)])
+        python = re.compile(regex, re.IGNORECASE)
+        for ua in uas:
+            assert (rust.extract(ua) is not None) == (python.search(ua) is not None), (family, ua)
