@@ -22,6 +22,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from .attributes import GEN_AI_OPERATION_NAME, SERVER_ADDRESS, SERVER_PORT
 from .faults import report_fault
 from .genai_record import (
+    OPERATION_CHAT,
+    OPERATION_EMBEDDINGS,
+    OPERATION_GENERATE_CONTENT,
+    OPERATION_TEXT_COMPLETION,
     GenAIRecord,
     as_int,
     end_attributes,
@@ -35,19 +39,29 @@ CURRENT_CALL: ContextVar[GenAICall | None] = ContextVar("otel_downstream_genai_c
 """The call whose SDK method is running in this context (lets the HTTP-level hook find it)."""
 
 
+_INFERENCE_OPERATIONS = frozenset(
+    (OPERATION_CHAT, OPERATION_TEXT_COMPLETION, OPERATION_EMBEDDINGS, OPERATION_GENERATE_CONTENT)
+)
+
+
 def should_trace() -> bool:
-    """False inside a call we already trace, or inside another instrumentation's GenAI span.
+    """False inside a call we already trace, or inside another instrumentation's span of the same
+    call (a CLIENT span with an inference ``gen_ai.operation.name``).
 
     The exporter counts every GenAI span; when e.g. opentelemetry-instrumentation-openai-v2 already
-    wraps this call, a second span of ours would count its tokens twice, so we defer to it.
+    wraps this call, a second span of ours would count its tokens twice, so we defer to it. Agent or
+    tool spans (``invoke_agent``, ``execute_tool``, INTERNAL kind) are parents, not the call itself,
+    and do not stop us.
     """
     if CURRENT_CALL.get() is not None:
         return False
     current = trace.get_current_span()
-    if not current.is_recording():
+    if not current.is_recording() or getattr(current, "kind", None) is not SpanKind.CLIENT:
         return True
     attributes = getattr(current, "attributes", None)
-    return not (attributes and GEN_AI_OPERATION_NAME in attributes)
+    if not attributes:
+        return True
+    return attributes.get(GEN_AI_OPERATION_NAME) not in _INFERENCE_OPERATIONS
 
 
 def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:

@@ -410,12 +410,19 @@ def test_span_is_current_during_the_http_request(api: FakeLLMAPI, spans: Spans) 
 
 
 def test_defers_to_another_genai_span(api: FakeLLMAPI, spans: Spans) -> None:
-    """Inside another instrumentation's GenAI span (e.g. openai-v2) we add no second span."""
+    """Inside another instrumentation's span of the same call (e.g. openai-v2) we add no second
+    span; inside an agent span or any ordinary parent we do trace."""
+    from opentelemetry.trace import SpanKind as Kind
+
     tracer = spans.provider.get_tracer("other-instrumentation")
     client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
-    with tracer.start_as_current_span("chat m", attributes={attr.GEN_AI_OPERATION_NAME: "chat"}):
+    same_call = {attr.GEN_AI_OPERATION_NAME: "chat"}
+    with tracer.start_as_current_span("chat m", kind=Kind.CLIENT, attributes=same_call):
         client.chat.completions.create(model="m", messages=MESSAGES)
-    with tracer.start_as_current_span("handler"):  # an ordinary parent span does not count
+    agent = {attr.GEN_AI_OPERATION_NAME: "invoke_agent"}
+    with tracer.start_as_current_span("invoke_agent shop", attributes=agent):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    with tracer.start_as_current_span("handler"):
         client.chat.completions.create(model="m", messages=MESSAGES)
     names = sorted(s.name for s in spans.finished())
-    assert names == ["chat m", "chat m", "handler"]
+    assert names == ["chat m", "chat m", "chat m", "handler", "invoke_agent shop"]
