@@ -138,6 +138,57 @@ async def app(scope, receive, send):
 """
 )
 
+DJANGO_APP = (
+    COMMON
+    + """
+import django
+from django.conf import settings
+from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import path
+
+def item(request, item_id):
+    return JsonResponse({"id": item_id, "name": "ü" * item_id})
+
+def echo(request):
+    return HttpResponse(request.body[::-1], content_type="application/octet-stream")
+
+def stream(request):
+    def gen():
+        yield b"first\\n"
+        yield b"last\\n" if wait_for_gate() else b"buffered!\\n"
+    return StreamingHttpResponse(gen(), content_type="text/plain")
+
+def file(request):
+    return FileResponse(DATA.open("rb"))
+
+urlpatterns = [
+    path("items/<int:item_id>", item),
+    path("echo", echo),
+    path("stream", stream),
+    path("file", file),
+]
+settings.configure(DEBUG=False, SECRET_KEY="test-only", ROOT_URLCONF=__name__,
+                   ALLOWED_HOSTS=["*"], MIDDLEWARE=[], INSTALLED_APPS=[], DATABASES={})
+django.setup()
+
+from django.core.handlers.wsgi import WSGIHandler
+from otel_downstream.agent.wsgi import WSGIMiddleware
+
+bare = WSGIHandler()
+wrapped = WSGIMiddleware(WSGIHandler(), **OPTIONS)
+
+def app(environ, start_response):
+    target = wrapped if environ.get("HTTP_X_VARIANT") == "mw" else bare
+    return target(environ, start_response)
+"""
+)
+
+SITES = {
+    "gunicorn-flask": (FLASK_APP, "flask_site", "/items/<int:item_id>"),
+    "gunicorn-django": (DJANGO_APP, "django_site", "/items/<int:item_id>"),
+    "uvicorn-fastapi": (FASTAPI_APP, "fast_site", "/items/{item_id}"),
+}
+
 DATA_BYTES = os.urandom(300_000)
 
 
@@ -147,9 +198,8 @@ class Server:
         self.spans_file = tmp / "spans.jsonl"
         self.gate = tmp / "gate"
         (tmp / "data.bin").write_bytes(DATA_BYTES)
-        source, module = (
-            (FLASK_APP, "flask_site") if kind == "gunicorn" else (FASTAPI_APP, "fast_site")
-        )
+        self.kind = kind
+        source, module, self.route = SITES[kind]
         (tmp / f"{module}.py").write_text(source)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -158,7 +208,7 @@ class Server:
         fd = self.sock.fileno()
         os.set_inheritable(fd, True)
         bin_dir = Path(sys.executable).parent
-        if kind == "gunicorn":
+        if kind.startswith("gunicorn"):
             cmd = [str(bin_dir / "gunicorn"), "--bind", f"fd://{fd}", "--workers", "1"]
             cmd += ["--chdir", str(tmp), "--log-level", "warning", f"{module}:app"]
         else:
@@ -205,7 +255,7 @@ class Server:
         self.sock.close()
 
 
-@pytest.fixture(scope="module", params=["gunicorn", "uvicorn"])
+@pytest.fixture(scope="module", params=sorted(SITES))
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -253,7 +303,10 @@ def test_responses_identical_over_real_sockets(server: Server, method, path, bod
     assert len(spans) == 1
     a = spans[0]["attributes"]
     assert a[attr.HTTP_RESPONSE_BODY_SIZE] == len(wrapped.content)
-    sent = len(b"".join(_chunks())) if body == "chunked" else len(body or b"")
+    # /echo answers the body it read, reversed; Django reads no chunked body under WSGI (no length).
+    sent = len(wrapped.content) if path == "/echo" else 0
+    if path == "/echo" and not (body == "chunked" and server.kind == "gunicorn-django"):
+        assert sent == (len(b"".join(_chunks())) if body == "chunked" else len(body))
     assert a[attr.HTTP_REQUEST_BODY_SIZE] == sent
     assert a[attr.HTTP_RESPONSE_STATUS_CODE] == wrapped.status_code
     assert a[attr.GEO_COUNTRY_ISO_CODE] == "JP"
@@ -267,7 +320,7 @@ def test_route_template_recorded(server: Server) -> None:
     with httpx.Client(base_url=server.base, timeout=10) as client:
         assert _fetch(client, "mw", "GET", "/items/31", None).status_code == 200
     (span,) = server.spans()
-    route = "/items/<int:item_id>" if "flask" in str(server.proc.args) else "/items/{item_id}"
+    route = server.route
     assert span["name"] == f"GET {route}"
     assert span["attributes"][attr.HTTP_ROUTE] == route
 
