@@ -242,3 +242,22 @@ async def test_malformed_messages_from_the_app_reach_the_server_unchanged(export
     messages = await call_asgi(ASGIMiddleware(app, **opts()), http_scope())
     assert messages == [weird]
     assert fault_counts()["asgi"] == 1
+
+
+async def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypatch) -> None:
+    import otel_downstream.agent.asgi as asgi_module
+
+    def broken(self: Any, scope: Any) -> Any:
+        raise RuntimeError("scope parsing bug")
+
+    monkeypatch.setattr(asgi_module.ASGIMiddleware, "_exchange", broken)
+    messages = await call_asgi(ASGIMiddleware(echo, **opts()), http_scope(), [b"zz"])
+    assert response_of(messages) == (200, b"got:zz")
+    assert fault_counts()["asgi"] == 1
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_excluded_paths_pass_through(exporter, opts) -> None:
+    wrapped = ASGIMiddleware(echo, **opts(excluded_paths=["/healthz"]))
+    assert response_of(await call_asgi(wrapped, http_scope("/healthz"))) == (200, b"got:")
+    assert exporter.get_finished_spans() == ()
