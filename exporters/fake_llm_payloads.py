@@ -1,0 +1,281 @@
+"""Response bodies of the fake LLM API, shaped like the providers' documented ones.
+
+OpenAI: chat completions and chunks (a usage chunk only with ``stream_options.include_usage``), the
+Responses API object and its typed stream events, embeddings (float or base64), legacy completions,
+and ``{"error": {...}}`` bodies. Mistral: the same chat/FIM shapes with usage on the last chunk, and
+its ``{"message": ...}`` / ``{"detail": [...]}`` error bodies. Content is the filler word ``"tok "``
+per token (four characters, so the chars/4 estimate is exact on it). Never a model's output.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "FakeLLMSettings",
+    "completion",
+    "embeddings",
+    "error_body",
+    "response_object",
+    "stream_events",
+    "usage",
+]
+
+_WORD = "tok "  # four characters per token, so the chars/4 estimate is exact on this filler
+_EMBEDDING_DIM = 8
+
+
+@dataclass(frozen=True, slots=True)
+class FakeLLMSettings:
+    """What every response reports unless a request header overrides it."""
+
+    input_tokens: int = 21
+    output_tokens: int = 12
+    cached_tokens: int = 5
+    reasoning_tokens: int = 3
+    latency_s: float = 0.0  # before the response starts
+    chunk_delay_s: float = 0.0  # between streamed chunks
+
+
+def error_body(status: int, mistral: bool) -> dict[str, Any]:
+    if mistral:
+        if status == 422:
+            return {
+                "detail": [{"type": "missing", "loc": ["body", "model"], "msg": "Field required"}]
+            }
+        messages = {401: "Unauthorized", 429: "Requests rate limit exceeded"}
+        return {
+            "object": "error",
+            "message": messages.get(status, "Internal server error"),
+            "type": "invalid_request_error" if status < 500 else "internal_server_error",
+            "param": None,
+            "code": str(status),
+        }
+    kinds = {
+        401: ("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"),
+        422: ("Unprocessable request.", "invalid_request_error", None),
+        429: ("Rate limit reached for requests.", "requests", "rate_limit_exceeded"),
+    }
+    message, kind, code = kinds.get(status, ("The server had an error.", "server_error", None))
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def usage(settings: FakeLLMSettings, output_tokens: int, mistral: bool = False) -> dict[str, Any]:
+    usage: dict[str, Any] = {
+        "prompt_tokens": settings.input_tokens,
+        "completion_tokens": output_tokens,
+        "total_tokens": settings.input_tokens + output_tokens,
+    }
+    if not mistral:  # Mistral's documented usage has only the three totals
+        usage["prompt_tokens_details"] = {"cached_tokens": settings.cached_tokens}
+        usage["completion_tokens_details"] = {"reasoning_tokens": settings.reasoning_tokens}
+    return usage
+
+
+def completion(endpoint: str, model: str, tokens: int, settings: FakeLLMSettings) -> dict[str, Any]:
+    text = _WORD * tokens
+    if endpoint == "completions":
+        choice: dict[str, Any] = {
+            "index": 0,
+            "text": text,
+            "logprobs": None,
+            "finish_reason": "stop",
+        }
+        kind = "text_completion"
+    else:
+        message = {"role": "assistant", "content": text, "tool_calls": None}
+        choice = {"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}
+        kind = "chat.completion"
+    return {
+        "id": "cmpl-fake",
+        "object": kind,
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [choice],
+        "usage": usage(settings, tokens),
+    }
+
+
+def embeddings(
+    body: dict[str, Any], model: str, settings: FakeLLMSettings, mistral: bool
+) -> dict[str, Any]:
+    items = body.get("input") or body.get("inputs") or [""]
+    count = len(items) if isinstance(items, list) else 1
+    vector = [0.25] * _EMBEDDING_DIM
+    data = []
+    for index in range(count):
+        embedding: Any = vector
+        if body.get("encoding_format") == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{_EMBEDDING_DIM}f", *vector)).decode()
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    usage = {"prompt_tokens": settings.input_tokens, "total_tokens": settings.input_tokens}
+    if mistral:
+        usage["completion_tokens"] = 0
+    return {"id": "emb-fake", "object": "list", "data": data, "model": model, "usage": usage}
+
+
+def response_object(
+    model: str, tokens: int, settings: FakeLLMSettings, status: str = "completed"
+) -> dict[str, Any]:
+    text = _WORD * tokens if status == "completed" else ""
+    content = [{"type": "output_text", "text": text, "annotations": []}]
+    item = {
+        "id": "msg_fake",
+        "type": "message",
+        "status": status,
+        "role": "assistant",
+        "content": content,
+    }
+    usage = {
+        "input_tokens": settings.input_tokens,
+        "input_tokens_details": {"cached_tokens": settings.cached_tokens},
+        "output_tokens": tokens,
+        "output_tokens_details": {"reasoning_tokens": settings.reasoning_tokens},
+        "total_tokens": settings.input_tokens + tokens,
+    }
+    return {
+        "id": "resp_fake",
+        "object": "response",
+        "created_at": 1_700_000_000,
+        "status": status,
+        "model": model,
+        "output": [item] if status == "completed" else [],
+        "usage": usage if status == "completed" else None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "error": None,
+        "incomplete_details": None,
+        "instructions": None,
+        "metadata": {},
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "text": {"format": {"type": "text"}},
+    }
+
+
+def _sse(payload: dict[str, Any], typed: bool = False) -> str:
+    """One SSE message; typed events (Responses API) also name the event."""
+    head = f"event: {payload['type']}\n" if typed else ""
+    return f"{head}data: {json.dumps(payload)}\n\n"
+
+
+def stream_events(
+    *,
+    endpoint: str,
+    model: str,
+    tokens: int,
+    settings: FakeLLMSettings,
+    include_usage: bool,
+    mistral: bool,
+) -> list[str]:
+    if endpoint == "responses":
+        return list(_response_events(model, tokens, settings))
+    events = []
+    for index in range(tokens + 1):
+        last = index == tokens
+        if endpoint == "completions":
+            choice: dict[str, Any] = {"index": 0, "text": "" if last else _WORD}
+        else:
+            delta: dict[str, Any] = {"content": "" if last else _WORD}
+            if index == 0:
+                delta["role"] = "assistant"
+            choice = {"index": 0, "delta": delta}
+        choice["finish_reason"] = "stop" if last else None
+        chunk: dict[str, Any] = {
+            "id": "chunk-fake",
+            "object": "text_completion" if endpoint == "completions" else "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [choice],
+        }
+        if mistral and last and include_usage:
+            chunk["usage"] = usage(settings, tokens, mistral=True)
+        events.append(_sse(chunk))
+    if include_usage and not mistral:  # OpenAI: a final chunk with no choices carries usage
+        usage_chunk = {
+            "id": "chunk-fake",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [],
+            "usage": usage(settings, tokens),
+        }
+        events.append(_sse(usage_chunk))
+    events.append("data: [DONE]\n\n")
+    return events
+
+
+def _response_events(model: str, tokens: int, settings: FakeLLMSettings) -> Iterator[str]:
+    seq = iter(range(1_000_000))
+    text = _WORD * tokens
+    part = {"type": "output_text", "text": "", "annotations": []}
+    ids = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
+    created = response_object(model, tokens, settings, status="in_progress")
+    yield _sse(
+        {"type": "response.created", "sequence_number": next(seq), "response": created},
+        typed=True,
+    )
+    item = {
+        "id": "msg_fake",
+        "type": "message",
+        "status": "in_progress",
+        "role": "assistant",
+        "content": [],
+    }
+    added = {
+        "type": "response.output_item.added",
+        "sequence_number": next(seq),
+        "output_index": 0,
+        "item": item,
+    }
+    yield _sse(added, typed=True)
+    part_added = {
+        "type": "response.content_part.added",
+        "sequence_number": next(seq),
+        "part": part,
+        **ids,
+    }
+    yield _sse(part_added, typed=True)
+    for _ in range(tokens):
+        delta = {
+            "type": "response.output_text.delta",
+            "sequence_number": next(seq),
+            "delta": _WORD,
+            "logprobs": [],
+            **ids,
+        }
+        yield _sse(delta, typed=True)
+    done = {
+        "type": "response.output_text.done",
+        "sequence_number": next(seq),
+        "text": text,
+        "logprobs": [],
+        **ids,
+    }
+    yield _sse(done, typed=True)
+    full_part = {**part, "text": text}
+    part_done = {
+        "type": "response.content_part.done",
+        "sequence_number": next(seq),
+        "part": full_part,
+        **ids,
+    }
+    yield _sse(part_done, typed=True)
+    final = response_object(model, tokens, settings)
+    item_done = {
+        "type": "response.output_item.done",
+        "sequence_number": next(seq),
+        "output_index": 0,
+        "item": final["output"][0],
+    }
+    yield _sse(item_done, typed=True)
+    yield _sse(
+        {"type": "response.completed", "sequence_number": next(seq), "response": final},
+        typed=True,
+    )
