@@ -6,7 +6,7 @@ Try it:   curl -H "X-Forwarded-For: 81.2.69.142" http://127.0.0.1:8000/api/items
           curl -N http://127.0.0.1:8000/api/stream
           curl -s http://127.0.0.1:8000/metrics | grep downstream_requests_total
 
-Here ``configure(metrics_port=None)`` starts no metrics server of its own: the app mounts
+Here ``configure(metrics_port=None)`` starts no metrics server of its own: the app serves
 ``metrics_asgi_app()`` at /metrics (excluded from measurement, so scrapes are not counted as
 traffic). ``trusted_proxies=1`` reads the client from the last X-Forwarded-For hop, as written by
 one load balancer in front of the app; the offline iptocc table maps it to a country.
@@ -24,6 +24,17 @@ from fastapi.responses import StreamingResponse
 
 from otel_downstream.agent import ASGIMiddleware, configure
 from otel_downstream.agent.configure import metrics_asgi_app
+
+
+class _Exposition:
+    """``/metrics`` as a route: Starlette calls a non-function endpoint as a plain ASGI app (a
+    ``mount`` would redirect ``/metrics`` to ``/metrics/``)."""
+
+    def __init__(self) -> None:
+        self.app = metrics_asgi_app()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
 
 
 def create_app(**middleware_options: Any) -> FastAPI:
@@ -56,7 +67,7 @@ def create_app(**middleware_options: Any) -> FastAPI:
 
         return StreamingResponse(lines(), media_type="text/event-stream")
 
-    app.mount("/metrics", metrics_asgi_app())
+    app.router.add_route("/metrics", _Exposition(), include_in_schema=False)
     app.add_middleware(ASGIMiddleware, **middleware_options)
     return app
 

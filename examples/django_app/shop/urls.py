@@ -1,4 +1,4 @@
-"""Routes; the middleware names spans after these templates (``GET products/<int:product_id>/``)."""
+"""Routes; the middleware names spans after these templates (``GET /products/<int:product_id>/``)."""
 
 from django.urls import path
 
