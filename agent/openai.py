@@ -25,7 +25,8 @@ from opentelemetry.trace import Tracer, TracerProvider
 from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME, env_str
 from .faults import report_fault
-from .genai_call import CURRENT_CALL, GenAICall, enter, leave, should_trace
+from .genai_call import GenAICall
+from .genai_context import CURRENT_CALL, enter, leave, should_trace
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import (
     OPERATION_CHAT,

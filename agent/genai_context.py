@@ -1,0 +1,65 @@
+"""Which traced LLM call is running in this context, and whether a new one should be traced.
+
+The HTTP-level hooks (``_process_response``, ``do_request``) find the running call through
+:data:`CURRENT_CALL`; the same variable keeps nested SDK methods (``chat.parse`` calling
+``complete``, a per-client wrapper calling a global one) from opening a second span.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind
+
+from .attributes import GEN_AI_OPERATION_NAME
+from .genai_record import (
+    OPERATION_CHAT,
+    OPERATION_EMBEDDINGS,
+    OPERATION_GENERATE_CONTENT,
+    OPERATION_TEXT_COMPLETION,
+)
+
+if TYPE_CHECKING:
+    from .genai_call import GenAICall
+
+CURRENT_CALL: ContextVar[GenAICall | None] = ContextVar("otel_downstream_genai_call", default=None)
+"""The call whose SDK method is running in this context (lets the HTTP-level hook find it)."""
+
+
+_INFERENCE_OPERATIONS = frozenset(
+    (OPERATION_CHAT, OPERATION_TEXT_COMPLETION, OPERATION_EMBEDDINGS, OPERATION_GENERATE_CONTENT)
+)
+
+
+def should_trace() -> bool:
+    """False inside a call we already trace, or inside another instrumentation's span of the same
+    call (a CLIENT span with an inference ``gen_ai.operation.name``).
+
+    The exporter counts every GenAI span; when e.g. opentelemetry-instrumentation-openai-v2 already
+    wraps this call, a second span of ours would count its tokens twice, so we defer to it. Agent or
+    tool spans (``invoke_agent``, ``execute_tool``, INTERNAL kind) are parents, not the call itself,
+    and do not stop us.
+    """
+    if CURRENT_CALL.get() is not None:
+        return False
+    current = trace.get_current_span()
+    if not current.is_recording() or getattr(current, "kind", None) is not SpanKind.CLIENT:
+        return True
+    attributes = getattr(current, "attributes", None)
+    if not attributes:
+        return True
+    return attributes.get(GEN_AI_OPERATION_NAME) not in _INFERENCE_OPERATIONS
+
+
+def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:
+    """Make ``call`` (and its span, so HTTP client spans nest under it) current in this context."""
+    return CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span))
+
+
+def leave(tokens: tuple[Token[GenAICall | None], Token[Context]]) -> None:
+    otel_context.detach(tokens[1])
+    CURRENT_CALL.reset(tokens[0])
