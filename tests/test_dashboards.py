@@ -334,7 +334,9 @@ tests:
       - series: 'downstream_instrumentation_errors_total{{component="serve"}}'
         values: '0 0 3 3'
       - series: 'downstream_label_overflow_total{{label="gen_ai_request_model"}}'
-        values: '0 0 2 2'
+        values: '_ _ 2 2'
+      - series: 'downstream_instrumentation_errors_total{{component="exporters.accounting"}}'
+        values: '_ _ 1 1'
       - series: 'downstream_spans_accounted_total{{type="http"}}'
         values: '0+500x10'
       - series: 'downstream_spans_rejected_total{{reason="invalid_bytes"}}'
@@ -349,14 +351,18 @@ tests:
           - exp_labels: {{severity: warning, component: serve}}
             exp_annotations:
               summary: "otel-downstream: internal errors in serve"
-              description: "3 faults caught in serve in 15 minutes; see the process log for the first traceback."
+              description: "3 fault(s) caught in serve in 15 minutes; see the process log for the first traceback."
+          - exp_labels: {{severity: warning, component: exporters.accounting}}
+            exp_annotations:
+              summary: "otel-downstream: internal errors in exporters.accounting"
+              description: "1 fault(s) caught in exporters.accounting in 15 minutes; see the process log for the first traceback."
       - eval_time: 15m
         alertname: DownstreamLabelOverflow
         exp_alerts:
           - exp_labels: {{severity: info, label: gen_ai_request_model}}
             exp_annotations:
               summary: "otel-downstream: gen_ai_request_model values folded into other"
-              description: "2 gen_ai_request_model values went to 'other' in 30 minutes; raise the limit or allow-list the names you need."
+              description: "2 gen_ai_request_model values went to 'other' since the processes started; raise the limit or allow-list the names you need."
       - eval_time: 30m
         alertname: DownstreamSpansRejected
         exp_alerts:

@@ -112,6 +112,14 @@ class Prometheus:
         result: list[dict[str, Any]] = body["data"]["result"]
         return result
 
+    def wait_scraped(self, metric: str, timeout: float = 20.0) -> None:
+        """Until a scrape has stored ``metric`` (the first comes ~5 s after start: discovery)."""
+        deadline = time.monotonic() + timeout
+        while not self.query(metric):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{metric} not scraped after {timeout}s:\n{self.log()}")
+            time.sleep(0.2)
+
     def get(self, path: str) -> dict[str, Any]:
         body: dict[str, Any] = requests.get(f"{self.url}{path}", timeout=10).json()
         return body
@@ -218,11 +226,12 @@ def emit_mix(traces_url: str, services: Sequence[str], *, invalid: bool = True) 
     assert result is SpanExportResult.SUCCESS, result
 
 
-def emit_label_overflow(traces_url: str, limit: int) -> None:
-    """``limit + 1`` distinct service names in one export: the last one folds into ``other``."""
+def emit_label_overflow(traces_url: str, prefix: str, count: int) -> None:
+    """``count`` new service names in one export: those past the service label limit fold into
+    ``other`` (and count in ``downstream_label_overflow_total``)."""
     spans: list[ReadableSpan] = []
-    for i in range(limit + 1):
-        provider = TracerProvider(resource=Resource.create({"service.name": f"tenant-{i:03d}"}))
+    for i in range(count):
+        provider = TracerProvider(resource=Resource.create({"service.name": f"{prefix}-{i:03d}"}))
         memory = InMemorySpanExporter()
         provider.add_span_processor(SimpleSpanProcessor(memory))
         attrs = {A.HTTP_REQUEST_METHOD: "GET", A.HTTP_RESPONSE_BODY_SIZE: 1_000}
