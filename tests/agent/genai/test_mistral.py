@@ -209,7 +209,7 @@ class _BrokenTracerProvider:
         raise RuntimeError("tracer is broken")
 
 
-def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI) -> None:
+def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI, spans: Spans) -> None:
     from otel_downstream.agent.faults import fault_counts
 
     client = instrument_mistral(client_for(api), tracer_provider=_BrokenTracerProvider())  # type: ignore[arg-type]

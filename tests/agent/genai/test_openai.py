@@ -351,6 +351,22 @@ def test_azure_and_provider_override(
     env.chat.completions.create(model="m", messages=MESSAGES)
     providers = [s.attributes[attr.GEN_AI_PROVIDER_NAME] for s in spans.finished()]
     assert providers == ["azure.ai.openai", "groq", "deepseek"]
+    assert api.received[-3].path.startswith("/openai/deployments/my-deployment/chat/completions")
+
+
+async def test_async_azure(api: FakeLLMAPI, spans: Spans) -> None:
+    azure = openai.AsyncAzureOpenAI(
+        azure_endpoint=api.azure_endpoint, api_key="k", api_version="2024-10-21", max_retries=0
+    )
+    instrument_openai(azure, tracer_provider=spans.provider)
+    stream = await azure.chat.completions.create(model="dep", messages=MESSAGES, stream=True)
+    async with stream:
+        chunks = [c async for c in stream]
+    await azure.close()
+    assert len(chunks) == 13
+    span = spans.one()
+    assert span.attributes[attr.GEN_AI_PROVIDER_NAME] == "azure.ai.openai"
+    assert span.attributes[attr.GEN_AI_REQUEST_MODEL] == "dep"
 
 
 class _BrokenTracerProvider:
@@ -363,12 +379,31 @@ class _BrokenTracerProvider:
         raise RuntimeError("tracer is broken")
 
 
-def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI) -> None:
+def test_internal_fault_is_swallowed_counted_and_logged_once(
+    api: FakeLLMAPI, spans: Spans, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the spans fixture also resets the fault log, so "first of its type" holds here
     client = instrument_openai(sync_client(api), tracer_provider=_BrokenTracerProvider())  # type: ignore[arg-type]
     before = fault_counts().get("openai", 0)
-    result = client.chat.completions.create(model="m", messages=MESSAGES)
+    with caplog.at_level("WARNING", logger="otel_downstream"):
+        result = client.chat.completions.create(model="m", messages=MESSAGES)
+        stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+        chunks = list(stream)
     assert isinstance(result, ChatCompletion)
-    assert fault_counts()["openai"] == before + 1
+    assert isinstance(stream, openai.Stream) and len(chunks) == 13
+    assert fault_counts()["openai"] == before + 2
+    assert len([r for r in caplog.records if "internal error in openai" in r.getMessage()]) == 1
+
+
+def test_public_api_names() -> None:
+    from otel_downstream import agent
+
+    assert agent.instrument_openai is instrument_openai
+    assert agent.uninstrument_openai is uninstrument_openai
+    from otel_downstream.agent.mistral import instrument_mistral, uninstrument_mistral
+
+    assert agent.instrument_mistral is instrument_mistral
+    assert agent.uninstrument_mistral is uninstrument_mistral
 
 
 def test_entry_point_loads_and_instruments(api: FakeLLMAPI, spans: Spans) -> None:
