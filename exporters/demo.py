@@ -156,6 +156,7 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     )
     kinds = ", ".join(f"{k} {n}" for k, n in sorted(stats.by_kind.items()))
     say(f"  done in {stats.seconds:.1f} s: {kinds}")
+    say("  (engagement beacons are accounted as device time on screen, not as requests)")
     for failure, count in stats.failures.most_common(5):
         say(f"  FAILED x{count}: {failure}")
 

@@ -81,6 +81,9 @@ def test_demo_runs_end_to_end_and_prints_every_breakdown() -> None:
     intensities = _section(out, "Intensities")
     per_1k = next(cells for name, cells in intensities.items() if name.startswith("per 1,000"))
     assert _number(per_1k[1]) > 0
+    # downstream.functional_unit="user" on each person's first request (crawlers are not users)
+    per_user = next(name for name in intensities if name.startswith("per user"))
+    assert int(re.search(r"\((\d+)\)", per_user).group(1)) >= 3
     assert re.search(r"Total: [0-9.]+ k?Wh, [0-9.e-]+ g CO2e, [0-9.]+ m?L water", out)
     assert "network_method=swd-v4" in out and "llm_method=" in out
     assert re.search(r"Metrics: http://127\.0\.0\.1:\d+/metrics", out)
