@@ -48,6 +48,7 @@ class GenAICall:
         "busy",
         "component",
         "done",
+        "recording",
         "request_bytes",
         "response_model",
     )
@@ -93,6 +94,7 @@ class GenAICall:
         self.response_model: str | None = None
         self.busy = False
         self.done = False
+        self.recording = self._span.is_recording()  # unsampled: nothing to observe
 
     @property
     def span(self) -> Any:

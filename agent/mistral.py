@@ -166,7 +166,7 @@ def _complete(call: GenAICall, result: Any, streamed: bool) -> Any:
     """Observe the operation's result; returns what the caller gets (the same object, except for
     mistralai 1.0.x streams, which are bare generators and get a generator that observes them)."""
     try:
-        if streamed:
+        if streamed and call.recording:
             if hasattr(result, "generator") and hasattr(result, "response"):
                 trace_stream(result, "generator", call)
                 return result

@@ -105,7 +105,9 @@ def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenA
 def _complete(call: GenAICall, result: Any) -> None:
     """Observe what the SDK returned: a parsed model, a stream or a raw response."""
     try:
-        if isinstance(result, _TYPES[0]):
+        if not call.recording:
+            call.finish()
+        elif isinstance(result, _TYPES[0]):
             trace_stream(result, "_iterator", call)
         elif isinstance(result, _TYPES[1]):
             _trace_raw(result, call)

@@ -189,3 +189,16 @@ def test_token_estimates() -> None:
     assert input_tokens({"inputs": ["abcd", "abcdefgh"]}) == 3
     assert input_tokens({"prompt": "def f(", "suffix": "return"}) == 2 + 2
     assert input_tokens({"model": "m"}) is None
+
+
+@pytest.mark.parametrize("sdk", ["openai", "mistral"])
+async def test_unsampled_calls_are_not_observed(api: FakeLLMAPI, sdk: str) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    class Unsampled:
+        provider = TracerProvider(sampler=ALWAYS_OFF)
+
+    stream = await open_stream(api, Unsampled, sdk, "sync")  # type: ignore[arg-type]
+    assert not hasattr(stream, "_otel_downstream_call")  # no per-chunk work for a dropped span
+    await consume(stream)
