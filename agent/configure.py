@@ -18,7 +18,9 @@ Settings go argument -> ``OTEL_DOWNSTREAM_*`` variable -> default (see ``environ
 from __future__ import annotations
 
 import logging
+import sys
 import threading
+import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
@@ -136,7 +138,7 @@ class Configured:
         self._closers.clear()
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # shutdown() runs under it when a failed configure() unwinds
 _current: Configured | None = None
 
 
@@ -274,19 +276,19 @@ def _service_name_of(provider: TracerProvider) -> str:
 def _wrap_sampler(provider: TracerProvider) -> bool:
     """Install ``RecordFootprintSpans`` around the provider's sampler; ``True`` once it is there.
 
-    The SDK has no public setter, and each tracer copies the sampler when it is created, so
-    tracers obtained before ``configure()`` keep the bare sampler: configure first.
+    Each tracer copies the provider's sampler when it is created, so tracers obtained before
+    ``configure()`` keep the bare sampler: configure first, then build middleware and clients.
     """
-    current = getattr(provider, "_sampler", None)
+    current = getattr(provider, "sampler", None)
     if isinstance(current, RecordFootprintSpans):
         return True
     if not isinstance(current, Sampler):
         _logger.warning(
-            "otel-downstream: cannot wrap this provider's sampler; unsampled spans "
-            "will be weighed by their tracestate instead"
+            "otel-downstream: cannot wrap this provider's sampler; sampled spans will be "
+            "weighed by their tracestate instead"
         )
         return False
-    provider._sampler = RecordFootprintSpans(current)  # type: ignore[attr-defined]
+    provider.sampler = RecordFootprintSpans(current)
     return True
 
 
@@ -378,3 +380,15 @@ def metrics_asgi_app() -> Callable[..., Any]:
 
     app: Callable[..., Any] = make_asgi_app(_served_registry())
     return app
+
+
+class _CallableModule(types.ModuleType):
+    """Importing this submodule makes ``otel_downstream.agent.configure`` name the module, which
+    would shadow the function the package exports lazily under the same name; calling the module
+    calls the function, so ``from otel_downstream.agent import configure`` always works."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Configured:
+        return configure(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
