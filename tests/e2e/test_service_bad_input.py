@@ -417,3 +417,38 @@ def test_connection_flood_is_bounded() -> None:
         )
     finally:
         server.close()
+
+
+def test_partial_success_in_json_and_over_grpc(serve: Serve) -> None:
+    negative = {
+        "key": "http.response.body.size",
+        "value": {"intValue": "-1"},
+    }
+    method = {"key": "http.request.method", "value": {"stringValue": "GET"}}
+    spans = [
+        {"name": "GET /", "kind": 2, "attributes": [method, negative]},
+        {"name": "GET /", "kind": 2, "attributes": [method]},
+    ]
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    answer = requests.post(serve.traces_url, data=json.dumps(body), headers=JS, timeout=10)
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"  # OTLP/JSON: int64 as a string
+    assert "1 of 2 spans" in partial["errorMessage"]
+
+    request = _request(
+        [
+            (
+                "GET /",
+                Span.SPAN_KIND_SERVER,
+                {"http.request.method": "GET", "http.request.body.size": -3},
+            )
+        ],
+        "grpc-partial",
+    )
+    with grpc.insecure_channel(serve.grpc) as channel:
+        reply = channel.unary_unary(EXPORT)(
+            request, metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=10
+        )
+    response = ExportTraceServiceResponse.FromString(reply)
+    assert response.partial_success.rejected_spans == 1
