@@ -6,7 +6,9 @@ measures the SDK plus the instrumentation and not the loopback socket, whose jit
 machine is larger than the overhead being measured. Rounds run bare, ours and openai-v2 back to back,
 many times; each variant's figure is its fastest round (the least disturbed by other load on the
 machine: CPU-bound code only gets slower under interference), and added cost = fastest - fastest bare. Per chunk: streams of
-``CHUNKS`` chunks, minus the per-call overhead, divided by the chunk count. Both instrumentations
+``CHUNKS`` chunks, minus the per-call overhead, divided by the chunk count; since a streamed chunk
+costs the SDK ~100 µs here, that difference is noisy, so the per-chunk target is judged on the
+wrapper alone: real SDK chunks pushed through our stream wrapper vs a plain iterator. Both instrumentations
 export to the same SDK TracerProvider through a SimpleSpanProcessor with a no-op exporter, so span
 start and end are paid inside the measured loop. A bare SDK span start+end is printed as the floor
 any span-per-call instrumentation pays on this machine.
@@ -185,7 +187,8 @@ def main() -> None:
     ours_call, ours_chunk = results["otel-downstream"]
     print(
         f"targets: <= 50 µs/call {'met' if ours_call <= 50 else 'MISSED'}, "
-        f"<= 2 µs/chunk {'met' if ours_chunk <= 2 else 'MISSED'}"
+        f"<= 2 µs/chunk {'met' if direct <= 2 else 'MISSED'} (wrapper alone; the end-to-end"
+        " per-chunk figure is a cross-check, its noise is about ±3 µs here)"
     )
     if "openai-v2" in results:
         v2_call, v2_chunk = results["openai-v2"]
@@ -195,6 +198,10 @@ def main() -> None:
         )
     else:
         print(f"openai-v2 not measured: {why_not}")
+        print(
+            "  (openai-v2 2.4b0 imports opentelemetry.util.genai.instruments, which"
+            " opentelemetry-util-genai 1.2+ renamed; install 1.1b0 to compare)"
+        )
 
 
 if __name__ == "__main__":
