@@ -14,7 +14,7 @@ import json
 import random
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from opentelemetry import trace
@@ -59,11 +59,6 @@ class LLMClients:
     openai: Any  # openai.AsyncOpenAI
     mistral: Any  # mistralai Mistral
     fake_headers: bool = True
-    calls: dict[str, int] = field(default_factory=dict)
-
-
-def _filler(rng: random.Random, size: int) -> bytes:
-    return rng.randbytes(size)
 
 
 def _product(n: int) -> dict[str, Any]:
@@ -122,7 +117,7 @@ class _FirstVisit:
 def build_app(llm: LLMClients, *, seed: int = 7) -> ASGIApp:
     """The shop as an ASGI app (wrap it with ``ASGIMiddleware`` to measure it)."""
     rng = random.Random(seed)
-    assets = {name: (kind, _filler(rng, size)) for name, (kind, size) in ASSET_SIZES.items()}
+    assets = {name: (kind, rng.randbytes(size)) for name, (kind, size) in ASSET_SIZES.items()}
     home = _page("Trail shop", range(1, _PAGE_PRODUCTS + 1))
     pages = {n: _page(f"Trail product {n}", range(n, n + 8)) for n in range(1, 49)}
 
@@ -187,7 +182,6 @@ async def _assistant(request: Request, llm: LLMClients, provider: str) -> Respon
         return JSONResponse({"error": f"bad request body: {exc}"}, status_code=400)
     headers = {"x-fake-output-tokens": str(max_tokens)} if llm.fake_headers else None
     messages = [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": prompt}]
-    llm.calls[provider] = llm.calls.get(provider, 0) + 1
     try:
         if provider == "openai":
             return await _openai(

@@ -180,31 +180,49 @@ def plan_visits(requests: int, seed: int) -> list[Visit]:
     return visits
 
 
-def _run_visit(
-    visit: Visit, base_url: str, stats: TrafficStats, lock: threading.Lock, tick: Callable[[], None]
-) -> None:
-    xff = f"{_FORGED}, {visit.ip}" if visit.forged_prefix else visit.ip
-    headers = {"user-agent": visit.user_agent, "x-forwarded-for": xff}
-    bot = visit.device_class == "bot"
-    with httpx.Client(base_url=base_url, headers=headers, timeout=60.0) as client:
-        for step in visit.steps:
-            if bot:
-                client.cookies.clear()  # crawlers keep no cookies
-            failure = None
-            try:
-                if step.method == "GET":
-                    response = client.get(step.path)
-                else:
-                    response = client.post(step.path, content=step.body, json=step.json)
-                if response.status_code >= 400:
-                    failure = f"{step.kind}: HTTP {response.status_code} {response.text[:120]}"
-            except httpx.HTTPError as exc:
-                failure = f"{step.kind}: {type(exc).__name__}: {exc}"
-            with lock:
-                stats.by_kind[step.kind] += 1
-                if failure is not None:
-                    stats.failures[failure] += 1
-            tick()
+class _Drive:
+    """State the visitor threads share: the tallies, the progress callback and the stop flag."""
+
+    def __init__(self, base_url: str, total: int, progress: Callable[[int, int], None] | None):
+        self.base_url = base_url
+        self.total = total
+        self.progress = progress
+        self.stats = TrafficStats()
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.done = 0
+
+    def record(self, kind: str, failure: str | None) -> None:
+        with self.lock:
+            self.stats.by_kind[kind] += 1
+            if failure is not None:
+                self.stats.failures[failure] += 1
+            self.done += 1
+            done = self.done
+        if self.progress is not None:
+            self.progress(done, self.total)
+
+    def visit(self, visit: Visit) -> None:
+        xff = f"{_FORGED}, {visit.ip}" if visit.forged_prefix else visit.ip
+        headers = {"user-agent": visit.user_agent, "x-forwarded-for": xff}
+        bot = visit.device_class == "bot"
+        with httpx.Client(base_url=self.base_url, headers=headers, timeout=60.0) as client:
+            for step in visit.steps:
+                if self.stop.is_set():  # interrupted: leave the remaining steps unsent
+                    return
+                if bot:
+                    client.cookies.clear()  # crawlers keep no cookies
+                failure = None
+                try:
+                    if step.method == "GET":
+                        response = client.get(step.path)
+                    else:
+                        response = client.post(step.path, content=step.body, json=step.json)
+                    if response.status_code >= 400:
+                        failure = f"{step.kind}: HTTP {response.status_code} {response.text[:120]}"
+                except httpx.HTTPError as exc:
+                    failure = f"{step.kind}: {type(exc).__name__}: {exc}"
+                self.record(step.kind, failure)
 
 
 def run_visits(
@@ -215,25 +233,16 @@ def run_visits(
     progress: Callable[[int, int], None] | None = None,
 ) -> TrafficStats:
     """Drive ``visits`` against ``base_url``, ``concurrency`` visitors at a time; report progress."""
-    stats = TrafficStats(visits=len(visits))
-    total = sum(len(v.steps) for v in visits)
-    lock = threading.Lock()
-    done = 0
-
-    def tick() -> None:
-        nonlocal done
-        with lock:
-            done += 1
-            current = done
-        if progress is not None:
-            progress(current, total)
-
+    drive = _Drive(base_url, sum(len(v.steps) for v in visits), progress)
+    drive.stats.visits = len(visits)
     started = time.monotonic()
-    with ThreadPoolExecutor(
-        max_workers=max(1, concurrency), thread_name_prefix="demo-visitor"
-    ) as pool:
-        futures = [pool.submit(_run_visit, v, base_url, stats, lock, tick) for v in visits]
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="demo-visitor")
+    try:
+        futures = [pool.submit(drive.visit, v) for v in visits]
         for future in futures:
             future.result()
-    stats.seconds = time.monotonic() - started
-    return stats
+    finally:  # on Ctrl-C too: stop visitors between requests rather than finish the plan
+        drive.stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+    drive.stats.seconds = time.monotonic() - started
+    return drive.stats
