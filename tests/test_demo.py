@@ -14,7 +14,7 @@ import iptocc
 import pytest
 
 from otel_downstream.agent.device_class import classify
-from otel_downstream.exporters.demo_report import summarize
+from otel_downstream.exporters.demo_report import energy_text, summarize, water_text
 from otel_downstream.exporters.demo_traffic import plan_visits
 from otel_downstream.exporters.demo_visitors import COUNTRIES, DEVICES
 
@@ -113,7 +113,10 @@ def test_keep_serving_exposes_metrics_until_sigint() -> None:
         assert url is not None, "".join(seen)
         body = httpx.get(url, timeout=10).text
         assert "downstream_co2e_grams_total{" in body
-        assert summarize(body).total.co2e_g > 0
+        # The printed total is what /metrics holds (nothing is sent after the summary).
+        printed = re.search(r"Total: \S+ \S+, (\S+) g CO2e", "".join(seen))
+        assert printed is not None
+        assert summarize(body).total.co2e_g == pytest.approx(float(printed.group(1)), rel=1e-3)
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
         assert process.returncode == 0, err
@@ -145,3 +148,33 @@ def test_each_demo_address_geolocates_to_its_country(country: str) -> None:
 def test_each_demo_user_agent_is_classified_as_its_device(device_class: str) -> None:
     for user_agent in DEVICES[device_class][1]:
         assert classify(user_agent).device_class == device_class, user_agent
+
+
+def test_summary_units() -> None:
+    assert energy_text(36.0) == "0.01 Wh"
+    assert energy_text(3.6e6 * 2.5) == "2.500 kWh"
+    assert water_text(0.0125) == "12.5 mL"
+    assert water_text(3.25) == "3.250 L"
+
+
+def test_summary_sums_a_real_exposition() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from otel_downstream.exporters.metrics import FootprintMetrics
+
+    metrics = FootprintMetrics(CollectorRegistry(), build_info={"network_method": "swd-v4"})
+    web = ("shop", "network", "operational", "FR", "smartphone", "", "")
+    ai = ("shop", "ai_inference", "operational", "", "", "openai", "gpt-4o")
+    for labels, (joules, grams, litres) in ((web, (36.0, 0.5, 0.01)), (ai, (72.0, 2.0, 0.03))):
+        metrics.energy.labels(*labels).inc(joules)
+        metrics.co2e.labels(*labels).inc(grams)
+        metrics.water.labels(*labels).inc(litres)
+    metrics.requests.labels("shop", "FR", "smartphone").inc(4)
+    metrics.tokens.labels("shop", "openai", "gpt-4o", "output").inc(500)
+    summary = summarize(generate_latest(metrics.registry).decode())
+    assert summary.total.co2e_g == pytest.approx(2.5)
+    assert summary.by_segment["network"].energy_j == pytest.approx(36.0)
+    assert set(summary.by_country) == {"FR"} and set(summary.by_device) == {"smartphone"}
+    assert set(summary.by_model) == {"openai / gpt-4o"}
+    assert summary.requests == 4 and summary.tokens == {"output": 500}
+    assert summary.versions["network_method"] == "swd-v4"
