@@ -170,7 +170,9 @@ def _send_grpc(target: str, bodies: list[bytes], count: int) -> None:
             export(body, timeout=60)
 
 
-def _measure(server: _Server, transport: str, bodies: list[bytes], n_spans: int) -> float:
+def _measure(
+    server: _Server, transport: str, bodies: list[bytes], n_spans: int, label: str = ""
+) -> float:
     """CPU µs the server spends per span through one transport (two client threads)."""
     batches = n_spans // BATCH
     cpu0, wall0 = server.cpu_s(), time.perf_counter()
@@ -188,7 +190,7 @@ def _measure(server: _Server, transport: str, bodies: list[bytes], n_spans: int)
     cpu, wall = server.cpu_s() - cpu0, time.perf_counter() - wall0
     per_span = cpu / (batches // 2 * 2 * BATCH) * 1e6
     print(
-        f"{transport:5s} {per_span:6.1f} µs CPU/span  {1e6 / per_span:9,.0f} spans/s per core  "
+        f"{label or transport:7s} {per_span:6.1f} µs CPU/span  {1e6 / per_span:9,.0f} spans/s per core  "
         f"({batches * BATCH / wall:,.0f} spans/s wall, client on the same 2 cores)"
     )
     return per_span
@@ -206,7 +208,7 @@ def main() -> int:
     server = _Server()
     failed = 0
     try:
-        _measure(server, "http", bodies[:1], BATCH * 20)  # warm-up: factor caches, connections
+        _measure(server, "http", bodies[:1], BATCH * 20, "warm-up")  # factor caches, connections
         for transport in ("http", "grpc"):
             per_span = _measure(server, transport, bodies, n_spans)
             ratio = per_span / baseline
