@@ -123,25 +123,22 @@ class GenAICall:
     def observe_result(self, result: object) -> None:
         """Take model, usage and finish reasons from a parsed (non-streamed) response."""
         try:
-            model = getattr(result, "model", None)
+            fields = _fields(type(result))
+            model = getattr(result, "model", None) if "model" in fields else None
             if isinstance(model, str) and model:
                 self.response_model = model
-            usage = getattr(result, "usage", None)
+            usage = getattr(result, "usage", None) if "usage" in fields else None
             if usage is not None:
                 self._usage = usage
-            choices = getattr(result, "choices", None)
-            if choices:
-                for index, choice in enumerate(choices):
+            if "choices" in fields:
+                for index, choice in enumerate(getattr(result, "choices", None) or ()):
                     reason = getattr(choice, "finish_reason", None)
                     if reason:
                         self._reasons[index] = str(getattr(reason, "value", reason))
-            status = getattr(result, "status", None)  # Responses API: completed/incomplete/failed
-            if (
-                isinstance(status, str)
-                and not choices
-                and getattr(result, "output", None) is not None
-            ):
-                self._reasons[0] = status
+            elif "status" in fields and "output" in fields:  # Responses API: the status
+                status = getattr(result, "status", None)
+                if isinstance(status, str):
+                    self._reasons[0] = status
         except Exception as exc:
             report_fault(self.component, exc)
 

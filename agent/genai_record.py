@@ -157,6 +157,8 @@ def finish_reasons(choices: Iterable[Any] | None) -> tuple[str, ...]:
 
 
 def _getter(obj: object) -> Any:
+    if isinstance(obj, dict):  # checked before the (slower, ABC) Mapping test: the common case
+        return obj.get
     if isinstance(obj, Mapping):
         return obj.get
     return lambda name: getattr(obj, name, None)
