@@ -461,3 +461,47 @@ def test_defers_to_another_genai_span(api: FakeLLMAPI, spans: Spans) -> None:
         client.chat.completions.create(model="m", messages=MESSAGES)
     names = sorted(s.name for s in spans.finished())
     assert names == ["chat m", "chat m", "chat m", "handler", "invoke_agent shop"]
+
+
+def test_zero_code_opentelemetry_instrument(api: FakeLLMAPI, tmp_path: Any) -> None:
+    """``opentelemetry-instrument python app.py`` loads our entry points and traces the calls."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = tmp_path / "app.py"
+    app.write_text(
+        "import json, sys, openai\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "client = openai.OpenAI(base_url=sys.argv[1], api_key='k', max_retries=0)\n"
+        "client.chat.completions.create(model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'x'}])\n"
+        "print(json.dumps([(s.name, dict(s.attributes)) for s in exporter.get_finished_spans()]))\n"
+    )
+    command = Path(sys.executable).with_name("opentelemetry-instrument")
+    env = {
+        **os.environ,
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai",  # the contrib one, if it loads at all
+        "OTEL_TRACES_EXPORTER": "none",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
+    done = subprocess.run(
+        [str(command), sys.executable, str(app), api.openai_base_url],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    spans = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [name for name, _ in spans] == ["chat gpt-4o-mini"]
+    assert spans[0][1][attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
