@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser, with the arguments of sub-command ``only`` (the one being run) filled in."""
     parser = argparse.ArgumentParser(
         prog="otel-downstream",
         description="Downstream footprint (energy, CO2e, water) of web and AI services.",
@@ -33,7 +34,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if only is None or name == only:
+        if name == only:  # the others stay unimported: `--help` lists them from COMMANDS
             _load(module).add_arguments(sub_parser)
     return parser
 
