@@ -35,6 +35,7 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"
 )
 HEADERS = {"User-Agent": IPHONE, "CF-IPCountry": "DE"}
+LABELS = {"service_name": "shop", "geo_country_iso_code": "DE", "device_class": "smartphone"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class _HeaderCountry:
 
 
 def _middleware_options(provider: TracerProvider) -> dict[str, Any]:
-    options: dict[str, Any] = {"tracer_provider": provider, "excluded_paths": "/metrics"}
+    options: dict[str, Any] = {"tracer_provider": provider, "excluded_paths": "/metrics,/metrics/"}
     if importlib.util.find_spec("otel_downstream.agent.country") is not None:
         options["country_header"] = "CF-IPCountry"
     else:
@@ -67,6 +68,17 @@ def _no_leftover_handle() -> Iterator[None]:
 
     if module._current is not None:
         module._current.shutdown()
+
+
+def _eventually(read: Any, expected: float, timeout: float = 5.0) -> Any:
+    """Poll ``read()``: a server ends its span after the response bytes left, so a client can
+    read its response before the span (and its footprint) is complete."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+        value = read()
+    return value
 
 
 def _free_port() -> int:
@@ -152,7 +164,9 @@ def test_flask_totals_on_metrics_equal_the_engine() -> None:
             body = os.urandom(50 * i + 1)
             r = client.post("/echo", content=body, headers=HEADERS)
             sent.append((len(body), len(r.content)))
-    samples = _scrape(f"http://127.0.0.1:{port}/metrics")
+    url = f"http://127.0.0.1:{port}/metrics"
+    _eventually(lambda: _total(_scrape(url), M.REQUESTS), 40)
+    samples = _scrape(url)
     want = _expected(sent, "DE", "smartphone")
     assert (
         _total(
@@ -206,6 +220,7 @@ def test_fastapi_totals_equal_the_engine() -> None:
         with httpx.Client(base_url=base) as client:
             for n in sizes:
                 assert len(client.get(f"/blob/{n}", headers=HEADERS).content) == n
+            _eventually(lambda: _total(_scrape(base + "/metrics/"), M.REQUESTS), len(sizes))
             samples = _scrape(base + "/metrics/")
     finally:
         server.should_exit = True
@@ -220,33 +235,21 @@ def test_configure_twice_counts_once_and_shutdown_allows_a_new_one() -> None:
     registry = CollectorRegistry()
     first = configure("shop", tracer_provider=provider, registry=registry, metrics_port=None)
     assert configure("other", tracer_provider=TracerProvider(), metrics_port=None) is first
-    app = _flask_app(provider)
-    with _wsgi_server(app) as base:
+
+    def requests() -> float | None:
+        return registry.get_sample_value(M.REQUESTS, LABELS)
+
+    with _wsgi_server(_flask_app(provider)) as base:
         httpx.get(base + "/items/10", headers=HEADERS)
-        assert (
-            registry.get_sample_value(
-                M.REQUESTS,
-                {
-                    "service_name": "shop",
-                    "geo_country_iso_code": "DE",
-                    "device_class": "smartphone",
-                },
-            )
-            == 1
-        )
+        assert _eventually(requests, 1) == 1
         first.shutdown()
-        assert registry.get_sample_value(M.REQUESTS.removesuffix("_total") + "_total", {}) is None
+        assert requests() is None  # unregistered
         second = configure("shop", tracer_provider=provider, registry=registry, metrics_port=None)
         assert second is not first
         httpx.get(base + "/items/10", headers=HEADERS)
-    # The first processor stays attached to the provider but no longer counts.
-    assert (
-        registry.get_sample_value(
-            M.REQUESTS,
-            {"service_name": "shop", "geo_country_iso_code": "DE", "device_class": "smartphone"},
-        )
-        == 1
-    )
+        # The first processor stays attached to the provider but no longer counts: 1, never 2.
+        assert _eventually(requests, 1) == 1
+        assert _eventually(requests, 2, timeout=0.3) == 1
     second.shutdown()
 
 
@@ -260,8 +263,11 @@ def test_dropped_request_spans_are_recorded_but_not_exported() -> None:
     with _wsgi_server(_flask_app(provider)) as base:
         for _ in range(7):
             httpx.get(base + "/items/5", headers=HEADERS)
+        accounted = _eventually(
+            lambda: registry.get_sample_value(M.SPANS_ACCOUNTED, {"type": "http"}), 7
+        )
+    assert accounted == 7
     assert exported.get_finished_spans() == ()
-    assert registry.get_sample_value(M.SPANS_ACCOUNTED, {"type": "http"}) == 7
     handle.shutdown()
 
 
