@@ -219,3 +219,30 @@ def test_internal_fault_is_swallowed_and_counted(api: FakeLLMAPI, spans: Spans) 
     events = list(client.chat.stream(model="m", messages=MESSAGES))
     assert len(events) == 13
     assert fault_counts()["mistral"] == before + 2
+
+
+def test_sdk_exception_is_the_same_object(api: FakeLLMAPI, spans: Spans) -> None:
+    """The exception the SDK raises reaches the caller as that very object (not a copy or wrapper)."""
+    from .sdk import http
+
+    sentinel = RuntimeError("transport failed")
+
+    def fail(request: Any) -> None:
+        raise sentinel
+
+    def raised(client: Mistral) -> BaseException:
+        with pytest.raises(Exception) as caught:
+            client.chat.complete(model="m", messages=MESSAGES)
+        return caught.value
+
+    def client_with_hook() -> Mistral:
+        return Mistral(
+            api_key="fake",
+            server_url=api.mistral_server_url,
+            client=http.Client(event_hooks={"request": [fail]}),
+        )
+
+    bare = raised(client_with_hook())
+    traced = instrument_mistral(client_with_hook(), tracer_provider=spans.provider)
+    assert (raised(traced) is sentinel) == (bare is sentinel)
+    assert spans.one().attributes[attr.ERROR_TYPE] == type(bare).__qualname__

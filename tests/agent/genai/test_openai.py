@@ -505,3 +505,25 @@ def test_zero_code_opentelemetry_instrument(api: FakeLLMAPI, tmp_path: Any) -> N
     spans = json.loads(done.stdout.strip().splitlines()[-1])
     assert [name for name, _ in spans] == ["chat gpt-4o-mini"]
     assert spans[0][1][attr.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+
+
+def test_sdk_exception_is_the_same_object(api: FakeLLMAPI, spans: Spans) -> None:
+    """The exception the SDK raises reaches the caller as that very object (not a copy or wrapper)."""
+    sentinel = openai.APIConnectionError(request=sdk_http.Request("POST", api.openai_base_url))
+
+    def fail(request: Any) -> None:
+        raise sentinel
+
+    def raised(client: openai.OpenAI) -> BaseException:
+        with pytest.raises(openai.APIConnectionError) as caught:
+            client.chat.completions.create(model="m", messages=MESSAGES)
+        return caught.value
+
+    hooks = {"request": [fail]}
+    bare = raised(sync_client(api, http_client=sdk_http.Client(event_hooks=hooks)))
+    traced = instrument_openai(
+        sync_client(api, http_client=sdk_http.Client(event_hooks=hooks)),
+        tracer_provider=spans.provider,
+    )
+    assert (raised(traced) is sentinel) == (bare is sentinel)
+    assert spans.one().attributes[attr.ERROR_TYPE] == "APIConnectionError"
