@@ -150,6 +150,11 @@ def render(summary: Summary, metrics_url: str) -> str:
         f"{water_text(total.water_l)} water"
     )
     lines += _table("By segment", summary.by_segment.items(), total.co2e_g)
+    if "datacenter" not in summary.by_segment:
+        lines.append(
+            "  (datacenter: off, the operator's own Scope 2/3; "
+            "OTEL_DOWNSTREAM_INCLUDE_DATACENTER=true adds it)"
+        )
     lines += _table("By client country (web + hosts)", summary.by_country.items(), total.co2e_g)
     lines += _table("By device class (web)", summary.by_device.items(), total.co2e_g)
     lines += _table("By model (AI inference)", summary.by_model.items(), total.co2e_g)
