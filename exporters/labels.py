@@ -7,8 +7,9 @@ allow-list that is always admitted, plus the first ``limit`` other distinct valu
 ``other`` for everything after that (each overflow counted). Memory is bounded by the allow-list
 and the limit, never by the input: rejected values are not remembered.
 
-Countries and device classes have closed sets and are normalised rather than limited: an ISO 3166
-alpha-2 shape (two letters, upper-cased) or ``ZZ``; one of the fixed device classes or ``unknown``.
+Countries and device classes have closed sets and are normalised rather than limited: an assigned
+ISO 3166-1 alpha-2 code (upper-cased; the agent's list, so both sides agree) or ``ZZ``; one of the
+fixed device classes or ``unknown``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES, UNKNOWN_COUNTRY
+from otel_downstream.agent.country import ISO_COUNTRIES
 
 OTHER: Final = "other"
 """The label value every value past a label's limit is folded into."""
@@ -30,32 +32,26 @@ MAX_LABEL_LENGTH: Final = 128
 """Longer values are cut: a label value is a name, not a payload."""
 
 _DEVICE_CLASSES: Final = frozenset(DEVICE_CLASSES)
-_ASCII_UPPER: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-# ISO 3166-1 user-assigned codes (AA, QM-QZ, XA-XZ, ZZ) are not countries; ZZ is our "unknown".
-_USER_ASSIGNED: Final = frozenset(
-    {"AA", "ZZ"}
-    | {f"Q{c}" for c in "MNOPQRSTUVWXYZ"}
-    | {f"X{c}" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
-)
 
 
 def normalize_country(value: object) -> tuple[str, bool]:
-    """``(label, valid)``: an upper-cased alpha-2 code, or ``ZZ`` and ``False`` for anything else.
+    """``(label, valid)``: an assigned alpha-2 code, or ``ZZ`` and ``False`` for anything else.
 
-    ``None`` (no country known) gives ``("ZZ", True)``: an unknown country is a normal state, not
-    bad input. The result is always one of at most 26 × 26 values, so it needs no limit.
+    ``None`` and ``ZZ`` (no country known) give ``("ZZ", True)``: an unknown country is a normal
+    state, not bad input. The result is one of ~250 values, so it needs no limit.
     """
     if value is None:
         return UNKNOWN_COUNTRY, True
-    if not isinstance(value, str) or len(value) != 2 or not value.isascii():
+    if not isinstance(value, str):
+        return UNKNOWN_COUNTRY, False
+    if value in ISO_COUNTRIES:
+        return value, True
+    if len(value) != 2 or not value.isascii():
         return UNKNOWN_COUNTRY, False
     code = value.upper()
-    if code[0] not in _ASCII_UPPER or code[1] not in _ASCII_UPPER:
-        return UNKNOWN_COUNTRY, False
-    if code in _USER_ASSIGNED:
-        return UNKNOWN_COUNTRY, code == UNKNOWN_COUNTRY
-    return code, True
+    if code in ISO_COUNTRIES:
+        return code, True
+    return UNKNOWN_COUNTRY, code == UNKNOWN_COUNTRY
 
 
 def normalize_device_class(value: object) -> tuple[str, bool]:
