@@ -178,3 +178,50 @@ def test_summary_sums_a_real_exposition() -> None:
     assert set(summary.by_model) == {"openai / gpt-4o"}
     assert summary.requests == 4 and summary.tokens == {"output": 500}
     assert summary.versions["network_method"] == "swd-v4"
+
+
+@pytest.mark.e2e
+def test_demo_uses_given_provider_endpoints_instead_of_its_fake() -> None:
+    from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+
+    with FakeLLMAPI() as provider:  # stands for api.openai.com and api.mistral.ai
+        done = subprocess.run(
+            _command(
+                "--requests",
+                "40",
+                "--metrics-port",
+                "0",
+                "--openai-base-url",
+                provider.openai_base_url,
+                "--openai-api-key",
+                "sk-test",
+                "--mistral-server-url",
+                provider.mistral_server_url,
+                "--mistral-api-key",
+                "test",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        paths = {r.path for r in provider.received}
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "LOCAL STAND-IN" not in done.stdout
+    assert f"OpenAI: {provider.openai_base_url} (real calls)" in done.stdout
+    assert {"/v1/chat/completions", "/mistral/v1/chat/completions"} <= paths
+    assert any(m.startswith("mistral_ai / ") for m in _section(done.stdout, "By model"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--requests", "0"], "--requests and --concurrency must be positive"),
+        (["--host-interval", "0"], "--host-interval > 0"),
+        (["--metrics-port", "70000"], "ports must be 0-65535"),
+    ],
+)
+def test_demo_rejects_bad_settings(args: list[str], message: str) -> None:
+    done = subprocess.run(_command(*args), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert message in done.stderr
