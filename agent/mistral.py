@@ -82,6 +82,13 @@ def _package() -> str:
     try:
         importlib.import_module("mistralai.client.basesdk")
     except ImportError:
+        try:
+            importlib.import_module("mistralai.basesdk")
+        except ImportError as exc:
+            raise ImportError(
+                "instrument_mistral needs the mistralai SDK (>= 1.0): "
+                "pip install 'otel-downstream[mistral]'"
+            ) from exc
         return "mistralai"
     return "mistralai.client"
 

@@ -236,7 +236,13 @@ _TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), (
 def _load_types() -> None:
     global _TYPES
     if not _TYPES[0]:
-        _TYPES = _sdk_types()
+        try:
+            _TYPES = _sdk_types()
+        except ImportError as exc:
+            raise ImportError(
+                "instrument_openai needs the openai SDK (>= 1.40): "
+                "pip install 'otel-downstream[openai]'"
+            ) from exc
 
 
 def _sdk_classes() -> tuple[type, ...]:
