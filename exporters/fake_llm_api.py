@@ -32,7 +32,7 @@ from typing import Any
 from . import fake_llm_payloads as payloads
 from .fake_llm_payloads import FakeLLMSettings
 
-__all__ = ["FakeLLMAPI", "FakeLLMSettings", "Received", "main"]
+__all__ = ["FakeLLMAPI", "FakeLLMSettings", "Received", "add_arguments", "main", "run"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,17 +235,27 @@ def _route(path: str) -> tuple[bool, str, str]:
     return mistral, names.get(tail, "chat"), scenario
 
 
-def main(argv: list[str] | None = None) -> int:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the stand-alone server (also usable as an ``otel-downstream`` sub-command)."""
+    defaults = FakeLLMSettings()
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8099, help="port (0 picks a free one)")
+    parser.add_argument("--input-tokens", type=int, default=defaults.input_tokens)
+    parser.add_argument("--output-tokens", type=int, default=defaults.output_tokens)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="delay between chunks")
+
+
+def run(args: argparse.Namespace) -> int:
     """Serve the fake API in the foreground until interrupted."""
-    parser = argparse.ArgumentParser(description="Fake OpenAI/Mistral API for tests and the demo.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8099)
-    parser.add_argument("--output-tokens", type=int, default=FakeLLMSettings().output_tokens)
-    parser.add_argument("--latency-ms", type=float, default=0.0)
-    args = parser.parse_args(argv)
-    settings = FakeLLMSettings(output_tokens=args.output_tokens, latency_s=args.latency_ms / 1000)
+    settings = FakeLLMSettings(
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        latency_s=args.latency_ms / 1000,
+        chunk_delay_s=args.chunk_delay_ms / 1000,
+    )
     api = FakeLLMAPI(settings, host=args.host, port=args.port)
-    print(f"fake LLM API (not a real model) on http://{args.host}:{api.port}", flush=True)
+    print(f"fake LLM API (a stand-in, not a model) on http://{args.host}:{api.port}", flush=True)
     try:
         api._server.serve_forever()
     except KeyboardInterrupt:
@@ -253,6 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         api._server.server_close()
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fake OpenAI/Mistral API for tests and the demo.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
