@@ -97,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("otel-downstream demo: interrupted", file=sys.stderr)
         return 130
+    except ValueError as exc:  # a setting that cannot work, named in the message
+        print(f"otel-downstream demo: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"otel-downstream demo: {exc}", file=sys.stderr)
         return 1

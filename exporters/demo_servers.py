@@ -73,6 +73,8 @@ def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
         )
     if args.openai_base_url:
         key = args.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            raise ValueError("--openai-base-url needs --openai-api-key or OPENAI_API_KEY")
         openai = AsyncOpenAI(base_url=args.openai_base_url, api_key=key, max_retries=1)
         say(f"  OpenAI: {args.openai_base_url} (real calls)")
     else:
@@ -80,6 +82,8 @@ def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
         openai = AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-demo-fake", max_retries=0)
     if args.mistral_server_url:
         key = args.mistral_api_key or os.environ.get("MISTRAL_API_KEY")
+        if not key:
+            raise ValueError("--mistral-server-url needs --mistral-api-key or MISTRAL_API_KEY")
         mistral = Mistral(api_key=key, server_url=args.mistral_server_url)
         say(f"  Mistral: {args.mistral_server_url} (real calls)")
     else:

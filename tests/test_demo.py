@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -219,9 +220,15 @@ def test_demo_uses_given_provider_endpoints_instead_of_its_fake() -> None:
         (["--requests", "0"], "--requests and --concurrency must be positive"),
         (["--host-interval", "0"], "--host-interval > 0"),
         (["--metrics-port", "70000"], "ports must be 0-65535"),
+        (
+            ["--openai-base-url", "http://127.0.0.1:9/v1"],
+            "needs --openai-api-key or OPENAI_API_KEY",
+        ),
     ],
 )
 def test_demo_rejects_bad_settings(args: list[str], message: str) -> None:
-    done = subprocess.run(_command(*args), capture_output=True, text=True, timeout=60, check=False)
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    command = _command("--metrics-port", "0", *args)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert done.returncode == 2
     assert message in done.stderr
