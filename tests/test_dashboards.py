@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
@@ -166,15 +167,46 @@ def test_every_variable_a_query_uses_is_defined(file: str) -> None:
         assert variable["includeAll"] and variable["allValue"] == ALL, variable["name"]
 
 
+# Grafana unit ids these dashboards use (packages/grafana-data/src/valueFormats/categories.ts); an
+# unknown id would silently render as a literal suffix. ``si:<unit>`` is Grafana's custom SI unit.
+GRAFANA_UNITS = {
+    "massg": "gram, SI-scaled (mg, g, kg)",
+    "kwatth": "kilowatt-hour",
+    "watth": "watt-hour, SI-scaled (mWh, Wh)",
+    "watt": "watt (J/s)",
+    "litre": "litre, SI-scaled (mL, L)",
+    "short": "plain number",
+    "none": "no unit",
+    "cps": "counts per second",
+    "reqps": "requests per second",
+    "Bps": "bytes per second",
+    "decbytes": "bytes (SI)",
+    "percentunit": "0-1 as a percentage",
+}
+
+
+def _units(panel: dict[str, object]) -> set[str]:
+    field_config: dict[str, Any] = panel["fieldConfig"]  # type: ignore[assignment]
+    return {field_config["defaults"]["unit"]} | {
+        prop["value"]
+        for override in field_config["overrides"]
+        for prop in override["properties"]
+        if prop["id"] == "unit"
+    }
+
+
+def test_every_unit_is_a_grafana_unit() -> None:
+    for file, board in BOARDS.items():
+        for panel in panels(board):
+            for unit in _units(panel):
+                custom = re.fullmatch(r"si:(g|L)/h", unit)
+                assert unit in GRAFANA_UNITS or custom, f"{file}: {panel['title']}: {unit}"
+
+
 def test_energy_is_shown_in_watt_hours_or_watts_never_raw_joules() -> None:
     for file, board in BOARDS.items():
         for panel in panels(board):
-            units = {panel["fieldConfig"]["defaults"]["unit"]} | {
-                prop["value"]
-                for override in panel["fieldConfig"]["overrides"]
-                for prop in override["properties"]
-                if prop["id"] == "unit"
-            }
+            units = _units(panel)
             assert "joule" not in units, f"{file}: {panel['title']}"
             for target in panel["targets"]:
                 expr = target["expr"]

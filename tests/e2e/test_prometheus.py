@@ -14,9 +14,11 @@ figures for the same spans.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 
@@ -166,6 +168,24 @@ def test_every_panel_query_and_recording_rule_returns_data(
     # The tenant past the service label limit is accounted under service_name="other".
     by_service = results["rule service:downstream_co2e_grams_per_request:ratio_rate5m"]
     assert {"shop", "assistant", "other"} <= {s["metric"]["service_name"] for s in by_service}  # type: ignore[index]
+
+
+def test_every_variable_drop_down_has_values(stack: tuple[Serve, Prometheus, Traffic]) -> None:
+    """``label_values(selector, label)``: what Grafana asks Prometheus to fill each drop-down."""
+    _, prometheus, _ = stack
+    checked = 0
+    for file, board in dashboards().items():
+        variables = {v["name"]: ALL for v in board["templating"]["list"]}
+        for variable in board["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
+            match = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["definition"])
+            assert match, variable["definition"]
+            selector, label = substitute(match.group(1), variables), match.group(2)
+            body = prometheus.get(f"/api/v1/label/{label}/values?match[]={quote(selector)}")
+            assert body["status"] == "success" and body["data"], (file, variable["name"], body)
+            checked += 1
+    assert checked >= 9
 
 
 def test_rules_are_healthy_and_the_alerts_this_traffic_trips_are_active(
