@@ -98,7 +98,12 @@ def serve_app(app: Any, port: int, stack: Stack) -> str:
     """The shop under uvicorn on 127.0.0.1, in a thread; returns its base URL."""
     import uvicorn
 
-    sock = _bind(port)
+    try:
+        sock = _bind(port)
+    except OSError as exc:
+        raise OSError(
+            f"cannot serve the shop on 127.0.0.1:{port} ({exc}); pass --app-port 0"
+        ) from exc
     config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="demo-uvicorn")
@@ -120,6 +125,7 @@ def serve_app(app: Any, port: int, stack: Stack) -> str:
 
 
 def serve_metrics(registry: Any, port: int, stack: Stack) -> str:
+    """``registry`` on http://127.0.0.1:``port``/metrics (0: any free port); returns the URL."""
     from prometheus_client import start_http_server
 
     try:
@@ -140,6 +146,7 @@ def serve_metrics(registry: Any, port: int, stack: Stack) -> str:
 
 
 def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM (``--keep-serving``), then restore the previous handlers."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
