@@ -148,6 +148,9 @@ def test_every_panel_has_a_query_a_unit_and_the_datasource_variable(file: str) -
             assert target["expr"].strip(), title
             assert target["datasource"]["uid"] == "${datasource}", title
         assert panel["fieldConfig"]["defaults"].get("unit"), f"{title}: no unit"
+        if "$__range" in " ".join(t["expr"] for t in panel["targets"]):
+            # one total per range: an instant query (a range query would recompute it per step)
+            assert all(t["instant"] for t in panel["targets"]), f"{title}: $__range over a range"
 
 
 @pytest.mark.parametrize("file", sorted(BOARDS))
