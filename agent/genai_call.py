@@ -226,7 +226,13 @@ class GenAICall:
     def _record(self, error: BaseException | None) -> GenAIRecord:
         inp, out, cached, reasoning = usage_counts(self._usage)
         estimated = False
-        if out is None and self._stream and (error is None or self._chars):
+        # estimate only from chunks we saw: a stream read raw (iter_lines) or never read stays unknown
+        if (
+            out is None
+            and self._stream
+            and self._ttfc is not None
+            and (error is None or self._chars)
+        ):
             out = tokens_from_chars(self._chars)
             estimated = True
         if inp is None and self._body is not None and (estimated or out is not None):

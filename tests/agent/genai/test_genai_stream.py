@@ -147,6 +147,8 @@ async def test_unread_stream_finalised_on_garbage_collection(
     gc.collect()
     span = spans.one()
     assert attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK not in span.attributes
+    assert attr.GEN_AI_USAGE_OUTPUT_TOKENS not in span.attributes  # unknown, not a guessed 0
+    assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in span.attributes
 
 
 def test_record_attributes_leave_out_unknowns() -> None:
