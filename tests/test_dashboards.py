@@ -432,3 +432,13 @@ def test_provisioning_points_grafana_at_prometheus_and_the_dashboards() -> None:
     assert path is not None
     # The documented mount puts collector-config/grafana/dashboards at that path.
     assert f"grafana/dashboards:{path.group(1)}" in provider
+
+
+def test_docs_explain_every_panel_and_alert() -> None:
+    docs = (CONFIG.parent / "docs" / "dashboards.md").read_text()
+    for file, board in BOARDS.items():
+        assert f"`{file}`" in docs
+        for panel in panels(board):
+            assert f"| {panel['title']} ({panel['type']}) |" in docs, f"{file}: {panel['title']}"
+    for name, _ in recording_rules(ALERTS):
+        assert f"| `{name}` |" in docs, name
