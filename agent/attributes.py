@@ -31,6 +31,8 @@ HTTP_METHOD_OLD: Final = "http.method"
 HTTP_STATUS_CODE_OLD: Final = "http.status_code"
 HTTP_REQUEST_CONTENT_LENGTH_OLD: Final = "http.request_content_length"
 HTTP_RESPONSE_CONTENT_LENGTH_OLD: Final = "http.response_content_length"
+HTTP_SCHEME_OLD: Final = "http.scheme"
+HTTP_HOST_OLD: Final = "http.host"
 
 # --- GenAI client spans (semconv GenAI conventions) -------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"

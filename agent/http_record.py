@@ -248,8 +248,8 @@ _OWNER_SETS = (
     (attr.HTTP_REQUEST_METHOD, attr.HTTP_METHOD_OLD),
     (attr.HTTP_RESPONSE_STATUS_CODE, attr.HTTP_STATUS_CODE_OLD),
     (attr.HTTP_ROUTE, attr.HTTP_ROUTE),
-    (attr.URL_SCHEME, attr.URL_SCHEME),
-    (attr.SERVER_ADDRESS, attr.SERVER_ADDRESS),
+    (attr.URL_SCHEME, attr.HTTP_SCHEME_OLD),
+    (attr.SERVER_ADDRESS, attr.HTTP_HOST_OLD),
 )
 
 
