@@ -76,7 +76,7 @@ def _page(title: str, products: range) -> bytes:
     items = "\n".join(
         f'<li class="product"><a href="/products/{n}"><img src="/static/hero.webp?v={n}" '
         f'alt="Trail product {n}" loading="lazy"><h2>Trail product {n}</h2></a>'
-        f"<p>{_product(n)['summary'] * 4}</p><span>{_product(n)['price_eur']} €</span></li>"
+        f"<p>{_product(n)['summary'] * 8}</p><span>{_product(n)['price_eur']} €</span></li>"
         for n in products
     )
     head = (
@@ -119,7 +119,7 @@ def build_app(llm: LLMClients, *, seed: int = 7) -> ASGIApp:
     rng = random.Random(seed)
     assets = {name: (kind, rng.randbytes(size)) for name, (kind, size) in ASSET_SIZES.items()}
     home = _page("Trail shop", range(1, _PAGE_PRODUCTS + 1))
-    pages = {n: _page(f"Trail product {n}", range(n, n + 8)) for n in range(1, 49)}
+    pages = {n: _page(f"Trail product {n}", range(n, n + 20)) for n in range(1, 49)}
 
     async def index(request: Request) -> Response:
         return HTMLResponse(home)
