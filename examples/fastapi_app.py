@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
+from starlette.routing import Route
 
 from otel_downstream.agent import ASGIMiddleware, configure
 from otel_downstream.agent.configure import metrics_asgi_app
@@ -67,7 +68,7 @@ def create_app(**middleware_options: Any) -> FastAPI:
 
         return StreamingResponse(lines(), media_type="text/event-stream")
 
-    app.router.add_route("/metrics", _Exposition(), include_in_schema=False)
+    app.router.routes.append(Route("/metrics", _Exposition(), include_in_schema=False))
     app.add_middleware(ASGIMiddleware, **middleware_options)
     return app
 

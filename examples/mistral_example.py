@@ -20,12 +20,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mistralai.client import Mistral
+from mistralai.client.models import UserMessageTypedDict
 
 from otel_downstream.agent import configure, instrument_mistral
 from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
-QUESTION = [{"role": "user", "content": "In one sentence: why do data centres use water?"}]
+QUESTION: list[UserMessageTypedDict] = [
+    {"role": "user", "content": "In one sentence: why do data centres use water?"}
+]
 
 
 def ai_footprint(registry: Any) -> dict[str, float]:
@@ -57,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         instrument_mistral(client, tracer_provider=handle.tracer_provider)
 
         answer = client.chat.complete(model=args.model, messages=QUESTION)
-        print("answer:", str(answer.choices[0].message.content)[:80])
+        message = answer.choices[0].message
+        print("answer:", str(message.content if message else "")[:80])
         streamed = "".join(
             str(event.data.choices[0].delta.content or "")
             for event in client.chat.stream(model=args.model, messages=QUESTION)

@@ -22,12 +22,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from openai import OpenAI
+from openai.types.chat import ChatCompletionMessageParam
 
 from otel_downstream.agent import configure, instrument_openai
 from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
-QUESTION = [
+QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "In one sentence: why does grid intensity vary by country?"}
 ]
 
