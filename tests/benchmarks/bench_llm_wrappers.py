@@ -3,12 +3,13 @@
 The responses are the fake API's (127.0.0.1), fetched once over real HTTP. The timed loops then
 replay those exact bytes through the SDK's own HTTP transport layer (``MockTransport``), so the loop
 measures the SDK plus the instrumentation and not the loopback socket, whose jitter on a shared
-machine is larger than the overhead being measured. Rounds run bare, ours and openai-v2 back to back,
-many times; each variant's figure is its fastest round (the least disturbed by other load on the
-machine: CPU-bound code only gets slower under interference), and added cost = fastest - fastest bare. Per chunk: streams of
-``CHUNKS`` chunks, minus the per-call overhead, divided by the chunk count; since a streamed chunk
-costs the SDK ~100 µs here, that difference is noisy, so the per-chunk target is judged on the
-wrapper alone: real SDK chunks pushed through our stream wrapper vs a plain iterator. Both instrumentations
+machine is larger than the overhead being measured. Each round times a short block of calls (and
+one stream) for every variant, in a shuffled order, with the cyclic garbage collector paused; the
+added cost is the median over rounds of (variant - bare) within the same round, so slow drifts and
+bursts of load from other processes cancel out instead of landing on one variant. Per chunk: the
+stream difference minus the per-call difference, divided by the chunk count; since a streamed chunk
+costs the SDK ~100 µs here, that figure stays noisy, so the per-chunk target is judged on the wrapper
+alone: real SDK chunks pushed through our stream wrapper vs a plain iterator. Both instrumentations
 export to the same SDK TracerProvider through a SimpleSpanProcessor with a no-op exporter, so span
 start and end are paid inside the measured loop. A bare SDK span start+end is printed as the floor
 any span-per-call instrumentation pays on this machine.
@@ -20,7 +21,10 @@ Run: ``.venv/bin/python -m tests.benchmarks.bench_llm_wrappers``
 
 from __future__ import annotations
 
+import gc
 import json
+import random
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,10 +40,10 @@ from otel_downstream.agent.genai_stream import _sync_chunks
 from otel_downstream.agent.openai import instrument_openai, uninstrument_openai
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
-CALLS = 100
-STREAMS = 2
+CALLS = 10
+STREAMS = 1
 CHUNKS = 300
-ROUNDS = 25
+ROUNDS = 100
 MESSAGES = [{"role": "user", "content": "How much energy does a token take?"}]
 
 
@@ -155,34 +159,48 @@ def main() -> None:
             official.uninstrument,
         )
     client = _recorded_client()
-    _per_call_us(client)  # warm the SDK's caches
+    for _ in range(20):
+        _per_call_us(client)  # warm the SDK's caches
     names = ["bare SDK", *variants]
     calls: dict[str, list[float]] = {name: [] for name in names}
     streams: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(ROUNDS):
-        for name in names:
-            on, off = variants.get(name, (lambda: None, lambda: None))
-            on()
-            try:
-                calls[name].append(_per_call_us(client))
-                streams[name].append(_per_stream_us(client))
-            finally:
-                off()
+    shuffler = random.Random(4)
+    gc.disable()
+    try:
+        for _ in range(ROUNDS):
+            shuffler.shuffle(names)
+            for name in names:
+                on, off = variants.get(name, (lambda: None, lambda: None))
+                on()
+                try:
+                    calls[name].append(_per_call_us(client))
+                    streams[name].append(_per_stream_us(client))
+                finally:
+                    off()
+            gc.collect()
+    finally:
+        gc.enable()
     chunks = CHUNKS + 1  # the last chunk carries the finish reason
-    best_call = {name: min(values) for name, values in calls.items()}
-    best_stream = {name: min(values) for name, values in streams.items()}
-    print(f"responses from the fake API, replayed; fastest of {ROUNDS} rounds")
-    print(f"  bare SDK chat call           {best_call['bare SDK']:8.1f} µs/call")
-    print(f"  bare SDK stream              {best_stream['bare SDK'] / chunks:8.2f} µs/chunk")
-    print(f"  bare SDK span start+end      {_bare_span_us(provider):8.1f} µs (floor for any span)")
+    bare_call = statistics.median(calls["bare SDK"])
+    bare_stream = statistics.median(streams["bare SDK"])
+    print(f"responses from the fake API, replayed; {ROUNDS} rounds, medians of paired differences")
+    print(f"  bare SDK chat call           {bare_call:8.1f} µs/call")
+    print(f"  bare SDK stream              {bare_stream / chunks:8.2f} µs/chunk")
+    floor = _bare_span_us(provider)
+    print(f"  bare SDK span start+end      {floor:8.1f} µs (floor for any span)")
     direct = _wrapper_per_chunk_us(client, provider)
     print(f"  our stream wrapper alone     {direct:8.2f} µs/chunk (no SDK, no I/O)")
     results: dict[str, tuple[float, float]] = {}
     for name in variants:
-        per_call = best_call[name] - best_call["bare SDK"]
-        per_chunk = (best_stream[name] - best_stream["bare SDK"] - per_call) / chunks
+        call_diffs = [v - b for v, b in zip(calls[name], calls["bare SDK"], strict=True)]
+        stream_diffs = [v - b for v, b in zip(streams[name], streams["bare SDK"], strict=True)]
+        per_call = statistics.median(call_diffs)
+        per_chunk = (statistics.median(stream_diffs) - per_call) / chunks
         results[name] = (per_call, per_chunk)
-        print(f"  {name:<18} added {per_call:8.1f} µs/call {per_chunk:8.2f} µs/chunk")
+        print(
+            f"  {name:<18} added {per_call:8.1f} µs/call {per_chunk:8.2f} µs/chunk"
+            f"   ({per_call / floor:.1f} bare spans per call)"
+        )
     client.close()
     ours_call, ours_chunk = results["otel-downstream"]
     print(
