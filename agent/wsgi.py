@@ -71,7 +71,12 @@ class WSGIMiddleware:
             peer_ip=environ.get("REMOTE_ADDR"),
         )
         stream = environ.get("wsgi.input")
-        if stream is not None:
+        # An HTTP/1.1 request has a body only with Content-Length or Transfer-Encoding; without
+        # either, the input is left exactly as the server made it.
+        if stream is not None and (
+            environ.get("CONTENT_LENGTH", "0") not in ("", "0")
+            or "HTTP_TRANSFER_ENCODING" in environ
+        ):
             environ["wsgi.input"] = _CountingInput(stream, exchange)
         return exchange
 

@@ -329,9 +329,44 @@ def test_server_file_wrapper_is_kept_for_sendfile(exporter, opts, tmp_path) -> N
     env = environ_for()
     env["wsgi.file_wrapper"] = wsgiref.util.FileWrapper
     body = WSGIMiddleware(app, **opts())(env, lambda *a: None)
-    assert type(body) is wsgiref.util.FileWrapper  # still the server's type: sendfile stays possible
+    assert (
+        type(body) is wsgiref.util.FileWrapper
+    )  # still the server's type: sendfile stays possible
     assert exporter.get_finished_spans() == ()
     # A server that uses sendfile never reads through the wrapper; it only closes it.
     body.close()
     (span,) = server_spans(exporter)
     assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 4000
+
+
+def test_input_untouched_without_a_body_and_counted_when_chunked(exporter, opts) -> None:
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["wsgi.input"])
+        data = environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [data]
+
+    wrapped = WSGIMiddleware(app, **opts())
+    plain = environ_for()
+    original = plain["wsgi.input"]
+    call_wsgi(wrapped, plain)
+    assert seen[-1] is original
+    chunked = environ_for(method="POST", headers={"Transfer-Encoding": "chunked"})
+    chunked["wsgi.input"] = __import__("io").BytesIO(b"streamed body")
+    chunked["wsgi.input_terminated"] = True
+    assert call_wsgi(wrapped, chunked).body == b"streamed body"
+    sizes = [s.attributes[attr.HTTP_REQUEST_BODY_SIZE] for s in server_spans(exporter)]
+    assert sizes == [0, 13]
+
+
+def test_option_conflicts_and_bad_values_fail_at_construction(opts) -> None:
+    from otel_downstream.agent.country import CountryResolver
+
+    with pytest.raises(ValueError, match="trusted_proxies=-1"):
+        WSGIMiddleware(hello, **opts(trusted_proxies=-1))
+    with pytest.raises(ValueError, match="not both"):
+        WSGIMiddleware(
+            hello, **opts(country_resolver=CountryResolver(), country_header="CF-IPCountry")
+        )
