@@ -161,12 +161,18 @@ class Exchange:
     def activate(self) -> None:
         """Make our span current while host code runs, so its spans become children."""
         if self.owned and self._token is None:
-            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+            try:
+                self._token = otel_context.attach(trace.set_span_in_context(self.span))
+            except Exception as exc:
+                report_fault(self.component, exc)
 
     def deactivate(self) -> None:
         token, self._token = self._token, None
         if token is not None:
-            otel_context.detach(token)  # type: ignore[arg-type]
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception as exc:
+                report_fault(self.component, exc)
 
     def fail(self, exc: BaseException) -> None:
         """The host app raised: remember it for the span (the exception itself propagates)."""

@@ -94,7 +94,8 @@ class WSGIMiddleware:
 
             def counting_write(data: bytes) -> object:
                 result = write(data)
-                exchange.response_bytes += len(data)
+                if isinstance(data, (bytes, bytearray, memoryview)):
+                    exchange.response_bytes += len(data)
                 return result
 
             return counting_write
