@@ -20,7 +20,7 @@ import logging
 import math
 import threading
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry
 
@@ -142,6 +142,7 @@ class Accountant:
         self._hists: dict[tuple[str, str], list[float]] = {}
         self._pending: dict[tuple[str, ...], list[float]] = {}  # footprint labels -> [J, g, L]
         self._counts: dict[tuple[object, tuple[str, ...]], float] = {}  # (counter, labels) -> n
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
 
@@ -197,9 +198,9 @@ class Accountant:
         country, country_ok = normalize_country(record.country)
         device, device_ok = normalize_device_class(record.device_class)
         if not country_ok:
-            self.metrics.unknown.labels("invalid_country").inc(weight)
+            self._bump(self.metrics.unknown, ("invalid_country",), weight)
         if not device_ok:
-            self.metrics.unknown.labels("device_class").inc(weight)
+            self._bump(self.metrics.unknown, ("device_class",), weight)
         if record.counts_request:
             key = (service, country, device)
             cell = self._cells.get(key)
@@ -274,7 +275,7 @@ class Accountant:
     def _host(self, record: HostInput, service: str, weight: float) -> None:
         country, country_ok = normalize_country(record.country)
         if not country_ok:
-            self.metrics.unknown.labels("invalid_country").inc(weight)
+            self._bump(self.metrics.unknown, ("invalid_country",), weight)
         fp = self.engine.host_interval(
             energy_j=record.energy_j,
             country=None if country == UNKNOWN_COUNTRY else country,
@@ -292,7 +293,7 @@ class Accountant:
     def _functional_unit(self, unit: object, service: str, weight: float) -> None:
         """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
         if not isinstance(unit, str) or not unit.strip():
-            self.metrics.unknown.labels("functional_unit").inc(weight)
+            self._bump(self.metrics.unknown, ("functional_unit",), weight)
             return
         label = self._label(self._units, unit.strip())
         with self._lock:
@@ -303,7 +304,7 @@ class Accountant:
     def _label(self, bounded: BoundedLabel, value: str) -> str:
         label = bounded.admit(value)
         if label is OTHER and value != OTHER:
-            self.metrics.label_overflow.labels(bounded.name).inc()
+            self._bump(self.metrics.label_overflow, (bounded.name,), 1.0)
         return label
 
     def _reject(self, exc: SpanRejected | InputError, weight: float) -> None:
@@ -337,6 +338,22 @@ class Accountant:
             sums[0] += weight * embodied.energy_j
             sums[1] += weight * embodied.co2e_g
             sums[2] += weight * embodied.water_l
+
+    def _bump(self, counter: object, labels: tuple[str, ...], amount: float) -> None:
+        """Lock not held. Add to a pending counter value."""
+        with self._lock:
+            self._count(counter, labels, amount)
+
+    def _child(self, metric: object, labels: tuple[str, ...]) -> Any:
+        """Lock held. The metric's child for ``labels``, kept so a flush skips ``labels()``.
+
+        Bounded like the series themselves: every label value went through a bounded set.
+        """
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)  # type: ignore[attr-defined]
+        return child
 
     def _count(self, counter: object, labels: tuple[str, ...], amount: float) -> None:
         """Lock held. Add to a pending counter value."""
@@ -397,57 +414,55 @@ class Accountant:
             report_fault("exporters.accounting.flush", exc)
 
     def _flush_locked(self) -> None:
-        m = self.metrics
+        m, child = self.metrics, self._child
         for cell in self._dirty:
-            service, country, device = cell.labels
+            service = cell.labels[0]
             n, ln = cell.n, cell.ln
             if ln:
                 for labels, ae, ac, aw, be, bc, bw, ce, cc, cw in cell.rows:
-                    _inc3(
-                        m,
+                    self._inc3(
                         labels,
                         ae * ln + be * cell.lreq + ce * cell.lresp,
                         ac * ln + bc * cell.lreq + cc * cell.lresp,
                         aw * ln + bw * cell.lreq + cw * cell.lresp,
                     )
                 for kind in cell.unknown:
-                    m.unknown.labels(kind).inc(ln)
-            m.requests.labels(service, country, device).inc(n)
-            m.spans_accounted.labels("http").inc(n)
+                    child(m.unknown, (kind,)).inc(ln)
+            child(m.requests, cell.labels).inc(n)
+            child(m.spans_accounted, ("http",)).inc(n)
             if cell.req:
-                m.transfer_bytes.labels(service, M.DIRECTION_REQUEST).inc(cell.req)
+                child(m.transfer_bytes, (service, M.DIRECTION_REQUEST)).inc(cell.req)
             if cell.resp:
-                m.transfer_bytes.labels(service, M.DIRECTION_RESPONSE).inc(cell.resp)
+                child(m.transfer_bytes, (service, M.DIRECTION_RESPONSE)).inc(cell.resp)
             cell.n = cell.req = cell.resp = cell.ln = cell.lreq = cell.lresp = 0.0
         self._dirty.clear()
         for labels, (energy, co2e, water) in self._pending.items():
-            _inc3(m, labels, energy, co2e, water)
+            self._inc3(labels, energy, co2e, water)
         self._pending.clear()
         for (counter, labels), amount in self._counts.items():
             if amount > 0:
-                counter.labels(*labels).inc(amount)  # type: ignore[attr-defined]
+                child(counter, labels).inc(amount)
         self._counts.clear()
         for (service, kind), hist in self._hists.items():
             if hist[_N_BUCKETS] or any(hist[:_N_BUCKETS]):
-                _observe_weighted(m.request_co2e.labels(service, kind), hist)
+                _observe_weighted(child(m.request_co2e, (service, kind)), hist)
                 hist[:] = [0.0] * (_N_BUCKETS + 1)
+
+    def _inc3(self, labels: tuple[str, ...], energy: float, co2e: float, water: float) -> None:
+        """Lock held. Operational = total - embodied can round a hair below zero; counters only
+        go up, so such dust is dropped."""
+        m = self.metrics
+        if energy > 0.0:
+            self._child(m.energy, labels).inc(energy)
+        if co2e > 0.0:
+            self._child(m.co2e, labels).inc(co2e)
+        if water > 0.0:
+            self._child(m.water, labels).inc(water)
 
 
 def _weight_or_one(weight: float) -> float:
     """A weight fit for a counter (rejections of a span with an unusable weight count once)."""
     return weight if 0.0 < weight < math.inf else 1.0
-
-
-def _inc3(
-    m: M.FootprintMetrics, labels: tuple[str, ...], energy: float, co2e: float, water: float
-) -> None:
-    # Operational = total - embodied can round to a hair below zero; counters only go up.
-    if energy > 0.0:
-        m.energy.labels(*labels).inc(energy)
-    if co2e > 0.0:
-        m.co2e.labels(*labels).inc(co2e)
-    if water > 0.0:
-        m.water.labels(*labels).inc(water)
 
 
 def _observe_weighted(child: object, hist: list[float]) -> None:
