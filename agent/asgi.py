@@ -79,6 +79,8 @@ class ASGIMiddleware:
         )
 
     async def _run(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
+        entry_root = scope.get("root_path", "")
+
         async def counting_receive() -> Message:
             message = await receive()
             try:
@@ -96,7 +98,7 @@ class ASGIMiddleware:
                     # The span we annotate is ended by its owner right after this send: finish now.
                     exchange.response_bytes += count
                     count = 0
-                    exchange.route = _route(scope)
+                    exchange.route = _route(scope, entry_root)
                     exchange.finish()
             except Exception as exc:
                 report_fault(_COMPONENT, exc)
@@ -111,7 +113,7 @@ class ASGIMiddleware:
             exchange.fail(exc)
             raise
         finally:
-            exchange.route = _route(scope)
+            exchange.route = _route(scope, entry_root)
             exchange.finish()
 
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -187,14 +189,42 @@ def _is_last(message: Message) -> bool:
     return kind in _FILE_SENDS
 
 
-def _route(scope: Scope) -> str | None:
-    """The template the router matched (Starlette/FastAPI ``scope["route"]``, or a hook's key)."""
+def _route(scope: Scope, entry_root: str) -> str | None:
+    """The template the router matched (Starlette/FastAPI ``scope["route"]``, or a hook's key).
+
+    Inside a mounted sub-application the route's path is relative to the mount: the mounts'
+    templates are put in front when they are static paths (never the raw path a mount matched).
+    """
     try:
         route = scope.get(ROUTE_KEY)
         if isinstance(route, str):
             return route
         path = getattr(scope.get("route"), "path", None)
-        return path if isinstance(path, str) and path else None
+        if not isinstance(path, str) or not path:
+            return None
+        root = scope.get("root_path", "")
+        if isinstance(root, str) and len(root) > len(entry_root) and root.startswith(entry_root):
+            prefix = _mount_template(scope.get("router"), root[len(entry_root) :], 0)
+            if prefix is not None:
+                return prefix + path
+        return path
     except Exception as exc:
         report_fault(_COMPONENT, exc)
         return None
+
+
+def _mount_template(router: Any, prefix: str, depth: int) -> str | None:
+    """The static mount paths that add up to ``prefix``, or None (a mount with parameters)."""
+    if depth > 8:
+        return None
+    for mount in getattr(router, "routes", None) or ():
+        path = getattr(mount, "path", None)
+        if not isinstance(path, str) or not path or "{" in path or not hasattr(mount, "routes"):
+            continue
+        if prefix == path:
+            return path
+        if prefix.startswith(path + "/"):
+            rest = _mount_template(mount, prefix[len(path) :], depth + 1)
+            if rest is not None:
+                return path + rest
+    return None

@@ -358,3 +358,35 @@ def test_starlette_websocket_route_and_bytes(
     assert span.name == "GET /ws/{room}"
     assert span.attributes[attr.HTTP_REQUEST_BODY_SIZE] == 3
     assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 6
+
+
+async def test_mounted_sub_apps_get_full_static_templates(exporter, opts) -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def hello(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("hi " + "/".join(map(str, request.path_params.values())))
+
+    sub = FastAPI()
+
+    @sub.get("/items/{item_id}")
+    async def sub_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    app = FastAPI()
+    app.mount("/v1", sub)
+    app.mount(
+        "/api",
+        Starlette(routes=[Mount("/v2", routes=[Route("/things/{name}", hello)])]),
+    )
+    app.mount("/t/{tenant}", Starlette(routes=[Route("/home", hello)]))
+    wrapped = ASGIMiddleware(app, **opts())
+    transport = httpx.ASGITransport(app=wrapped)
+    async with httpx.AsyncClient(transport=transport, base_url="http://shop.example") as client:
+        assert (await client.get("/v1/items/3")).json() == {"id": 3}
+        assert (await client.get("/api/v2/things/box")).text == "hi box"
+        assert (await client.get("/t/acme/home")).text == "hi acme"
+    routes = [s.attributes.get(attr.HTTP_ROUTE) for s in server_spans(exporter)]
+    # A mount with parameters is left out rather than leaking the tenant into the route.
+    assert routes == ["/v1/items/{item_id}", "/api/v2/things/{name}", "/home"]
