@@ -21,6 +21,7 @@ from .genai_record import (
     GenAIRecord,
     as_int,
     end_attributes,
+    field_names,
     span_name,
     start_attributes,
     usage_counts,
@@ -123,7 +124,7 @@ class GenAICall:
     def observe_result(self, result: object) -> None:
         """Take model, usage and finish reasons from a parsed (non-streamed) response."""
         try:
-            fields = _fields(type(result))
+            fields = field_names(type(result))
             model = getattr(result, "model", None) if "model" in fields else None
             if isinstance(model, str) and model:
                 self.response_model = model
@@ -147,10 +148,10 @@ class GenAICall:
         try:
             if self._ttfc is None:
                 self._ttfc = time.perf_counter() - self._start
-            fields = _fields(type(chunk))
+            fields = field_names(type(chunk))
             if "data" in fields and "choices" not in fields:  # Mistral wraps chunks in events
                 chunk = chunk.data
-                fields = _fields(type(chunk))
+                fields = field_names(type(chunk))
             if "choices" not in fields:
                 kind = getattr(chunk, "type", None)
                 if isinstance(kind, str) and kind.startswith("response."):
@@ -164,7 +165,7 @@ class GenAICall:
             if usage is not None:
                 self._usage = usage
             for choice in chunk.choices or ():
-                if "delta" in _fields(type(choice)):
+                if "delta" in field_names(type(choice)):
                     delta = choice.delta
                     text = delta.content
                     calls = delta.tool_calls
@@ -260,26 +261,6 @@ class GenAICall:
             time_to_first_chunk=self._ttfc if self._stream else None,
             tokens_estimated=estimated,
         )
-
-
-_FIELDS: dict[type, frozenset[str]] = {}
-
-
-def _fields(cls: type) -> frozenset[str]:
-    """Field names of an SDK model class, looked up once per class.
-
-    Probing a pydantic model for an attribute it lacks raises inside ``__getattr__``, which costs
-    microseconds per chunk; a per-class field set makes the per-chunk path plain attribute reads.
-    """
-    known = _FIELDS.get(cls)
-    if known is None:
-        declared = getattr(cls, "model_fields", None)
-        if isinstance(declared, Mapping):
-            known = frozenset(declared)
-        else:
-            known = frozenset(name for name in dir(cls) if not name.startswith("_"))
-        _FIELDS[cls] = known
-    return known
 
 
 def _tool_call_chars(calls: Any) -> int:

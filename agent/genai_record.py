@@ -156,9 +156,38 @@ def finish_reasons(choices: Iterable[Any] | None) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
+def field_names(cls: type) -> frozenset[str]:
+    """Declared field names of an SDK model class, computed once per class.
+
+    Probing a pydantic model for an attribute it lacks raises inside its ``__getattr__``, which
+    costs microseconds; checking a per-class set first keeps result and chunk reads to plain
+    attribute access.
+    """
+    known = _FIELDS.get(cls)
+    if known is None:
+        declared = getattr(cls, "model_fields", None)
+        if isinstance(declared, Mapping):
+            known = frozenset(declared)
+        else:
+            known = frozenset(name for name in dir(cls) if not name.startswith("_"))
+        _FIELDS[cls] = known
+    return known
+
+
 def _getter(obj: object) -> Any:
-    if isinstance(obj, dict):  # checked before the (slower, ABC) Mapping test: the common case
+    """``name -> value or None`` for a dict, a pydantic model (declared or extra fields) or any
+    object, without raising."""
+    if isinstance(obj, dict):
         return obj.get
-    if isinstance(obj, Mapping):
-        return obj.get
-    return lambda name: getattr(obj, name, None)
+    fields = field_names(type(obj))
+    extra = getattr(obj, "__pydantic_extra__", None)
+
+    def get(name: str) -> Any:
+        if name in fields:
+            return getattr(obj, name, None)
+        return extra.get(name) if isinstance(extra, dict) else None
+
+    return get

@@ -81,7 +81,7 @@ def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenA
     if not should_trace():
         return None
     body = getattr(options, "json_data", None)
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: skip the ABC check
         body = None
     model = body.get("model") if body is not None else None
     provider = settings.provider
