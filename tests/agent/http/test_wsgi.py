@@ -370,3 +370,26 @@ def test_option_conflicts_and_bad_values_fail_at_construction(opts) -> None:
         WSGIMiddleware(
             hello, **opts(country_resolver=CountryResolver(), country_header="CF-IPCountry")
         )
+
+
+def test_client_disconnect_mid_stream_counts_what_was_pulled(exporter, opts) -> None:
+    produced: list[int] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+
+        def gen() -> Iterator[bytes]:
+            for i in range(10):
+                produced.append(i)
+                yield b"y" * 100
+
+        return gen()
+
+    body = WSGIMiddleware(app, **opts())(environ_for(), lambda *a: None)
+    iterator = iter(body)
+    next(iterator)
+    next(iterator)
+    body.close()  # the server saw the socket close and gives up, as servers do
+    assert produced == [0, 1]
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 200
