@@ -181,8 +181,6 @@ class Accountant:
             unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
             if unit is not None:
                 self._functional_unit(unit, service, weight)
-            if self._write_through:
-                self.flush()
             return True
         except (SpanRejected, InputError) as exc:
             self._reject(exc, _weight_or_one(weight))
@@ -191,6 +189,9 @@ class Accountant:
             report_fault("exporters.accounting", exc)
             self.metrics.spans_rejected.labels("internal_error").inc(_weight_or_one(weight))
             return False
+        finally:
+            if self._write_through:  # another process reads the values: no buffering
+                self.flush()
 
     # --- per span type -------------------------------------------------------------------------
 
@@ -376,7 +377,8 @@ class Accountant:
     def _new_cell(self, key: tuple[str, str, str]) -> _HttpCell:
         """Probe the engine for this (service, country, device) and keep the linear coefficients."""
         service, country, device = key
-        cell = _HttpCell(key, self._hist(service, "http"))
+        with self._lock:  # flush iterates the histograms
+            cell = _HttpCell(key, self._hist(service, "http"))
         engine_country = None if country == UNKNOWN_COUNTRY else country
 
         def probe(req: float, resp: float) -> tuple[Footprint, ...]:
