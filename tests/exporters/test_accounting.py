@@ -6,6 +6,8 @@ import math
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
@@ -344,3 +346,63 @@ def test_metrics_can_be_unregistered_and_built_again_on_one_registry() -> None:
     second = Accountant(Engine(EngineConfig()), registry=registry)
     second.account(_http(1, 2), service_name="s", kind="SERVER")
     assert _sum(registry, M.REQUESTS) == 1
+
+
+@pytest.mark.parametrize("network_method", ["swd-v4", "swd-v3", "onebyte"])
+@pytest.mark.parametrize("device_method", ["swd-v4", "time"])
+@pytest.mark.parametrize("green", [False, True])
+def test_every_method_matches_the_engine(
+    network_method: str, device_method: str, green: bool
+) -> None:
+    config = {
+        "network_method": network_method,
+        "device_method": device_method,
+        "green_hosting": green,
+        "include_datacenter": True,
+    }
+    acc, reg = _accountant(**config)
+    engine = Engine(EngineConfig(**config))  # type: ignore[arg-type]
+    expected: list[Footprint] = []
+    for req, resp, country in [(0, 1_000, "FR"), (300, 70_000, "US"), (9, 9, "BR")]:
+        acc.account(_http(req, resp, country, "tablet"), service_name="s", kind="SERVER")
+        expected += engine.http_request(
+            request_bytes=req, response_bytes=resp, country=country, device_class="tablet"
+        )
+    for segment in ("network", "customer_device", "datacenter"):
+        assert _sum(reg, M.WATER, segment=segment) == pytest.approx(
+            _expected(expected, segment, "water_l"), rel=1e-9
+        )
+        assert _sum(reg, M.CO2E, segment=segment) == pytest.approx(
+            _expected(expected, segment), rel=1e-9
+        )
+
+
+_ENGINE = Engine(EngineConfig())
+_span = st.tuples(
+    st.integers(0, 10**9),  # request bytes
+    st.integers(0, 10**9),  # response bytes
+    st.sampled_from(["FR", "US", "IN", "ZZ", "xx", None]),
+    st.sampled_from(["smartphone", "desktop", "bot", "toaster", None]),
+    st.sampled_from([1.0, 2.0, 10.0, 1.0000000000000036, 4.5]),
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(_span, min_size=1, max_size=30))
+def test_any_batch_totals_equal_the_weighted_engine_sum(spans: list) -> None:
+    registry = CollectorRegistry()
+    acc = Accountant(_ENGINE, registry=registry)
+    want = 0.0
+    for req, resp, country, device, weight in spans:
+        assert acc.account(
+            _http(req, resp, country, device), service_name="s", kind="SERVER", weight=weight
+        )
+        ok_country = country if country in {"FR", "US", "IN"} else None
+        ok_device = device if device in {"smartphone", "desktop", "bot"} else "unknown"
+        fps = _ENGINE.http_request(
+            request_bytes=req, response_bytes=resp, country=ok_country, device_class=ok_device
+        )
+        want += weight * sum(fp.total.co2e_g for fp in fps)
+    assert _sum(registry, M.CO2E) == pytest.approx(want, rel=1e-9, abs=1e-12)
+    assert _sum(registry, M.REQUESTS) == pytest.approx(sum(s[4] for s in spans), rel=1e-12)
+    assert _sum(registry, M.REQUEST_CO2E + "_sum") == pytest.approx(want, rel=1e-9, abs=1e-12)
