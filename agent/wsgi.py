@@ -59,7 +59,7 @@ class WSGIMiddleware:
         path = environ.get("PATH_INFO", "")
         if options.engagement_beacon and path == options.engagement_path:
             return self._beacon(environ)
-        if options.is_excluded(path):
+        if options.excluded_paths and options.is_excluded(path):
             return None
         exchange = Exchange(
             _COMPONENT,
@@ -100,7 +100,9 @@ class WSGIMiddleware:
 
             return counting_write
 
-        exchange.activate()
+        owned = exchange.owned
+        if owned:
+            exchange.activate()
         try:
             iterable = self.app(environ, counting_start_response)
         except BaseException as exc:
@@ -109,7 +111,8 @@ class WSGIMiddleware:
             exchange.finish()
             raise
         finally:
-            exchange.deactivate()
+            if owned:
+                exchange.deactivate()
         return _wrap_body(iterable, exchange, environ)
 
     def _beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
