@@ -381,3 +381,60 @@ def test_asgi_app_is_an_asgi_callable() -> None:
             return (await client.get("/")).text
 
     assert "downstream_spans_rejected_total" in asyncio.run(get())
+
+
+def test_otlp_endpoint_exports_sampled_spans_alongside() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.trace import SpanKind
+
+    received: list[tuple[str, bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((self.path, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        provider = TracerProvider()
+        handle = configure(
+            "shop",
+            tracer_provider=provider,
+            registry=CollectorRegistry(),
+            metrics_port=None,
+            otlp_endpoint=f"http://127.0.0.1:{server.server_port}/v1/traces",
+        )
+        with provider.get_tracer("t").start_as_current_span("GET /x", kind=SpanKind.SERVER) as s:
+            s.set_attribute("http.request.method", "GET")
+        handle.shutdown()  # flushes the batch processor
+    finally:
+        server.shutdown()
+        thread.join(5)
+    assert [path for path, _ in received] == ["/v1/traces"]
+    request = ExportTraceServiceRequest.FromString(received[0][1])
+    names = [s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    assert names == ["GET /x"]
+
+
+def test_configure_name_stays_callable_whatever_was_imported_first() -> None:
+    import otel_downstream.agent.configure as module
+    from otel_downstream.agent import configure as exported
+
+    assert callable(module)
+    assert callable(exported)
+    handle = exported(
+        "shop", tracer_provider=TracerProvider(), registry=CollectorRegistry(), metrics_port=None
+    )
+    assert module("again", metrics_port=None) is handle
