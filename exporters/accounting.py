@@ -57,6 +57,7 @@ _FLAG_UNKNOWN: Final = {
     "country_unknown": "country",
     "provider_unknown": "provider",
     "model_estimated": "model",
+    "zone_world_default": "zone",
 }
 _NA: Final = NOT_APPLICABLE
 _BUCKETS: Final = M.CO2E_BUCKETS_G
@@ -250,14 +251,21 @@ class Accountant:
                 self._count(self.metrics.spans_accounted, ("engagement",), weight)
 
     def _gen_ai(self, record: GenAIInput, service: str, weight: float) -> None:
-        fp = self.engine.llm_call(
-            provider=record.provider,
-            model=record.model,
-            input_tokens=record.input_tokens,
-            output_tokens=record.output_tokens,
-            latency_s=record.latency_s,
-            zone=record.zone,
-        )
+        call = {
+            "provider": record.provider,
+            "model": record.model,
+            "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens,
+            "latency_s": record.latency_s,
+        }
+        try:
+            fp = self.engine.llm_call(**call, zone=record.zone)  # type: ignore[arg-type]
+        except InputError as exc:
+            if exc.field != "zone" or record.zone is None:
+                raise
+            # An unusable zone attribute: the provider's own zone stands in, counted.
+            self._bump(self.metrics.unknown, ("invalid_zone",), weight)
+            fp = self.engine.llm_call(**call, zone=None)  # type: ignore[arg-type]
         provider = self._label(self._providers, record.provider)
         model = self._label(self._models, record.model)
         labels = (service, provider, model)

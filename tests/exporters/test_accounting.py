@@ -406,3 +406,31 @@ def test_any_batch_totals_equal_the_weighted_engine_sum(spans: list) -> None:
     assert _sum(registry, M.CO2E) == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert _sum(registry, M.REQUESTS) == pytest.approx(sum(s[4] for s in spans), rel=1e-12)
     assert _sum(registry, M.REQUEST_CO2E + "_sum") == pytest.approx(want, rel=1e-9, abs=1e-12)
+
+
+def test_an_unusable_zone_falls_back_to_the_providers_zone_and_is_counted() -> None:
+    acc, reg = _accountant()
+    engine = Engine(EngineConfig())
+    assert acc.account(
+        {**_gen_ai(), A.DOWNSTREAM_GEN_AI_ZONE: "Mars-1"}, service_name="s", kind="CLIENT"
+    )
+    fp = engine.llm_call(
+        provider="openai", model="gpt-4o-mini", input_tokens=300, output_tokens=500, latency_s=None
+    )
+    assert _sum(reg, M.CO2E, segment="ai_inference") == pytest.approx(fp.total.co2e_g, rel=1e-12)
+    assert _sum(reg, M.UNKNOWN, kind="invalid_zone") == 1
+    assert acc.account(
+        {**_gen_ai(), A.DOWNSTREAM_GEN_AI_ZONE: "FRA"}, service_name="s", kind="CLIENT"
+    )
+    fra = engine.llm_call(
+        provider="openai",
+        model="gpt-4o-mini",
+        input_tokens=300,
+        output_tokens=500,
+        latency_s=None,
+        zone="FRA",
+    )
+    assert fra.total.co2e_g < fp.total.co2e_g  # French grid: the zone was used
+    assert _sum(reg, M.CO2E, segment="ai_inference") == pytest.approx(
+        fp.total.co2e_g + fra.total.co2e_g, rel=1e-12
+    )
