@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-EXTRAS ?= dev,openai,mistral,geoip,service
+EXTRAS ?= dev,demo,openai,mistral,geoip,service
 
 .PHONY: develop demo test test-wheel lint bench fixtures sysdeps clean
 

@@ -117,7 +117,7 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     from otel_downstream.agent.host_sampler import HostSampler
 
     from .demo_app import build_app
-    from .demo_report import render, summarize
+    from .totals import render, summarize
     from .demo_traffic import plan_visits, run_visits
 
     started = time.monotonic()

@@ -1,4 +1,6 @@
-"""The demo's closing summary, read from a ``/metrics`` scrape so it shows what Prometheus sees.
+"""Footprint totals read from a ``/metrics`` scrape, so they show what Prometheus sees.
+
+Used by ``otel-downstream demo`` for its closing summary and by ``otel-downstream report``.
 
 Totals by segment, client country, device class and model, with per-request, per-LLM-call,
 per-1,000-token and per-user intensities, and the method and data versions from
@@ -136,13 +138,17 @@ def _table(title: str, rows: Iterable[tuple[str, Figures]], total_co2e: float) -
     return ["", head, *(_row(name, fig, total_co2e) for name, fig in ordered)]
 
 
-def render(summary: Summary, metrics_url: str) -> str:
-    """The summary as printed at the end of ``otel-downstream demo``."""
+def render(
+    summary: Summary,
+    metrics_url: str,
+    title: str = "Downstream footprint of this demo run (read back from /metrics)",
+) -> str:
+    """The summary as printed at the end of ``otel-downstream demo`` (and by ``report``)."""
     total = summary.total
     lines = [
         "",
         "=" * 96,
-        "Downstream footprint of this demo run (read back from /metrics)",
+        title,
         "=" * 96,
     ]
     lines.append(
