@@ -138,9 +138,10 @@ async def app(scope, receive, send):
 """
 )
 
-DJANGO_APP = (
+DJANGO_SITE = (
     COMMON
     + """
+import asyncio
 import django
 from django.conf import settings
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -153,6 +154,12 @@ def echo(request):
     return HttpResponse(request.body[::-1], content_type="application/octet-stream")
 
 def stream(request):
+    if hasattr(request, "scope"):  # ASGI: Django streams only asynchronous iterators unbuffered
+        async def agen():
+            yield b"first\\n"
+            ok = await asyncio.to_thread(wait_for_gate)
+            yield b"last\\n" if ok else b"buffered!\\n"
+        return StreamingHttpResponse(agen(), content_type="text/plain")
     def gen():
         yield b"first\\n"
         yield b"last\\n" if wait_for_gate() else b"buffered!\\n"
@@ -170,7 +177,12 @@ urlpatterns = [
 settings.configure(DEBUG=False, SECRET_KEY="test-only", ROOT_URLCONF=__name__,
                    ALLOWED_HOSTS=["*"], MIDDLEWARE=[], INSTALLED_APPS=[], DATABASES={})
 django.setup()
+"""
+)
 
+DJANGO_WSGI_APP = (
+    DJANGO_SITE
+    + """
 from django.core.handlers.wsgi import WSGIHandler
 from otel_downstream.agent.wsgi import WSGIMiddleware
 
@@ -183,9 +195,26 @@ def app(environ, start_response):
 """
 )
 
+DJANGO_ASGI_APP = (
+    DJANGO_SITE
+    + """
+from django.core.handlers.asgi import ASGIHandler
+from otel_downstream.agent.asgi import ASGIMiddleware
+
+bare = ASGIHandler()
+wrapped = ASGIMiddleware(ASGIHandler(), **OPTIONS)
+
+async def app(scope, receive, send):
+    headers = dict(scope.get("headers") or [])
+    target = wrapped if headers.get(b"x-variant") == b"mw" else bare
+    await target(scope, receive, send)
+"""
+)
+
 SITES = {
     "gunicorn-flask": (FLASK_APP, "flask_site", "/items/<int:item_id>"),
-    "gunicorn-django": (DJANGO_APP, "django_site", "/items/<int:item_id>"),
+    "gunicorn-django": (DJANGO_WSGI_APP, "django_site", "/items/<int:item_id>"),
+    "uvicorn-django": (DJANGO_ASGI_APP, "django_asgi_site", "/items/<int:item_id>"),
     "uvicorn-fastapi": (FASTAPI_APP, "fast_site", "/items/{item_id}"),
 }
 
