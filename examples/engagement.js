@@ -7,6 +7,7 @@
 // OTEL_DOWNSTREAM_ENGAGEMENT_BEACON=true. Include it with:
 //   <script src="/static/engagement.js" data-page="/products/{id}" defer></script>
 // data-page (optional) is the route template, never the raw URL: keep it free of ids and user data.
+// data-endpoint (optional) overrides the beacon path when engagement_path was changed.
 (function () {
   "use strict";
   var script = document.currentScript;
