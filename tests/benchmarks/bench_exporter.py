@@ -100,11 +100,13 @@ def bench_core() -> float:
     base = _per_span_us(naive, spans)
     core = _per_span_us(ours, spans)
     acc.flush()  # the first flush creates the prometheus children
-    for attrs in spans:
-        ours(attrs)
-    start = time.perf_counter()
-    acc.flush()
-    flush_us = (time.perf_counter() - start) * 1e6
+    flush_us = float("inf")
+    for _ in range(5):
+        for attrs in spans[:5_000]:
+            ours(attrs)
+        start = time.perf_counter()
+        acc.flush()
+        flush_us = min(flush_us, (time.perf_counter() - start) * 1e6)
     gen_ai = [
         {
             A.GEN_AI_OPERATION_NAME: "chat",
