@@ -434,3 +434,44 @@ def test_an_unusable_zone_falls_back_to_the_providers_zone_and_is_counted() -> N
     assert _sum(reg, M.CO2E, segment="ai_inference") == pytest.approx(
         fp.total.co2e_g + fra.total.co2e_g, rel=1e-12
     )
+
+
+_MULTIPROCESS_SCRIPT = """
+import os, sys
+import prometheus_client  # imported before the variable is set, as an app might
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
+from prometheus_client import CollectorRegistry, multiprocess
+from otel_downstream.exporters.accounting import Accountant
+from otel_downstream.exporters.engine import Engine, EngineConfig
+acc = Accountant(Engine(EngineConfig()), registry=CollectorRegistry())
+for _ in range(3):
+    acc.account({"http.request.method": "GET", "http.response.body.size": 5000,
+                 "geo.country.iso_code": "FR"}, service_name="s", kind="SERVER")
+summed = CollectorRegistry()
+multiprocess.MultiProcessCollector(summed)  # reads the files only: no flush hook runs here
+print(summed.get_sample_value("downstream_requests_total",
+      {"service_name": "s", "geo_country_iso_code": "FR", "device_class": "unknown"}))
+"""
+
+
+def test_multiprocess_dir_set_after_import_is_honoured_at_construction(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _MULTIPROCESS_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.split() == ["3.0"]
+    assert list(tmp_path.glob("counter_*.db"))
+
+
+def test_missing_multiprocess_dir_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "absent"))
+    with pytest.raises(ValueError, match="PROMETHEUS_MULTIPROC_DIR"):
+        M.FootprintMetrics(CollectorRegistry())
