@@ -30,6 +30,7 @@ from otel_downstream.agent.faults import report_fault
 from . import metrics as M
 from .engine import Engine, EngineConfig
 from .footprint import Footprint, InputError
+from .http_cells import HttpCell, probe_cell, unknown_kinds
 from .labels import NOT_APPLICABLE, OTHER, BoundedLabel, normalize_country, normalize_device_class
 from .span_inputs import (
     AttributeValue,
@@ -51,66 +52,9 @@ DEFAULT_SERVICE_LIMIT: Final = 100
 FUNCTIONAL_UNIT_LIMIT: Final = 16
 """Distinct functional-unit names (user, order, ...) before the rest become ``other``."""
 
-_PROBE: Final = 1e6
-_LINEAR_REL_TOL: Final = 1e-9
-_FLAG_UNKNOWN: Final = {
-    "country_unknown": "country",
-    "provider_unknown": "provider",
-    "model_estimated": "model",
-    "zone_world_default": "zone",
-}
 _NA: Final = NOT_APPLICABLE
 _BUCKETS: Final = M.CO2E_BUCKETS_G
-_N_BUCKETS: Final = len(_BUCKETS) + 1  # + the +Inf bucket; the sum sits after them
-
-# One segment/scope row of a linear HTTP cell: footprint label tuple, then energy/co2e/water
-# per request (a), per request byte (b) and per response byte (c).
-_Row = tuple[tuple[str, ...], float, float, float, float, float, float, float, float, float]
-
-
-class _HttpCell:
-    """Sums for one (service, country, device class) since the last flush, and its coefficients."""
-
-    __slots__ = (
-        "co2_a",
-        "co2_b",
-        "co2_c",
-        "hist",
-        "labels",
-        "linear",
-        "ln",
-        "lreq",
-        "lresp",
-        "n",
-        "req",
-        "resp",
-        "rows",
-        "unknown",
-    )
-
-    def __init__(self, labels: tuple[str, str, str], hist: list[float]) -> None:
-        self.labels = labels
-        self.hist = hist
-        self.n = self.req = self.resp = 0.0  # every request span (counts, bytes)
-        self.ln = self.lreq = self.lresp = 0.0  # the ones accounted through the coefficients
-        self.rows: tuple[_Row, ...] = ()
-        self.linear = False
-        self.co2_a = self.co2_b = self.co2_c = 0.0
-        self.unknown: tuple[str, ...] = ()
-
-
-def _unknown_kinds(footprints: tuple[Footprint, ...]) -> tuple[str, ...]:
-    found: list[str] = []
-    for fp in footprints:
-        for flag in fp.flags:
-            kind = _FLAG_UNKNOWN.get(flag)
-            if kind is not None and kind not in found:
-                found.append(kind)
-    return tuple(found)
-
-
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=_LINEAR_REL_TOL, abs_tol=1e-18)
+_N_BUCKETS: Final = M.CO2E_N_BUCKETS
 
 
 class Accountant:
@@ -138,8 +82,8 @@ class Accountant:
         self._services = BoundedLabel("service_name", service_limit)
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
         self._lock = threading.Lock()
-        self._cells: dict[tuple[str, str, str], _HttpCell] = {}
-        self._dirty: list[_HttpCell] = []
+        self._cells: dict[tuple[str, str, str], HttpCell] = {}
+        self._dirty: list[HttpCell] = []
         self._hists: dict[tuple[str, str], list[float]] = {}
         self._pending: dict[tuple[str, ...], list[float]] = {}  # footprint labels -> [J, g, L]
         self._counts: dict[tuple[object, tuple[str, ...]], float] = {}  # (counter, labels) -> n
@@ -231,7 +175,7 @@ class Accountant:
             device_class=device,
             engagement_s=record.engagement_s,
         )
-        unknown = _unknown_kinds(footprints)
+        unknown = unknown_kinds(footprints)
         if country == UNKNOWN_COUNTRY and "country" not in unknown:
             unknown = (*unknown, "country")
         with self._lock:
@@ -271,7 +215,7 @@ class Accountant:
         labels = (service, provider, model)
         with self._lock:
             self._add_footprint(fp, (service, fp.segment), (_NA, _NA, provider, model), weight)
-            for kind in _unknown_kinds((fp,)):
+            for kind in unknown_kinds((fp,)):
                 self._count(self.metrics.unknown, (kind,), weight)
             self._count(self.metrics.gen_ai_calls, labels, weight)
             self._count(self.metrics.tokens, (*labels, M.TOKEN_INPUT), weight * record.input_tokens)
@@ -294,7 +238,7 @@ class Accountant:
         )
         with self._lock:
             self._add_footprint(fp, (service, fp.segment), (country, _NA, _NA, _NA), weight)
-            for kind in _unknown_kinds((fp,)):
+            for kind in unknown_kinds((fp,)):
                 self._count(self.metrics.unknown, (kind,), weight)
             self._count(self.metrics.host_samples, (service, record.method or "unknown"), weight)
             self._count(self.metrics.spans_accounted, ("host",), weight)
@@ -382,34 +326,11 @@ class Accountant:
         hist[bisect.bisect_left(_BUCKETS, co2e_g)] += weight
         hist[_N_BUCKETS] += weight * co2e_g
 
-    def _new_cell(self, key: tuple[str, str, str]) -> _HttpCell:
-        """Probe the engine for this (service, country, device) and keep the linear coefficients."""
-        service, country, device = key
+    def _new_cell(self, key: tuple[str, str, str]) -> HttpCell:
+        """Probe the engine once for this (service, country, device class)."""
         with self._lock:  # flush iterates the histograms
-            cell = _HttpCell(key, self._hist(service, "http"))
-        engine_country = None if country == UNKNOWN_COUNTRY else country
-
-        def probe(req: float, resp: float) -> tuple[Footprint, ...]:
-            return self.engine.http_request(
-                request_bytes=req, response_bytes=resp, country=engine_country, device_class=device
-            )
-
-        zero, per_req, per_resp, check = (
-            probe(0.0, 0.0),
-            probe(_PROBE, 0.0),
-            probe(0.0, _PROBE),
-            probe(0.3 * _PROBE, 0.7 * _PROBE),
-        )
-        cell.unknown = _unknown_kinds(zero)
-        if country == UNKNOWN_COUNTRY and "country" not in cell.unknown:
-            cell.unknown = (*cell.unknown, "country")
-        rows = _linear_rows(service, country, device, zero, per_req, per_resp, check)
-        if rows is not None:
-            cell.rows = rows
-            cell.co2_a = sum(r[2] for r in rows)
-            cell.co2_b = sum(r[5] for r in rows)
-            cell.co2_c = sum(r[8] for r in rows)
-            cell.linear = True
+            hist = self._hist(key[0], "http")
+        cell = probe_cell(self.engine, key, hist)
         with self._lock:
             return self._cells.setdefault(key, cell)
 
@@ -455,7 +376,7 @@ class Accountant:
         self._counts.clear()
         for (service, kind), hist in self._hists.items():
             if hist[_N_BUCKETS] or any(hist[:_N_BUCKETS]):
-                _observe_weighted(child(m.request_co2e, (service, kind)), hist)
+                M.observe_weighted(child(m.request_co2e, (service, kind)), hist)
                 hist[:] = [0.0] * (_N_BUCKETS + 1)
 
     def _inc3(self, labels: tuple[str, ...], energy: float, co2e: float, water: float) -> None:
@@ -473,59 +394,6 @@ class Accountant:
 def _weight_or_one(weight: float) -> float:
     """A weight fit for a counter (rejections of a span with an unusable weight count once)."""
     return weight if 0.0 < weight < math.inf else 1.0
-
-
-def _observe_weighted(child: object, hist: list[float]) -> None:
-    """Add weighted bucket counts and a sum to a histogram child.
-
-    ``Histogram.observe`` adds exactly 1 per call, which cannot express a sampled span standing for
-    ten requests, nor a batch of a million; the child's bucket and sum values take any amount.
-    Buckets are stored non-cumulative, as ``observe`` stores them.
-    """
-    buckets = child._buckets  # type: ignore[attr-defined]
-    for i in range(_N_BUCKETS):
-        if hist[i]:
-            buckets[i].inc(hist[i])
-    child._sum.inc(hist[_N_BUCKETS])  # type: ignore[attr-defined]
-
-
-def _linear_rows(  # noqa: PLR0917 - four probes and the labels they fill
-    service: str,
-    country: str,
-    device: str,
-    zero: tuple[Footprint, ...],
-    per_req: tuple[Footprint, ...],
-    per_resp: tuple[Footprint, ...],
-    check: tuple[Footprint, ...],
-) -> tuple[_Row, ...] | None:
-    """Coefficients per segment and scope, or ``None`` when the probes show a non-linear model."""
-    segments = [fp.segment for fp in zero]
-    if any([fp.segment for fp in probe] != segments for probe in (per_req, per_resp, check)):
-        return None
-    rows: list[_Row] = []
-    for z, r, s, c in zip(zero, per_req, per_resp, check, strict=True):
-        for scope in (M.SCOPE_OPERATIONAL, M.SCOPE_EMBODIED):
-            values: list[float] = []
-            for attr in ("energy_j", "co2e_g", "water_l"):
-                zv, rv, sv, cv = (_scoped(fp, scope, attr) for fp in (z, r, s, c))
-                a, b, cc = zv, (rv - zv) / _PROBE, (sv - zv) / _PROBE
-                if not _close(a + b * 0.3 * _PROBE + cc * 0.7 * _PROBE, cv):
-                    return None
-                values += [a, b, cc]
-            if scope == M.SCOPE_EMBODIED and not any(values):
-                continue
-            labels = (service, z.segment, scope, country, device, _NA, _NA)
-            ae, be, ce, ac, bc, cc2, aw, bw, cw = values
-            rows.append((labels, ae, ac, aw, be, bc, bw, ce, cc2, cw))
-    return tuple(rows)
-
-
-def _scoped(fp: Footprint, scope: str, attr: str) -> float:
-    embodied: float = getattr(fp.embodied, attr)
-    if scope == M.SCOPE_EMBODIED:
-        return embodied
-    total: float = getattr(fp.total, attr)
-    return total - embodied
 
 
 def _package_version() -> str:

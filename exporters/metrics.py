@@ -70,6 +70,8 @@ CO2E_BUCKETS_G: Final = (
     10.0,
 )
 """Per-request CO₂e buckets, grams: a 10 kB API call is ~1e-4 g, a long LLM answer ~1 g."""
+CO2E_N_BUCKETS: Final = len(CO2E_BUCKETS_G) + 1
+"""Buckets including +Inf; a pending histogram is a list of these counts followed by the sum."""
 
 SCOPE_OPERATIONAL: Final = "operational"
 SCOPE_EMBODIED: Final = "embodied"
@@ -249,3 +251,18 @@ class FootprintMetrics:
         ):
             with contextlib.suppress(KeyError):
                 self.registry.unregister(collector)
+
+
+def observe_weighted(child: object, pending: list[float]) -> None:
+    """Add weighted bucket counts and a sum (``pending``: counts per bucket, then the sum).
+
+    ``Histogram.observe`` adds exactly 1 per call, which cannot express a sampled span standing for
+    ten requests, nor a batch of a million; the child's bucket and sum values take any amount.
+    Buckets are stored non-cumulative, as ``observe`` stores them (prometheus-client internals,
+    held by a test of the exposed buckets).
+    """
+    buckets = child._buckets  # type: ignore[attr-defined]
+    for i in range(CO2E_N_BUCKETS):
+        if pending[i]:
+            buckets[i].inc(pending[i])
+    child._sum.inc(pending[CO2E_N_BUCKETS])  # type: ignore[attr-defined]
