@@ -233,6 +233,8 @@ def _build(
     handle = Configured(name, provider, reg, processor, owns_provider=owns)
     handle._closers.append(processor.shutdown)
     handle._closers.append(accountant.metrics.unregister)
+    if sees_unsampled:
+        handle._closers.append(lambda: _unwrap_sampler(provider))
     try:
         if endpoint:
             handle._closers.append(_add_otlp_export(provider, endpoint))
@@ -290,6 +292,13 @@ def _wrap_sampler(provider: TracerProvider) -> bool:
         return False
     provider.sampler = RecordFootprintSpans(current)
     return True
+
+
+def _unwrap_sampler(provider: TracerProvider) -> None:
+    """Give the provider its own sampler back (shutdown): unsampled spans are dropped again."""
+    current = getattr(provider, "sampler", None)
+    if isinstance(current, RecordFootprintSpans):
+        provider.sampler = current.inner
 
 
 def _add_otlp_export(provider: TracerProvider, endpoint: str) -> Callable[[], None]:

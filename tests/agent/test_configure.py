@@ -269,6 +269,7 @@ def test_dropped_request_spans_are_recorded_but_not_exported() -> None:
     assert accounted == 7
     assert exported.get_finished_spans() == ()
     handle.shutdown()
+    assert provider.sampler is ALWAYS_OFF  # the application's own sampler is back
 
 
 def test_metrics_wsgi_app_serves_the_configured_registry() -> None:
