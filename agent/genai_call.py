@@ -41,7 +41,6 @@ class GenAICall:
         "_request_model",
         "_response",
         "_server",
-        "_span",
         "_start",
         "_stream",
         "_ttfc",
@@ -52,6 +51,7 @@ class GenAICall:
         "recording",
         "request_bytes",
         "response_model",
+        "span",
     )
 
     def __init__(
@@ -73,8 +73,9 @@ class GenAICall:
         self._stream = stream
         self._server = server
         self._body = body
-        self._start = time.perf_counter()
-        self._span = tracer.start_span(
+        # only streams report a time to first chunk: a plain call skips the clock read
+        self._start = time.perf_counter() if stream else 0.0
+        self.span = span = tracer.start_span(
             span_name(operation, request_model),
             kind=SpanKind.CLIENT,
             attributes=start_attributes(
@@ -95,11 +96,7 @@ class GenAICall:
         self.response_model: str | None = None
         self.busy = False
         self.done = False
-        self.recording = self._span.is_recording()  # unsampled: nothing to observe
-
-    @property
-    def span(self) -> Any:
-        return self._span
+        self.recording = span.is_recording()  # unsampled: nothing to observe
 
     # --- observations -------------------------------------------------------------------------
     def observe_http(self, response: Any) -> None:
@@ -115,9 +112,9 @@ class GenAICall:
             if self._server[0] is None:  # not known from the client's configuration
                 url = request.url
                 self._server = (url.host, url.port)
-                self._span.set_attribute(SERVER_ADDRESS, url.host)
+                self.span.set_attribute(SERVER_ADDRESS, url.host)
                 if url.port is not None:
-                    self._span.set_attribute(SERVER_PORT, url.port)
+                    self.span.set_attribute(SERVER_PORT, url.port)
         except Exception as exc:
             report_fault(self.component, exc)
 
@@ -135,7 +132,7 @@ class GenAICall:
                 for index, choice in enumerate(getattr(result, "choices", None) or ()):
                     reason = getattr(choice, "finish_reason", None)
                     if reason:
-                        self._reasons[index] = str(getattr(reason, "value", reason))
+                        self._reasons[index] = _reason_text(reason)
             elif "status" in fields and "output" in fields:  # Responses API: the status
                 status = getattr(result, "status", None)
                 if isinstance(status, str):
@@ -178,9 +175,7 @@ class GenAICall:
                 reason = choice.finish_reason
                 if reason:
                     index = choice.index
-                    self._reasons[index if isinstance(index, int) else 0] = str(
-                        getattr(reason, "value", reason)
-                    )
+                    self._reasons[index if isinstance(index, int) else 0] = _reason_text(reason)
         except Exception as exc:
             report_fault(self.component, exc)
 
@@ -209,8 +204,10 @@ class GenAICall:
                 if failed is not None and hasattr(failed, "request"):
                     self.observe_http(failed)
             record = self._record(error)
-            span = self._span
-            span.set_attributes(end_attributes(record))
+            span = self.span
+            attributes = end_attributes(record)
+            if attributes:
+                span.set_attributes(attributes)
             if error is not None:
                 span.set_status(Status(StatusCode.ERROR, record.error_type))
             span.end()
@@ -252,7 +249,7 @@ class GenAICall:
             cache_read_tokens=cached,
             reasoning_tokens=reasoning,
             stream=self._stream,
-            finish_reasons=tuple(self._reasons[i] for i in sorted(self._reasons)),
+            finish_reasons=_in_choice_order(self._reasons),
             error_type=_error_type(error),
             server_address=self._server[0],
             server_port=self._server[1],
@@ -274,6 +271,19 @@ def _tool_call_chars(calls: Any) -> int:
         if isinstance(name, str):
             chars += len(name)
     return chars
+
+
+def _reason_text(reason: object) -> str:
+    """A finish reason as text: OpenAI sends plain strings, some SDKs enums (use their value)."""
+    if type(reason) is str:  # skips a failing getattr, which costs an exception inside
+        return reason
+    return str(getattr(reason, "value", reason))
+
+
+def _in_choice_order(reasons: dict[int, str]) -> tuple[str, ...]:
+    if len(reasons) < 2:
+        return tuple(reasons.values())
+    return tuple(reasons[index] for index in sorted(reasons))
 
 
 def _error_type(error: BaseException | None) -> str | None:

