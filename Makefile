@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,demo,openai,mistral,geoip,service
 
-.PHONY: develop demo test test-wheel lint bench fixtures sysdeps clean
+.PHONY: test-sdk-matrix develop demo test test-wheel lint bench fixtures sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test-wheel: $(STAMP)
 	$(PYTHON) -m venv .venv-wheel
 	.venv-wheel/bin/python -m pip install -q "$$(ls dist/*.whl)[$(EXTRAS)]"
 	cd tests && ../.venv-wheel/bin/python -m pytest -c ../pyproject.toml --rootdir .. . -m "not e2e"
+
+# The LLM wrappers against the oldest supported SDK generations, each in a throw-away venv.
+test-sdk-matrix:
+	OPENAI_SPEC='openai==1.40.0' MISTRAL_SPEC='mistralai==1.0.0' bash scripts/test_sdk_matrix.sh
+	OPENAI_SPEC='openai>=1.100,<2' MISTRAL_SPEC='mistralai>=1.12,<2' bash scripts/test_sdk_matrix.sh
 
 lint: develop
 	$(BIN)/ruff format --check .
