@@ -147,6 +147,8 @@ class Accountant:
             self._bump(self.metrics.unknown, ("invalid_country",), weight)
         if not device_ok:
             self._bump(self.metrics.unknown, ("device_class",), weight)
+        if not record.response_size_known:
+            self._bump(self.metrics.unknown, ("response_size",), weight)
         if record.counts_request:
             key = (service, country, device)
             cell = self._cells.get(key)

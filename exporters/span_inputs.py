@@ -9,8 +9,9 @@ count it and carry on with the next span.
 Validation rules (also in docs/metrics.md):
 - sizes, token counts, seconds and joules must be finite numbers within a plausible range;
   a value outside it (negative, NaN, 1e15 bytes) rejects the whole span, never a clamped guess;
-- a missing body size is 0 bytes (a GET has no request body); missing usage on both token
-  counts rejects a GenAI span (``missing_usage``); one missing count is 0;
+- a missing body size is 0 bytes (a GET has no request body); a missing response size is also
+  counted as unknown (``response_size``: an instrumentation that does not record it); missing usage
+  on both token counts rejects a GenAI span (``missing_usage``); one missing count is 0;
 - an invalid country or device class is not a rejection: it becomes ``ZZ``/``unknown`` (labels.py)
   and is counted as unknown by the accountant.
 
@@ -83,6 +84,7 @@ class HttpInput(NamedTuple):
     device_class: object
     engagement_s: float | None
     counts_request: bool
+    response_size_known: bool = True
 
 
 class GenAIInput(NamedTuple):
@@ -174,11 +176,12 @@ _ENGAGEMENT: Final = (A.DOWNSTREAM_ENGAGEMENT_SECONDS,)
 
 def http_input(attributes: Attributes, *, engagement_only: bool = False) -> HttpInput:
     """The served request (or engagement beacon) a span describes."""
+    response: float | None = 0.0
     if engagement_only:
-        request_bytes = response_bytes = 0.0
+        request_bytes = 0.0
     else:
         request_bytes = _number(attributes, _REQUEST_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
-        response_bytes = _number(attributes, _RESPONSE_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
+        response = _number(attributes, _RESPONSE_SIZE, "invalid_bytes", MAX_BODY_BYTES)
     engagement = _number(attributes, _ENGAGEMENT, "invalid_seconds", MAX_SECONDS)
     if engagement_only and engagement is None:
         raise SpanRejected(
@@ -189,11 +192,12 @@ def http_input(attributes: Attributes, *, engagement_only: bool = False) -> Http
         device = "bot"
     return HttpInput(
         request_bytes,
-        response_bytes,
+        response or 0.0,
         attributes.get(A.GEO_COUNTRY_ISO_CODE),
         device,
         engagement,
         not engagement_only,
+        response is not None,
     )
 
 

@@ -274,6 +274,14 @@ def test_bad_spans_are_counted_and_the_rest_still_accounted() -> None:
     assert _sum(reg, M.GEN_AI_CALLS) == 0
 
 
+def test_a_request_without_a_response_size_is_counted_as_unknown() -> None:
+    acc, reg = _accountant()
+    assert acc.account({A.HTTP_REQUEST_METHOD: "GET"}, service_name="s", kind="SERVER")
+    assert acc.account(_http(0, 0), service_name="s", kind="SERVER")
+    assert _sum(reg, M.UNKNOWN, kind="response_size") == 1
+    assert _sum(reg, M.REQUESTS) == 2
+
+
 def test_spans_that_are_not_ours_are_ignored_not_rejected() -> None:
     acc, reg = _accountant()
     assert not acc.account({"db.system": "postgresql"}, service_name="s", kind="CLIENT")

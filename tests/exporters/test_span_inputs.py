@@ -78,6 +78,8 @@ def test_http_current_and_deprecated_sizes() -> None:
 def test_missing_sizes_are_zero_and_synthetic_agents_are_bots() -> None:
     rec = http_input({A.HTTP_REQUEST_METHOD: "GET", A.USER_AGENT_SYNTHETIC_TYPE: "bot"})
     assert (rec.request_bytes, rec.response_bytes, rec.device_class) == (0.0, 0.0, "bot")
+    assert not rec.response_size_known
+    assert http_input({A.HTTP_RESPONSE_BODY_SIZE: 0}).response_size_known
 
 
 @pytest.mark.parametrize("bad", [-1, 1e15, math.nan, math.inf, "12kB", True, [1, 2]])
