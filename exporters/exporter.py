@@ -46,6 +46,12 @@ def _plain(attributes: Any) -> Mapping[str, AttributeValue]:
     return inner if isinstance(inner, dict) else attributes
 
 
+def _attributes_of(span: ReadableSpan) -> Mapping[str, AttributeValue]:
+    """The SDK span's own attribute store when it has one, else the public read-only view."""
+    inner = getattr(span, "_attributes", None)
+    return _plain(inner if inner is not None else span.attributes)
+
+
 class _ServiceNames:
     """``service.name`` per resource; a provider has one resource, so the last one is cached."""
 
@@ -104,7 +110,7 @@ class FootprintSpanProcessor(SpanProcessor):
             if not self._sees_unsampled:
                 weight = adjusted_count(span.context.trace_state if span.context else None)
             self.accountant.account(
-                _plain(span._attributes),
+                _attributes_of(span),
                 service_name=self._services.of(span),
                 weight=weight,
                 name=span.name,
@@ -154,7 +160,7 @@ class FootprintExporter(SpanExporter):
             try:
                 weight = adjusted_count(span.context.trace_state if span.context else None)
                 account(
-                    _plain(span._attributes),
+                    _attributes_of(span),
                     service_name=self._services.of(span),
                     weight=weight,
                     name=span.name,
