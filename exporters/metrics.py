@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Final
@@ -212,6 +213,7 @@ class FootprintMetrics:
             self.build_info.set(1)
         # Faults before construction belong to an earlier exporter (or test), not to this one.
         self._faults_seen: dict[str, int] = fault_counts()
+        self._faults_lock = threading.Lock()
         self.add_pre_collect(self.sync_faults)
 
     def add_pre_collect(self, hook: Callable[[], None]) -> None:
@@ -220,13 +222,14 @@ class FootprintMetrics:
 
     def sync_faults(self) -> None:
         """Copy new ``agent.faults`` counts into the errors counter (works in multiprocess mode)."""
-        for component, count in fault_counts().items():
-            seen = self._faults_seen.get(component, 0)
-            if count < seen:  # counts were reset (tests): start again from zero
-                seen = 0
-            if count > seen:
-                self.instrumentation_errors.labels(component).inc(count - seen)
-                self._faults_seen[component] = count
+        with self._faults_lock:  # two scrapes at once must not add the same faults twice
+            for component, count in fault_counts().items():
+                seen = self._faults_seen.get(component, 0)
+                if count < seen:  # counts were reset (tests): start again from zero
+                    seen = 0
+                if count > seen:
+                    self.instrumentation_errors.labels(component).inc(count - seen)
+                    self._faults_seen[component] = count
 
     def unregister(self) -> None:
         """Remove every collector this object registered (shutdown, tests on the default registry)."""
