@@ -343,6 +343,8 @@ class Accountant:
         try:
             with self._lock:
                 self._flush_locked()
+            if self._write_through:  # no collection runs in this process to sync the faults
+                self.metrics.sync_faults()
         except Exception as exc:
             report_fault("exporters.accounting.flush", exc)
 

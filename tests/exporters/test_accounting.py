@@ -452,13 +452,18 @@ from prometheus_client import CollectorRegistry, multiprocess
 from otel_downstream.exporters.accounting import Accountant
 from otel_downstream.exporters.engine import Engine, EngineConfig
 acc = Accountant(Engine(EngineConfig()), registry=CollectorRegistry())
-for _ in range(3):
+from otel_downstream.agent.faults import report_fault
+for i in range(4):
+    if i == 3:
+        report_fault("agent.wsgi", RuntimeError("boom"))
     acc.account({"http.request.method": "GET", "http.response.body.size": 5000,
                  "geo.country.iso_code": "FR"}, service_name="s", kind="SERVER")
 summed = CollectorRegistry()
 multiprocess.MultiProcessCollector(summed)  # reads the files only: no flush hook runs here
 print(summed.get_sample_value("downstream_requests_total",
       {"service_name": "s", "geo_country_iso_code": "FR", "device_class": "unknown"}))
+print(summed.get_sample_value("downstream_instrumentation_errors_total",
+      {"component": "agent.wsgi"}))
 """
 
 
@@ -473,7 +478,7 @@ def test_multiprocess_dir_set_after_import_is_honoured_at_construction(tmp_path)
         timeout=60,
         check=True,
     )
-    assert out.stdout.split() == ["3.0"]
+    assert out.stdout.split() == ["4.0", "1.0"]
     assert list(tmp_path.glob("counter_*.db"))
 
 
