@@ -16,7 +16,8 @@ from typing import Any
 from . import engagement
 from .faults import report_fault
 from .http_options import build_options
-from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_framework_routes
+from .http_record import Exchange, get_tracer
+from .routes import hook_framework_routes, scope_route
 
 __all__ = ["ASGIMiddleware"]
 
@@ -62,18 +63,13 @@ class ASGIMiddleware:
             await self._run(exchange, scope, receive, send)
 
     def _exchange(self, scope: Scope) -> Exchange:
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope.get("headers") or ():
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
         client = scope.get("client")
         return Exchange(
             _COMPONENT,
             self._options,
             self._tracer,
             method=scope.get("method", "GET"),
-            headers=headers,
+            headers=_headers(scope),
             scheme=scope.get("scheme"),
             peer_ip=client[0] if client else None,
         )
@@ -98,7 +94,7 @@ class ASGIMiddleware:
                     # The span we annotate is ended by its owner right after this send: finish now.
                     exchange.response_bytes += count
                     count = 0
-                    exchange.route = _route(scope, entry_root)
+                    exchange.route = scope_route(scope, entry_root)
                     exchange.finish()
             except Exception as exc:
                 report_fault(_COMPONENT, exc)
@@ -113,14 +109,12 @@ class ASGIMiddleware:
             exchange.fail(exc)
             raise
         finally:
-            exchange.route = _route(scope, entry_root)
-            exchange.finish()
+            if not exchange.finished:  # an annotated span may be finished at its last send
+                exchange.route = scope_route(scope, entry_root)
+                exchange.finish()
 
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = {
-            name.decode("latin-1").lower(): value.decode("latin-1")
-            for name, value in scope.get("headers") or ()
-        }
+        headers = _headers(scope)
         answer = engagement.check_head(scope.get("method", ""), headers.get("content-length"))
         if answer is None:
             body = bytearray()
@@ -157,6 +151,22 @@ _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"}
 _BODIES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name; a repeated header's values are joined with commas."""
+    raw = scope.get("headers") or ()
+    if not isinstance(raw, (list, tuple)):
+        raw = list(raw)
+    # One comprehension for the usual case; repeated names (rare) take the joining path.
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    if len(headers) != len(raw):
+        headers = {}
+        for raw_name, raw_value in raw:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
 def _message_bytes(message: Message) -> int:
     """Body bytes one ASGI message carries (websocket text counts as its UTF-8 encoding)."""
     kind = message["type"]
@@ -187,44 +197,3 @@ def _is_last(message: Message) -> bool:
     if kind == "http.response.trailers":
         return not message.get("more_trailers", False)
     return kind in _FILE_SENDS
-
-
-def _route(scope: Scope, entry_root: str) -> str | None:
-    """The template the router matched (Starlette/FastAPI ``scope["route"]``, or a hook's key).
-
-    Inside a mounted sub-application the route's path is relative to the mount: the mounts'
-    templates are put in front when they are static paths (never the raw path a mount matched).
-    """
-    try:
-        route = scope.get(ROUTE_KEY)
-        if isinstance(route, str):
-            return route
-        path = getattr(scope.get("route"), "path", None)
-        if not isinstance(path, str) or not path:
-            return None
-        root = scope.get("root_path", "")
-        if isinstance(root, str) and len(root) > len(entry_root) and root.startswith(entry_root):
-            prefix = _mount_template(scope.get("router"), root[len(entry_root) :], 0)
-            if prefix is not None:
-                return prefix + path
-        return path
-    except Exception as exc:
-        report_fault(_COMPONENT, exc)
-        return None
-
-
-def _mount_template(router: Any, prefix: str, depth: int) -> str | None:
-    """The static mount paths that add up to ``prefix``, or None (a mount with parameters)."""
-    if depth > 8:
-        return None
-    for mount in getattr(router, "routes", None) or ():
-        path = getattr(mount, "path", None)
-        if not isinstance(path, str) or not path or "{" in path or not hasattr(mount, "routes"):
-            continue
-        if prefix == path:
-            return path
-        if prefix.startswith(path + "/"):
-            rest = _mount_template(mount, prefix[len(path) :], depth + 1)
-            if rest is not None:
-                return path + rest
-    return None

@@ -8,7 +8,6 @@ counted via :func:`~otel_downstream.agent.faults.report_fault` and the app carri
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
@@ -16,7 +15,9 @@ from typing import Any
 from . import engagement
 from .faults import report_fault
 from .http_options import build_options
-from .http_record import ROUTE_KEY, Exchange, get_tracer, hook_framework_routes
+from .http_record import Exchange, get_tracer
+from .routes import environ_route, hook_framework_routes
+from .wsgi_streams import CountingInput, wrap_body
 
 __all__ = ["WSGIMiddleware"]
 
@@ -66,7 +67,7 @@ class WSGIMiddleware:
             options,
             self._tracer,
             method=environ.get("REQUEST_METHOD", ""),
-            headers=_headers(environ),
+            headers=_EnvironHeaders(environ),
             scheme=environ.get("wsgi.url_scheme"),
             peer_ip=environ.get("REMOTE_ADDR"),
         )
@@ -77,7 +78,7 @@ class WSGIMiddleware:
             environ.get("CONTENT_LENGTH", "0") not in ("", "0")
             or "HTTP_TRANSFER_ENCODING" in environ
         ):
-            environ["wsgi.input"] = _CountingInput(stream, exchange)
+            environ["wsgi.input"] = CountingInput(stream, exchange)
         return exchange
 
     def _run(
@@ -107,13 +108,13 @@ class WSGIMiddleware:
             iterable = self.app(environ, counting_start_response)
         except BaseException as exc:
             exchange.fail(exc)
-            exchange.route = _route(environ)
+            exchange.route = environ_route(environ)
             exchange.finish()
             raise
         finally:
             if owned:
                 exchange.deactivate()
-        return _wrap_body(iterable, exchange, environ)
+        return wrap_body(iterable, exchange, environ)
 
     def _beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
         # Answered here whatever happens: a beacon must never reach the app.
@@ -143,7 +144,7 @@ class WSGIMiddleware:
             body,
             options=self._options,
             tracer=self._tracer,
-            headers=_headers(environ),
+            headers=_EnvironHeaders(environ),
             peer_ip=environ.get("REMOTE_ADDR"),
             component=_COMPONENT,
         )
@@ -152,11 +153,6 @@ class WSGIMiddleware:
 def _send_reply(answer: engagement.BeaconReply, start_response: StartResponse) -> list[bytes]:
     start_response(f"{answer.status} {answer.reason}", list(answer.headers))
     return [answer.body] if answer.body else []
-
-
-def _headers(environ: dict[str, Any]) -> Mapping[str, str]:
-    """Request headers by lower-case, dash-separated name (the shape ``country`` expects)."""
-    return _EnvironHeaders(environ)
 
 
 _KEYS: dict[str, str] = {}
@@ -202,190 +198,3 @@ class _EnvironHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
-
-
-def _route(environ: dict[str, Any]) -> str | None:
-    """The route template a framework matched: a hook's key (Django), else Flask's ``url_rule``."""
-    try:
-        route = environ.get(ROUTE_KEY)
-        if isinstance(route, str):
-            return route
-        request = environ.get("werkzeug.request")
-        rule = getattr(getattr(request, "url_rule", None), "rule", None)
-        return rule if isinstance(rule, str) else None
-    except Exception as exc:
-        report_fault(_COMPONENT, exc)
-        return None
-
-
-def _wrap_body(
-    iterable: Iterable[bytes], exchange: Exchange, environ: dict[str, Any]
-) -> Iterable[bytes]:
-    """Our counting body; a server's own file wrapper stays one, so it can still ``sendfile``."""
-    wrapper_type: Any = environ.get("wsgi.file_wrapper")
-    if wrapper_type is not None and type(iterable) is wrapper_type:
-        filelike = getattr(iterable, "filelike", None)
-        blksize = getattr(iterable, "blksize", None)
-        if filelike is not None and isinstance(blksize, int):
-            try:
-                factory: Any = environ["wsgi.file_wrapper"]
-                wrapped: Iterable[bytes] = factory(
-                    _CountingFile(filelike, exchange, environ), blksize
-                )
-                return wrapped
-            except Exception as exc:
-                report_fault(_COMPONENT, exc)
-    return _Body(iterable, exchange, environ)
-
-
-class _CountingFile:
-    """The file inside a ``wsgi.file_wrapper``: reads are counted; when the server sends it with
-    ``sendfile`` instead (no reads), the bytes left in the file when handed over are what went."""
-
-    __slots__ = ("_environ", "_exchange", "_file", "_remaining")
-
-    def __init__(self, file: Any, exchange: Exchange, environ: dict[str, Any]) -> None:
-        self._file = file
-        self._exchange = exchange
-        self._environ = environ
-        self._remaining = _remaining_bytes(file)
-
-    def read(self, *args: Any) -> bytes:
-        data: bytes = self._file.read(*args)
-        self._exchange.response_bytes += len(data)
-        return data
-
-    def fileno(self) -> int:
-        fileno: int = self._file.fileno()
-        return fileno
-
-    def close(self) -> None:
-        exchange = self._exchange
-        try:
-            close = getattr(self._file, "close", None)
-            if close is not None:
-                close()
-        except BaseException as exc:
-            exchange.fail(exc)
-            raise
-        finally:
-            if exchange.response_bytes == 0 and self._remaining:
-                exchange.response_bytes = self._remaining
-            exchange.route = _route(self._environ)
-            exchange.finish()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._file, name)
-
-
-def _remaining_bytes(file: Any) -> int:
-    try:
-        fileno = file.fileno()
-        return max(os.fstat(fileno).st_size - os.lseek(fileno, 0, os.SEEK_CUR), 0)
-    except Exception:  # not a real file (BytesIO, sockets): only reads are counted
-        return 0
-
-
-class _CountingInput:
-    """``wsgi.input`` proxy that counts the request body bytes the app actually reads."""
-
-    __slots__ = ("_exchange", "_stream")
-
-    def __init__(self, stream: Any, exchange: Exchange) -> None:
-        self._stream = stream
-        self._exchange = exchange
-
-    def read(self, *args: Any) -> bytes:
-        data: bytes = self._stream.read(*args)
-        self._exchange.request_bytes += len(data)
-        return data
-
-    def readline(self, *args: Any) -> bytes:
-        data: bytes = self._stream.readline(*args)
-        self._exchange.request_bytes += len(data)
-        return data
-
-    def readinto(self, buffer: Any) -> int | None:
-        readinto = getattr(self._stream, "readinto", None)
-        if readinto is None:  # WSGI only promises read(); keep readinto's contract on top of it
-            data = self._stream.read(len(buffer))
-            buffer[: len(data)] = data
-            self._exchange.request_bytes += len(data)
-            return len(data)
-        size: int | None = readinto(buffer)
-        if size:
-            self._exchange.request_bytes += size
-        return size
-
-    def readlines(self, *args: Any) -> list[bytes]:
-        lines: list[bytes] = self._stream.readlines(*args)
-        self._exchange.request_bytes += sum(len(line) for line in lines)
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._stream:
-            self._exchange.request_bytes += len(line)
-            yield line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class _Body:
-    """The app's body iterable, counted chunk by chunk; ends the span on ``close()``."""
-
-    __slots__ = ("_active", "_environ", "_exchange", "_iterable", "_iterator")
-
-    def __init__(
-        self, iterable: Iterable[bytes], exchange: Exchange, environ: dict[str, Any]
-    ) -> None:
-        self._iterable = iterable
-        self._exchange = exchange
-        self._environ = environ
-        self._iterator: Iterator[bytes] | None = None
-        # Re-activate our span around each chunk only when app code may run to produce it (not for
-        # lists and tuples) and only for a span we own.
-        self._active = exchange.owned and not isinstance(iterable, (list, tuple))
-
-    def __iter__(self) -> _Body:
-        return self
-
-    def __len__(self) -> int:
-        # Servers (wsgiref) size single-chunk lists from len(); raise TypeError like the app would.
-        return len(self._iterable)  # type: ignore[arg-type]
-
-    def __next__(self) -> bytes:
-        exchange = self._exchange
-        if self._active:
-            exchange.activate()
-        try:
-            if self._iterator is None:
-                self._iterator = iter(self._iterable)
-            chunk = next(self._iterator)
-        except StopIteration:
-            raise
-        except BaseException as exc:
-            exchange.fail(exc)
-            raise
-        finally:
-            if self._active:
-                exchange.deactivate()
-        try:
-            size = len(chunk)
-        except TypeError:
-            size = 0  # not bytes: the server will complain, exactly as without us
-        exchange.response_bytes += size
-        return chunk
-
-    def close(self) -> None:
-        exchange = self._exchange
-        try:
-            close = getattr(self._iterable, "close", None)
-            if close is not None:
-                close()
-        except BaseException as exc:
-            exchange.fail(exc)
-            raise
-        finally:
-            exchange.route = _route(self._environ)
-            exchange.finish()

@@ -269,6 +269,49 @@ def test_existing_server_span_is_annotated_not_duplicated(exporter, opts, provid
     assert span.attributes[attr.HTTP_REQUEST_BODY_SIZE] == 3
 
 
+@pytest.mark.parametrize(
+    ("owner_set", "we_add"),
+    [
+        # Pre-stable names (the contrib default): no stable-name duplicates; the host is missing.
+        (
+            {"http.method": "PUT", "http.scheme": "https", "http.status_code": 201},
+            {attr.SERVER_ADDRESS: "shop.example"},
+        ),
+        # Stable names: kept as the owner wrote them, never overwritten by ours.
+        (
+            {"http.request.method": "PUT", "server.address": "edge", "http.route": "/o/{x}"},
+            {attr.URL_SCHEME: "http", attr.HTTP_RESPONSE_STATUS_CODE: 200},
+        ),
+        # An owner that set none of them (a custom SERVER span): we add them all.
+        (
+            {},
+            {
+                attr.HTTP_REQUEST_METHOD: "POST",
+                attr.URL_SCHEME: "http",
+                attr.SERVER_ADDRESS: "shop.example",
+                attr.HTTP_RESPONSE_STATUS_CODE: 200,
+            },
+        ),
+    ],
+)
+def test_annotation_adds_only_what_the_owner_has_not_set(
+    exporter, opts, provider, owner_set, we_add
+) -> None:
+    outer = provider.get_tracer("contrib")
+    app = WSGIMiddleware(hello, **opts())
+    with outer.start_as_current_span("outer", kind=SpanKind.SERVER, attributes=owner_set):
+        call_wsgi(app, environ_for(body=b"abc", method="POST"))
+    (span,) = server_spans(exporter)
+    ours = {
+        attr.HTTP_REQUEST_BODY_SIZE: 3,
+        attr.HTTP_RESPONSE_BODY_SIZE: 14,
+        attr.DOWNSTREAM_DEVICE_CLASS: "unknown",
+        attr.GEO_COUNTRY_ISO_CODE: "ZZ",
+    }
+    assert dict(span.attributes) == {**owner_set, **we_add, **ours}
+    assert span.name == "outer"  # no route of ours: the owner's name stands
+
+
 def test_broken_classifier_is_swallowed_counted_and_logged_once(exporter, opts, caplog) -> None:
     def broken(ua: str | None) -> Any:
         raise KeyError("classifier bug")
@@ -291,7 +334,7 @@ def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypat
         raise RuntimeError("header parsing bug")
 
     app = WSGIMiddleware(hello, **opts())
-    monkeypatch.setattr(wsgi_module, "_headers", broken)
+    monkeypatch.setattr(wsgi_module, "_EnvironHeaders", broken)
     assert call_wsgi(app, environ_for(body=b"!", method="POST")).body == b"hello world!"
     assert fault_counts()["wsgi"] == 1
     assert exporter.get_finished_spans() == ()
