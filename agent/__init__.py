@@ -15,6 +15,8 @@ __all__ = [
     "configure",
     "instrument_mistral",
     "instrument_openai",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
     "uninstrument_mistral",
     "uninstrument_openai",
 ]
@@ -22,7 +24,9 @@ __all__ = [
 _WHERE = {
     "ASGIMiddleware": "asgi",
     "WSGIMiddleware": "wsgi",
-    "configure": "configure",
+    "configure": "pipeline",
+    "metrics_asgi_app": "pipeline",
+    "metrics_wsgi_app": "pipeline",
     "instrument_mistral": "mistral",
     "instrument_openai": "openai",
     "uninstrument_mistral": "mistral",
@@ -31,9 +35,9 @@ _WHERE = {
 
 if TYPE_CHECKING:
     from .asgi import ASGIMiddleware
-    from .configure import configure
     from .mistral import instrument_mistral, uninstrument_mistral
     from .openai import instrument_openai, uninstrument_openai
+    from .pipeline import configure, metrics_asgi_app, metrics_wsgi_app
     from .wsgi import WSGIMiddleware
 
 

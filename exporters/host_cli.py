@@ -47,8 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_downstream.agent.configure import configure
     from otel_downstream.agent.host_sampler import HostSampler
+    from otel_downstream.agent.pipeline import configure
 
     traces_url = None
     if args.otlp_endpoint:

@@ -37,7 +37,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import configure
-from otel_downstream.agent.configure import Configured
+from otel_downstream.agent.pipeline import Configured
 from otel_downstream.exporters.totals import Summary, summarize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -40,7 +40,7 @@ import time
 from flask import Flask, make_response
 
 from otel_downstream.agent import WSGIMiddleware, configure
-from otel_downstream.agent.configure import metrics_wsgi_app
+from otel_downstream.agent.pipeline import metrics_wsgi_app
 
 configure("shop", metrics_port=None)  # in each worker, after gunicorn forked it
 

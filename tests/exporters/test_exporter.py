@@ -14,7 +14,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.agent.configure import RecordFootprintSpans
+from otel_downstream.agent.pipeline import RecordFootprintSpans
 from otel_downstream.exporters import FootprintExporter
 from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.accounting import Accountant

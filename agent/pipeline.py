@@ -1,0 +1,389 @@
+"""``configure()``: one call wires tracing, the footprint accounting and a ``/metrics`` endpoint.
+
+What it does, in order:
+1. takes the ``TracerProvider`` passed in, else joins the global SDK provider, else creates one
+   (with ``service.name``) and makes it global;
+2. wraps the provider's sampler so request, LLM, engagement and host-sample spans the trace
+   sampler drops are recorded instead (``RECORD_ONLY``): the footprint processor sees every one,
+   while exporting processors still see only sampled spans (they skip unsampled ones);
+3. adds a ``FootprintSpanProcessor`` (accounting in ``on_end``, no queue to overflow);
+4. serves ``/metrics`` on its own port, or leaves that to ``metrics_wsgi_app()``/``metrics_asgi_app()``;
+5. optionally exports the sampled spans over OTLP and starts the host sampler.
+
+Calling it again returns the same handle (nothing counted twice); ``handle.shutdown()`` undoes it.
+Exporters are imported here, inside the call, never when the agent package is imported.
+Settings go argument -> ``OTEL_DOWNSTREAM_*`` variable -> default (see ``environment.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.sampling import (
+    Decision,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, SpanKind
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+from . import attributes as A
+from . import environment as env
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from otel_downstream.exporters.engine import EngineConfig
+    from otel_downstream.exporters.exporter import FootprintSpanProcessor
+
+__all__ = [
+    "Configured",
+    "RecordFootprintSpans",
+    "configure",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
+]
+
+_logger = logging.getLogger("otel_downstream")
+_DEFAULT_PORT: Final = 9464
+_DEFAULT_ADDR: Final = "127.0.0.1"
+_UNSET: Final[Any] = object()
+_OUR_NAMES: Final = frozenset(
+    {
+        A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME,
+        getattr(A, "DOWNSTREAM_ENGAGEMENT_SPAN_NAME", "downstream.engagement"),
+    }
+)
+_GEN_AI_KEYS: Final = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.GEN_AI_OPERATION_NAME)
+
+
+class RecordFootprintSpans(Sampler):
+    """Wraps a sampler: what it drops among footprint spans is recorded (not exported) instead.
+
+    Footprint spans are SERVER spans (served requests; their attributes often arrive only after
+    start), spans starting with GenAI attributes, and our host-sample and engagement spans. The
+    wrapped sampler's decision, attributes and trace state stand for everything else.
+    """
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+
+    def should_sample(  # noqa: PLR0917 - the SDK's Sampler signature
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        result = self.inner.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+        if result.decision is not Decision.DROP:
+            return result
+        if (
+            kind is SpanKind.SERVER
+            or name in _OUR_NAMES
+            or (attributes is not None and any(k in attributes for k in _GEN_AI_KEYS))
+        ):
+            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
+        return result
+
+    def get_description(self) -> str:
+        return f"RecordFootprintSpans{{{self.inner.get_description()}}}"
+
+
+@dataclass
+class Configured:
+    """What ``configure()`` set up; ``shutdown()`` stops the parts it started."""
+
+    service_name: str
+    tracer_provider: TracerProvider
+    registry: CollectorRegistry
+    processor: FootprintSpanProcessor
+    metrics_address: tuple[str, int] | None = None
+    owns_provider: bool = False
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
+
+    @property
+    def accountant(self) -> Any:
+        """The accounting core (``otel_downstream.exporters.accounting.Accountant``)."""
+        return self.processor.accountant
+
+    def shutdown(self) -> None:
+        """Flush, stop the host sampler, the metrics server and (if ours) the provider."""
+        global _current
+        with _lock:
+            if _current is self:
+                _current = None
+        self.processor.force_flush()
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception as exc:
+                _logger.warning("otel-downstream: shutdown step failed: %s", exc)
+        self._closers.clear()
+
+
+_lock = threading.RLock()  # shutdown() runs under it when a failed configure() unwinds
+_current: Configured | None = None
+
+
+def configure(
+    service_name: str | None = None,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    registry: CollectorRegistry | None = None,
+    metrics_port: int | None = _UNSET,
+    metrics_addr: str | None = None,
+    otlp_endpoint: str | None = None,
+    host_sampler: bool | None = None,
+    engine_config: EngineConfig | None = None,
+    record_unsampled: bool | None = None,
+    allowed_models: Iterable[str] | None = None,
+    model_limit: int | None = None,
+) -> Configured:
+    """Wire footprint accounting into OpenTelemetry in one call (idempotent; see module doc).
+
+    ``metrics_port=None`` or ``0`` starts no server (mount ``metrics_wsgi_app()`` instead); under
+    ``PROMETHEUS_MULTIPROC_DIR`` the served registry sums every worker's files.
+    """
+    global _current
+    with _lock:
+        if _current is not None:
+            _logger.debug("otel-downstream: configure() already done; returning the same handle")
+            return _current
+        handle = _build(
+            service_name,
+            tracer_provider=tracer_provider,
+            registry=registry,
+            metrics_port=metrics_port,
+            metrics_addr=metrics_addr,
+            otlp_endpoint=otlp_endpoint,
+            host_sampler=host_sampler,
+            engine_config=engine_config,
+            record_unsampled=record_unsampled,
+            allowed_models=allowed_models,
+            model_limit=model_limit,
+        )
+        _current = handle
+        return handle
+
+
+def _build(
+    service_name: str | None,
+    *,
+    tracer_provider: TracerProvider | None,
+    registry: CollectorRegistry | None,
+    metrics_port: int | None,
+    metrics_addr: str | None,
+    otlp_endpoint: str | None,
+    host_sampler: bool | None,
+    engine_config: EngineConfig | None,
+    record_unsampled: bool | None,
+    allowed_models: Iterable[str] | None,
+    model_limit: int | None,
+) -> Configured:
+    from prometheus_client import REGISTRY
+
+    from otel_downstream.exporters.accounting import DEFAULT_MODEL_LIMIT, Accountant
+    from otel_downstream.exporters.engine import Engine
+    from otel_downstream.exporters.exporter import FootprintSpanProcessor
+
+    # Settings first, so a bad variable fails before anything is installed.
+    if metrics_port is _UNSET:
+        metrics_port = env.env_int(env.OTEL_DOWNSTREAM_METRICS_PORT, _DEFAULT_PORT)
+    addr = metrics_addr or env.env_str(env.OTEL_DOWNSTREAM_METRICS_ADDR, _DEFAULT_ADDR)
+    endpoint = otlp_endpoint or env.env_str(env.OTEL_DOWNSTREAM_OTLP_ENDPOINT, "") or None
+    if host_sampler is None:
+        host_sampler = env.env_bool(env.OTEL_DOWNSTREAM_HOST_SAMPLER, False)
+    if record_unsampled is None:
+        record_unsampled = env.env_bool(env.OTEL_DOWNSTREAM_RECORD_UNSAMPLED, True)
+    if allowed_models is None:
+        raw = env.env_str(env.OTEL_DOWNSTREAM_MODEL_LABELS, "")
+        allowed_models = [m.strip() for m in raw.split(",") if m.strip()]
+    if model_limit is None:
+        model_limit = env.env_int(env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT, DEFAULT_MODEL_LIMIT)
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        raise ValueError(f"metrics_port={metrics_port!r}: expected 0-65535, 0 or None for none")
+
+    provider, owns = _provider(service_name, tracer_provider)
+    name = service_name or _service_name_of(provider)
+    sees_unsampled = bool(record_unsampled) and _wrap_sampler(provider)
+    reg = REGISTRY if registry is None else registry
+    engine = Engine(engine_config)
+    accountant = Accountant(
+        engine, registry=reg, allowed_models=tuple(allowed_models), model_limit=model_limit
+    )
+    processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)
+    provider.add_span_processor(processor)
+    handle = Configured(name, provider, reg, processor, owns_provider=owns)
+    handle._closers.append(processor.shutdown)
+    handle._closers.append(accountant.metrics.unregister)
+    if sees_unsampled:
+        handle._closers.append(lambda: _unwrap_sampler(provider))
+    try:
+        if endpoint:
+            handle._closers.append(_add_otlp_export(provider, endpoint))
+        if metrics_port:
+            handle.metrics_address = _serve_metrics(handle, reg, addr, metrics_port)
+        if owns:
+            handle._closers.append(provider.shutdown)
+        if host_sampler:  # stopped first: its last partial interval must still be accounted
+            handle._closers.append(_start_host_sampler(provider))
+    except Exception:
+        handle.shutdown()
+        raise
+    return handle
+
+
+def _provider(
+    service_name: str | None, given: TracerProvider | None
+) -> tuple[TracerProvider, bool]:
+    if given is not None:
+        return given, False
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        return current, False
+    name = service_name or env.env_str(env.OTEL_SERVICE_NAME, "")
+    resource = Resource.create({SERVICE_NAME: name} if name else {})
+    provider = TracerProvider(resource=resource)
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is not provider:  # someone else won the one-time global set
+        raise RuntimeError(
+            "otel-downstream: the global tracer provider is not an SDK TracerProvider; "
+            "pass configure(tracer_provider=...)"
+        )
+    return provider, True
+
+
+def _service_name_of(provider: TracerProvider) -> str:
+    name = provider.resource.attributes.get(SERVICE_NAME)
+    return name if isinstance(name, str) and name else "unknown_service"
+
+
+def _wrap_sampler(provider: TracerProvider) -> bool:
+    """Install ``RecordFootprintSpans`` around the provider's sampler; ``True`` once it is there.
+
+    Each tracer copies the provider's sampler when it is created, so tracers obtained before
+    ``configure()`` keep the bare sampler: configure first, then build middleware and clients.
+    """
+    current = getattr(provider, "sampler", None)
+    if isinstance(current, RecordFootprintSpans):
+        return True
+    if not isinstance(current, Sampler):
+        _logger.warning(
+            "otel-downstream: cannot wrap this provider's sampler; sampled spans will be "
+            "weighed by their tracestate instead"
+        )
+        return False
+    provider.sampler = RecordFootprintSpans(current)
+    return True
+
+
+def _unwrap_sampler(provider: TracerProvider) -> None:
+    """Give the provider its own sampler back (shutdown): unsampled spans are dropped again."""
+    current = getattr(provider, "sampler", None)
+    if isinstance(current, RecordFootprintSpans):
+        provider.sampler = current.inner
+
+
+def _add_otlp_export(provider: TracerProvider, endpoint: str) -> Callable[[], None]:
+    try:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    except ImportError as exc:
+        raise ImportError(
+            "otlp_endpoint needs opentelemetry-exporter-otlp-proto-http: pip install "
+            "opentelemetry-exporter-otlp"
+        ) from exc
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    batch = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
+    provider.add_span_processor(batch)
+    return batch.shutdown
+
+
+def _serve_metrics(
+    handle: Configured, registry: CollectorRegistry, addr: str, port: int
+) -> tuple[str, int] | None:
+    from prometheus_client import start_http_server
+
+    from otel_downstream.exporters.metrics import multiprocess_dir
+
+    served = _exposition_registry(registry)
+    try:
+        server, thread = start_http_server(port, addr=addr, registry=served)
+    except OSError as exc:
+        if multiprocess_dir() is not None:
+            # Another worker holds the port and serves every worker's totals.
+            _logger.info("otel-downstream: /metrics on %s:%s served by another worker", addr, port)
+            return None
+        raise OSError(
+            f"otel-downstream: cannot serve /metrics on {addr}:{port} ({exc}); set "
+            f"{env.OTEL_DOWNSTREAM_METRICS_PORT} or pass metrics_port=None and mount "
+            "metrics_wsgi_app()"
+        ) from exc
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    handle._closers.append(stop)
+    host, bound = server.server_address[:2]
+    return str(host), int(bound)
+
+
+def _start_host_sampler(provider: TracerProvider) -> Callable[[], None]:
+    from .host_sampler import HostSampler
+
+    sampler = HostSampler(tracer_provider=provider).start()
+    return sampler.stop
+
+
+def _exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
+    """The registry to serve: under multiprocess mode, one summing every worker's files."""
+    from prometheus_client import CollectorRegistry as Registry
+    from prometheus_client import multiprocess
+
+    from otel_downstream.exporters.metrics import multiprocess_dir
+
+    if multiprocess_dir() is None:
+        return registry
+    summed = Registry()
+    multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
+    return summed
+
+
+def _served_registry() -> CollectorRegistry:
+    from prometheus_client import REGISTRY
+
+    handle = _current
+    return _exposition_registry(handle.registry if handle is not None else REGISTRY)
+
+
+def metrics_wsgi_app() -> Callable[..., Iterable[bytes]]:
+    """A WSGI app serving the configured registry (mount it at ``/metrics``)."""
+    from prometheus_client import make_wsgi_app
+
+    app: Callable[..., Iterable[bytes]] = make_wsgi_app(_served_registry())
+    return app
+
+
+def metrics_asgi_app() -> Callable[..., Any]:
+    """An ASGI app serving the configured registry (``app.mount("/metrics", metrics_asgi_app())``)."""
+    from prometheus_client import make_asgi_app
+
+    app: Callable[..., Any] = make_asgi_app(_served_registry())
+    return app
