@@ -117,8 +117,8 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     from otel_downstream.agent.host_sampler import HostSampler
 
     from .demo_app import build_app
-    from .totals import render, summarize
     from .demo_traffic import plan_visits, run_visits
+    from .totals import render, summarize
 
     started = time.monotonic()
     say("[1/5] configure(): tracer provider, footprint processor, /metrics")
