@@ -20,6 +20,7 @@ from opentelemetry.util.types import AttributeValue
 from . import attributes as attr
 from .faults import report_fault
 from .http_options import HTTPOptions
+from .http_record import describe_client
 
 MAX_BODY_BYTES = 4096
 """Beacons are tiny; anything larger is refused with 413 before it is read."""
@@ -164,24 +165,16 @@ def record_engagement(
 ) -> None:
     """One INTERNAL span with the seconds, device class and country; faults are counted, not raised."""
     try:
+        _, device_class, synthetic, country, _ = describe_client(
+            options, headers, peer_ip, component
+        )
         attributes: dict[str, AttributeValue] = {
             attr.DOWNSTREAM_ENGAGEMENT_SECONDS: beacon.seconds,
-            attr.DOWNSTREAM_DEVICE_CLASS: "unknown",
-            attr.GEO_COUNTRY_ISO_CODE: attr.UNKNOWN_COUNTRY,
+            attr.DOWNSTREAM_DEVICE_CLASS: device_class,
+            attr.GEO_COUNTRY_ISO_CODE: country,
         }
-        try:
-            info = options.classifier(headers.get("user-agent"))
-            attributes[attr.DOWNSTREAM_DEVICE_CLASS] = info.device_class
-            if info.synthetic_type is not None:
-                attributes[attr.USER_AGENT_SYNTHETIC_TYPE] = info.synthetic_type
-        except Exception as exc:
-            report_fault(component, exc)
-        try:
-            attributes[attr.GEO_COUNTRY_ISO_CODE] = options.country_resolver.resolve(
-                headers, peer_ip
-            ).country
-        except Exception as exc:
-            report_fault(component, exc)
+        if synthetic is not None:
+            attributes[attr.USER_AGENT_SYNTHETIC_TYPE] = synthetic
         if beacon.page is not None:
             attributes[attr.HTTP_ROUTE] = beacon.page
         span = tracer.start_span(

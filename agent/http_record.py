@@ -31,6 +31,31 @@ def get_tracer(options: HTTPOptions) -> Tracer:
     return trace.get_tracer("otel_downstream.agent", tracer_provider=options.tracer_provider)
 
 
+def describe_client(
+    options: HTTPOptions, headers: Mapping[str, str], peer_ip: str | None, component: str
+) -> tuple[str | None, str, str | None, str, str | None]:
+    """User agent, device class, synthetic type, country and client IP of a request.
+
+    Guarded: a failing classifier gives ``unknown`` and no synthetic type, a failing resolver the
+    unknown country; either fault is counted under ``component``. A plain tuple: this runs on
+    every request.
+    """
+    ua = headers.get("user-agent")
+    try:
+        info = options.classifier(ua)
+        device_class, synthetic = info.device_class, info.synthetic_type
+    except Exception as exc:
+        report_fault(component, exc)
+        device_class, synthetic = "unknown", None
+    try:
+        found = options.country_resolver.resolve(headers, peer_ip)
+        country, client_ip = found.country, found.client_ip
+    except Exception as exc:
+        report_fault(component, exc)
+        country, client_ip = attr.UNKNOWN_COUNTRY, None
+    return ua, device_class, synthetic, country, client_ip
+
+
 def normalize_method(method: str) -> str:
     """Semconv method value: a known method, or ``_OTHER`` (unbounded values never reach labels)."""
     return method if method in _KNOWN_METHODS else "_OTHER"
@@ -126,25 +151,15 @@ class Exchange:
     def attributes(self, owner_set: frozenset[str] = frozenset()) -> dict[str, AttributeValue]:
         """The span attributes of the finished exchange (semconv names first, ``downstream.*``).
 
-        Device class and country are resolved here, once, guarded. ``owner_set`` holds what an
+        Device class and country are resolved here, once. ``owner_set`` holds what an
         annotated span's owner has set already (:func:`owner_names`): those attributes are
         neither derived nor set again. Built straight into the dict ``set_attributes`` takes.
         """
         options = self.options
         headers = self.headers
-        ua = headers.get("user-agent")
-        try:
-            info = options.classifier(ua)
-            device_class, synthetic = info.device_class, info.synthetic_type
-        except Exception as exc:
-            report_fault(self.component, exc)
-            device_class, synthetic = "unknown", None
-        try:
-            found = options.country_resolver.resolve(headers, self.peer_ip)
-            country, client_ip = found.country, found.client_ip
-        except Exception as exc:
-            report_fault(self.component, exc)
-            country, client_ip = attr.UNKNOWN_COUNTRY, None
+        ua, device_class, synthetic, country, client_ip = describe_client(
+            options, headers, self.peer_ip, self.component
+        )
         method = self.method
         status = self.status_code
         response_bytes = self.response_bytes
