@@ -263,22 +263,29 @@ class Engine:
         device_class: str,
         engagement_s: float | None = None,
     ) -> tuple[Footprint, ...]:
-        """One Footprint per counted segment: network, customer_device (+ datacenter if enabled)."""
+        """One Footprint per counted segment: network, customer_device (+ datacenter if enabled).
+
+        With the ``time`` device method, ``customer_device`` comes only with ``engagement_s``.
+        """
         total = _check_number("request_bytes", request_bytes) + _check_number(
             "response_bytes", response_bytes
         )
         rates = self._http.get((country, device_class))
         if rates is None:
             rates = self._http_rates(country, device_class)
+        net = rates.network.footprint(total)
         if rates.device_time is None:
-            dev = rates.device_bytes.footprint(total)
+            counted: tuple[Footprint, ...] = (net, rates.device_bytes.footprint(total))
         elif engagement_s is not None:
             dev = rates.device_time.footprint(_check_number("engagement_s", engagement_s))
+            counted = (net, dev)
         else:
-            dev = rates.device_bytes.footprint(total, ("engagement_unknown",))
+            # Time method: the device is counted from engagement (the beacon's own span), never
+            # from this request's bytes too, or a page with a beacon would be counted twice.
+            counted = (net,)
         if rates.datacenter is None:
-            return (rates.network.footprint(total), dev)
-        return (rates.network.footprint(total), dev, rates.datacenter.footprint(total))
+            return counted
+        return (*counted, rates.datacenter.footprint(total))
 
     # --- LLM calls ----------------------------------------------------------------------------
     def llm_call(

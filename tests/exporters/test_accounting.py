@@ -188,6 +188,31 @@ def test_engagement_time_uses_the_engine_per_span() -> None:
     assert _sum(reg, M.SPANS_ACCOUNTED, type="engagement") == 1
 
 
+def test_time_method_counts_a_page_once_request_plus_beacon() -> None:
+    """The page's request (bytes, no seconds) and its beacon (seconds) give one device figure."""
+    acc, reg = _accountant(device_method="time")
+    engine = Engine(EngineConfig(device_method="time"))
+    acc.account(_http(300, 40_000, "FR", "smartphone"), service_name="s", kind="SERVER")
+    beacon = {
+        A.DOWNSTREAM_ENGAGEMENT_SECONDS: 30.0,
+        A.GEO_COUNTRY_ISO_CODE: "FR",
+        A.DOWNSTREAM_DEVICE_CLASS: "smartphone",
+    }
+    acc.account(beacon, service_name="s", name="downstream.engagement", kind="INTERNAL")
+    only_time = engine.http_request(
+        request_bytes=0,
+        response_bytes=0,
+        country="FR",
+        device_class="smartphone",
+        engagement_s=30.0,
+    )
+    assert _sum(reg, M.ENERGY, segment="customer_device") == pytest.approx(
+        _expected(list(only_time), "customer_device", "energy_j"), rel=1e-12
+    )
+    assert _sum(reg, M.ENERGY, segment="customer_device") == pytest.approx(1.0 * 30.0)  # 1 W phone
+    assert _sum(reg, M.ENERGY, segment="network") > 0
+
+
 def test_gen_ai_totals_tokens_and_deprecated_names() -> None:
     acc, reg = _accountant()
     engine = Engine(EngineConfig())

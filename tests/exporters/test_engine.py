@@ -141,10 +141,11 @@ def test_time_method_uses_engagement_and_falls_back_with_a_flag() -> None:
     assert timed.total.energy_j == pytest.approx(100.0 * 60)  # 100 W TV for a minute
     assert timed.low is not None and timed.high is not None
     assert timed.low.energy_j < timed.total.energy_j < timed.high.energy_j
+    # Without engagement the request counts network only: the beacon's span brings the device.
     untimed = _by_segment(
         engine.http_request(request_bytes=0, response_bytes=MB, country="GB", device_class="tv")
-    )["customer_device"]
-    assert untimed.method == "swd-v4" and "engagement_unknown" in untimed.flags
+    )
+    assert set(untimed) == {"network"}
 
 
 def test_swd_method_ignores_engagement_and_bots_have_no_device() -> None:
