@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,demo,openai,mistral,geoip,service
 
-.PHONY: test-sdk-matrix develop demo test test-wheel lint bench fixtures sysdeps clean
+.PHONY: fixtures test-sdk-matrix develop demo test test-wheel lint bench fixtures sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ lint: develop
 bench: develop
 	$(BIN)/python -m pip install -q -e ".[bench]" --config-settings editable_mode=strict
 	$(BIN)/python -m tests.benchmarks
+
+# Regenerate every reference fixture and derived table from the real tools (npm @tgwf/co2 0.19.0,
+# PyPI ecologits 0.11.3, codecarbon's generation mixes), then check `git diff` is empty.
+fixtures:
+	cd scripts/co2js && npm ci --no-audit --no-fund && node generate_fixtures.mjs && node export_grid_data.mjs
+	$(PYTHON) -m venv /tmp/eco-venv && /tmp/eco-venv/bin/pip install -q -r scripts/ecologits/requirements.txt
+	/tmp/eco-venv/bin/python scripts/ecologits/sync_registry.py
+	/tmp/eco-venv/bin/python scripts/ecologits/generate_fixtures.py
+	$(PYTHON) scripts/water/build_water_table.py
+	git status --short exporters/data tests/exporters/fixtures
 
 clean:
 	rm -rf $(VENV) .venv-wheel dist build *.egg-info .mypy_cache .ruff_cache
