@@ -8,7 +8,7 @@ stays one, so the server can still ``sendfile``). Closing the body ends the exch
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from .faults import report_fault
@@ -125,7 +125,7 @@ class CountingInput:
 class _Body:
     """The app's body iterable, counted chunk by chunk; ends the span on ``close()``."""
 
-    __slots__ = ("_active", "_environ", "_exchange", "_iterable", "_iterator")
+    __slots__ = ("_active", "_chunks", "_environ", "_exchange", "_iterable", "_iterator")
 
     def __init__(
         self, iterable: Iterable[bytes], exchange: Exchange, environ: dict[str, Any]
@@ -134,12 +134,19 @@ class _Body:
         self._exchange = exchange
         self._environ = environ
         self._iterator: Iterator[bytes] | None = None
+        self._chunks: Generator[bytes, None, None] | None = None
         # Re-activate our span around each chunk only when app code may run to produce it (not for
         # lists and tuples) and only for a span we own.
         self._active = exchange.owned and not isinstance(iterable, (list, tuple))
 
-    def __iter__(self) -> _Body:
-        return self
+    def __iter__(self) -> Iterator[bytes]:
+        if self._active:
+            return self
+        # Nothing to activate around each chunk: a generator, whose end costs no StopIteration
+        # raised through a Python __next__ (annotated spans and list bodies take this path).
+        if self._chunks is None:
+            self._chunks = self._counted()
+        return self._chunks
 
     def __len__(self) -> int:
         # Servers (wsgiref) size single-chunk lists from len(); raise TypeError like the app would.
@@ -161,15 +168,32 @@ class _Body:
         finally:
             if self._active:
                 exchange.deactivate()
-        try:
-            size = len(chunk)
-        except TypeError:
-            size = 0  # not bytes: the server will complain, exactly as without us
-        exchange.response_bytes += size
+        exchange.response_bytes += _size(chunk)
         return chunk
 
+    def _counted(self) -> Generator[bytes, None, None]:
+        exchange = self._exchange
+        try:
+            for chunk in self._iterable:
+                exchange.response_bytes += _size(chunk)
+                yield chunk
+        except GeneratorExit:  # closed by close() or collected: the server stopped pulling
+            raise
+        except BaseException as exc:
+            exchange.fail(exc)
+            raise
+
     def close(self) -> None:
+        if self._chunks is not None:
+            self._chunks.close()
         close_and_finish(self._iterable, self._exchange, self._environ)
+
+
+def _size(chunk: bytes) -> int:
+    try:
+        return len(chunk)
+    except TypeError:
+        return 0  # not bytes: the server will complain, exactly as without us
 
 
 def close_and_finish(closeable: object, exchange: Exchange, environ: dict[str, Any]) -> None:
