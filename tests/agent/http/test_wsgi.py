@@ -436,3 +436,40 @@ def test_client_disconnect_mid_stream_counts_what_was_pulled(exporter, opts) -> 
     assert produced == [0, 1]
     (span,) = server_spans(exporter)
     assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == 200
+
+
+@pytest.mark.parametrize("failure", [False, True])
+def test_annotated_span_streaming_counts_pulled_chunks(exporter, opts, provider, failure) -> None:
+    """An annotated span's body is counted without activation around chunks: a partial pull then
+    close counts what was pulled and closes the app's generator; a failure mid-stream marks it."""
+    closed: list[int] = []
+
+    def gen() -> Iterator[bytes]:
+        try:
+            for _ in range(10):
+                yield b"z" * 100
+                if failure:
+                    raise ValueError("mid-stream")
+        finally:
+            closed.append(1)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        return gen()
+
+    outer = provider.get_tracer("contrib")
+    with outer.start_as_current_span("outer", kind=SpanKind.SERVER):
+        body = WSGIMiddleware(app, **opts())(environ_for(), lambda *a: None)
+        iterator = iter(body)
+        assert next(iterator) == b"z" * 100
+        if failure:
+            with pytest.raises(ValueError, match="mid-stream"):
+                next(iterator)
+        else:
+            next(iterator)
+        body.close()  # type: ignore[attr-defined]
+        assert closed == [1]
+    (span,) = server_spans(exporter)
+    assert span.attributes[attr.HTTP_RESPONSE_BODY_SIZE] == (100 if failure else 200)
+    assert span.attributes.get(attr.ERROR_TYPE) == ("ValueError" if failure else None)
+    assert fault_counts() == {}
