@@ -7,10 +7,11 @@ adjusted count, so a span that stands for ten requests adds ten requests' footpr
 Why it is fast (>= 100k spans/s per core): the engine's HTTP figures are linear in the request and
 response bytes for a given (country, device class), so each such pair is probed once and then a
 span only adds its weight and byte counts into a per-label-set cell (one dict lookup, a few float
-additions, no engine call, no Prometheus call). Cells are written into the Prometheus counters when
-the registry is collected (a scrape), on ``flush()``, and after every span in multiprocess mode
-(values there live in files other processes read). A pair whose probes are not linear, and every
-span with engagement seconds, an LLM call or a host sample, goes to the engine per span.
+additions, no engine call, no Prometheus call; the cells are in ``http_cells.py``). Cells and every
+other sum wait in ``pending_sums.py`` until the registry is collected (a scrape), ``flush()``, or,
+in multiprocess mode, the end of the span (values there live in files other processes read). A
+pair whose probes are not linear, and every span with engagement seconds, an LLM call or a host
+sample, goes to the engine per span.
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-import threading
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT, UNKNOWN_COUNTRY
+from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
 from otel_downstream.agent.faults import report_fault
 
 from . import metrics as M
 from .engine import Engine, EngineConfig
 from .footprint import Footprint, InputError
-from .http_cells import HttpCell, probe_cell, unknown_kinds
+from .http_cells import HttpCell, engine_country, http_unknown_kinds, probe_cell, unknown_kinds
 from .labels import NOT_APPLICABLE, OTHER, BoundedLabel, normalize_country, normalize_device_class
+from .pending_sums import PendingSums
 from .span_inputs import (
     AttributeValue,
     GenAIInput,
@@ -81,13 +82,7 @@ class Accountant:
         self._providers = BoundedLabel("gen_ai_provider_name", provider_limit)
         self._services = BoundedLabel("service_name", service_limit)
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
-        self._lock = threading.Lock()
-        self._cells: dict[tuple[str, str, str], HttpCell] = {}
-        self._dirty: list[HttpCell] = []
-        self._hists: dict[tuple[str, str], list[float]] = {}
-        self._pending: dict[tuple[str, ...], list[float]] = {}  # footprint labels -> [J, g, L]
-        self._counts: dict[tuple[object, tuple[str, ...]], float] = {}  # (counter, labels) -> n
-        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
+        self._sums = PendingSums(metrics)
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
 
@@ -130,7 +125,7 @@ class Accountant:
         except (SpanRejected, InputError) as exc:
             self._reject(exc, _weight_or_one(weight))
             return False
-        except Exception as exc:
+        except Exception as exc:  # the boundary: a bug here must not reach the host app
             report_fault("exporters.accounting", exc)
             self.metrics.spans_rejected.labels("internal_error").inc(_weight_or_one(weight))
             return False
@@ -138,28 +133,40 @@ class Accountant:
             if self._write_through:  # another process reads the values: no buffering
                 self.flush()
 
+    def flush(self) -> None:
+        """Write everything accounted so far into the Prometheus metrics."""
+        try:
+            with self._sums.lock:
+                self._sums.flush_locked()
+            if self._write_through:  # no collection runs in this process to sync the faults
+                self.metrics.sync_faults()
+        except Exception as exc:  # runs inside a scrape or shutdown: never raise into either
+            report_fault("exporters.accounting.flush", exc)
+
     # --- per span type -------------------------------------------------------------------------
 
     def _http(self, record: HttpInput, service: str, weight: float) -> None:
+        sums = self._sums
         country, country_ok = normalize_country(record.country)
         device, device_ok = normalize_device_class(record.device_class)
         if not country_ok:
-            self._bump(self.metrics.unknown, ("invalid_country",), weight)
+            sums.bump(self.metrics.unknown, ("invalid_country",), weight)
         if not device_ok:
-            self._bump(self.metrics.unknown, ("device_class",), weight)
+            sums.bump(self.metrics.unknown, ("device_class",), weight)
         if not record.response_size_known:
-            self._bump(self.metrics.unknown, ("response_size",), weight)
+            sums.bump(self.metrics.unknown, ("response_size",), weight)
+        cell = None
         if record.counts_request:
             key = (service, country, device)
-            cell = self._cells.get(key)
+            cell = sums.cells.get(key)
             if cell is None:
                 cell = self._new_cell(key)
             if record.engagement_s is None and cell.linear:
                 req, resp = record.request_bytes, record.response_bytes
                 co2 = cell.co2_a + cell.co2_b * req + cell.co2_c * resp
-                with self._lock:
+                with sums.lock:
                     if cell.n == 0.0:
-                        self._dirty.append(cell)
+                        sums.dirty.append(cell)
                     cell.n += weight
                     cell.req += weight * req
                     cell.resp += weight * resp
@@ -173,93 +180,92 @@ class Accountant:
         footprints = self.engine.http_request(
             request_bytes=record.request_bytes,
             response_bytes=record.response_bytes,
-            country=None if country == UNKNOWN_COUNTRY else country,
+            country=engine_country(country),
             device_class=device,
             engagement_s=record.engagement_s,
         )
-        unknown = unknown_kinds(footprints)
-        if country == UNKNOWN_COUNTRY and "country" not in unknown:
-            unknown = (*unknown, "country")
-        with self._lock:
+        with sums.lock:
             for fp in footprints:
-                self._add_footprint(fp, (service, fp.segment), (country, device, _NA, _NA), weight)
-            for kind in unknown:
-                self._count(self.metrics.unknown, (kind,), weight)
-            if record.counts_request:
-                cell = self._cells[(service, country, device)]
+                sums.add_footprint(fp, (service, fp.segment), (country, device, _NA, _NA), weight)
+            for kind in http_unknown_kinds(footprints, country):
+                sums.count(self.metrics.unknown, (kind,), weight)
+            if cell is not None:
                 if cell.n == 0.0:
-                    self._dirty.append(cell)
+                    sums.dirty.append(cell)
                 cell.n += weight
                 cell.req += weight * record.request_bytes
                 cell.resp += weight * record.response_bytes
-                self._observe(service, "http", sum(fp.total.co2e_g for fp in footprints), weight)
+                sums.observe(service, "http", sum(fp.total.co2e_g for fp in footprints), weight)
             else:
-                self._count(self.metrics.spans_accounted, ("engagement",), weight)
+                sums.count(self.metrics.spans_accounted, ("engagement",), weight)
 
     def _gen_ai(self, record: GenAIInput, service: str, weight: float) -> None:
-        call = {
-            "provider": record.provider,
-            "model": record.model,
-            "input_tokens": record.input_tokens,
-            "output_tokens": record.output_tokens,
-            "latency_s": record.latency_s,
-        }
+        def call(zone: str | None) -> Footprint:
+            return self.engine.llm_call(
+                provider=record.provider,
+                model=record.model,
+                input_tokens=record.input_tokens,
+                output_tokens=record.output_tokens,
+                latency_s=record.latency_s,
+                zone=zone,
+            )
+
+        sums = self._sums
         try:
-            fp = self.engine.llm_call(**call, zone=record.zone)  # type: ignore[arg-type]
+            fp = call(record.zone)
         except InputError as exc:
             if exc.field != "zone" or record.zone is None:
                 raise
             # An unusable zone attribute: the provider's own zone stands in, counted.
-            self._bump(self.metrics.unknown, ("invalid_zone",), weight)
-            fp = self.engine.llm_call(**call, zone=None)  # type: ignore[arg-type]
+            sums.bump(self.metrics.unknown, ("invalid_zone",), weight)
+            fp = call(None)
         provider = self._label(self._providers, record.provider)
         model = self._label(self._models, record.model)
         labels = (service, provider, model)
-        with self._lock:
-            self._add_footprint(fp, (service, fp.segment), (_NA, _NA, provider, model), weight)
+        m = self.metrics
+        with sums.lock:
+            sums.add_footprint(fp, (service, fp.segment), (_NA, _NA, provider, model), weight)
             for kind in unknown_kinds((fp,)):
-                self._count(self.metrics.unknown, (kind,), weight)
-            self._count(self.metrics.gen_ai_calls, labels, weight)
-            self._count(self.metrics.tokens, (*labels, M.TOKEN_INPUT), weight * record.input_tokens)
-            self._count(
-                self.metrics.tokens, (*labels, M.TOKEN_OUTPUT), weight * record.output_tokens
-            )
-            self._count(self.metrics.spans_accounted, ("gen_ai",), weight)
-            self._observe(service, "gen_ai", fp.total.co2e_g, weight)
+                sums.count(m.unknown, (kind,), weight)
+            sums.count(m.gen_ai_calls, labels, weight)
+            sums.count(m.tokens, (*labels, M.TOKEN_INPUT), weight * record.input_tokens)
+            sums.count(m.tokens, (*labels, M.TOKEN_OUTPUT), weight * record.output_tokens)
+            sums.count(m.spans_accounted, ("gen_ai",), weight)
+            sums.observe(service, "gen_ai", fp.total.co2e_g, weight)
 
     def _host(self, record: HostInput, service: str, weight: float) -> None:
+        sums, m = self._sums, self.metrics
         country, country_ok = normalize_country(record.country)
         if not country_ok:
-            self._bump(self.metrics.unknown, ("invalid_country",), weight)
+            sums.bump(m.unknown, ("invalid_country",), weight)
         fp = self.engine.host_interval(
             energy_j=record.energy_j,
-            country=None if country == UNKNOWN_COUNTRY else country,
+            country=engine_country(country),
             pue=record.pue,
             share=record.share,
             embodied_co2e_g=record.embodied_co2e_g,
         )
-        with self._lock:
-            self._add_footprint(fp, (service, fp.segment), (country, _NA, _NA, _NA), weight)
+        with sums.lock:
+            sums.add_footprint(fp, (service, fp.segment), (country, _NA, _NA, _NA), weight)
             for kind in unknown_kinds((fp,)):
-                self._count(self.metrics.unknown, (kind,), weight)
-            self._count(self.metrics.host_samples, (service, record.method or "unknown"), weight)
-            self._count(self.metrics.spans_accounted, ("host",), weight)
+                sums.count(m.unknown, (kind,), weight)
+            sums.count(m.host_samples, (service, record.method or "unknown"), weight)
+            sums.count(m.spans_accounted, ("host",), weight)
 
     def _functional_unit(self, unit: object, service: str, weight: float) -> None:
         """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
         if not isinstance(unit, str) or not unit.strip():
-            self._bump(self.metrics.unknown, ("functional_unit",), weight)
+            self._sums.bump(self.metrics.unknown, ("functional_unit",), weight)
             return
         label = self._label(self._units, unit.strip())
-        with self._lock:
-            self._count(self.metrics.functional_units, (service, label), weight)
+        self._sums.bump(self.metrics.functional_units, (service, label), weight)
 
-    # --- helpers (callers hold the lock where noted) ---------------------------------------------
+    # --- helpers ---------------------------------------------------------------------------------
 
     def _label(self, bounded: BoundedLabel, value: str) -> str:
         label = bounded.admit(value)
         if label is OTHER and value != OTHER:
-            self._bump(self.metrics.label_overflow, (bounded.name,), 1.0)
+            self._sums.bump(self.metrics.label_overflow, (bounded.name,), 1.0)
         return label
 
     def _reject(self, exc: SpanRejected | InputError, weight: float) -> None:
@@ -269,130 +275,14 @@ class Accountant:
         self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
 
-    def _add_footprint(
-        self,
-        fp: Footprint,
-        head: tuple[str, str],
-        tail: tuple[str, str, str, str],
-        weight: float,
-    ) -> None:
-        """Lock held. Add ``fp`` (split into operational and embodied) to the pending sums."""
-        embodied = fp.embodied
-        op = (*head, M.SCOPE_OPERATIONAL, *tail)
-        sums = self._pending.get(op)
-        if sums is None:
-            sums = self._pending[op] = [0.0, 0.0, 0.0]
-        sums[0] += weight * (fp.total.energy_j - embodied.energy_j)
-        sums[1] += weight * (fp.total.co2e_g - embodied.co2e_g)
-        sums[2] += weight * (fp.total.water_l - embodied.water_l)
-        if embodied.energy_j or embodied.co2e_g or embodied.water_l:
-            emb = (*head, M.SCOPE_EMBODIED, *tail)
-            sums = self._pending.get(emb)
-            if sums is None:
-                sums = self._pending[emb] = [0.0, 0.0, 0.0]
-            sums[0] += weight * embodied.energy_j
-            sums[1] += weight * embodied.co2e_g
-            sums[2] += weight * embodied.water_l
-
-    def _bump(self, counter: object, labels: tuple[str, ...], amount: float) -> None:
-        """Lock not held. Add to a pending counter value."""
-        with self._lock:
-            self._count(counter, labels, amount)
-
-    def _child(self, metric: object, labels: tuple[str, ...]) -> Any:
-        """Lock held. The metric's child for ``labels``, kept so a flush skips ``labels()``.
-
-        Bounded like the series themselves: every label value went through a bounded set.
-        """
-        key = (metric, labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)  # type: ignore[attr-defined]
-        return child
-
-    def _count(self, counter: object, labels: tuple[str, ...], amount: float) -> None:
-        """Lock held. Add to a pending counter value."""
-        key = (counter, labels)
-        self._counts[key] = self._counts.get(key, 0.0) + amount
-
-    def _hist(self, service: str, kind: str) -> list[float]:
-        key = (service, kind)
-        hist = self._hists.get(key)
-        if hist is None:
-            hist = self._hists.setdefault(key, [0.0] * (_N_BUCKETS + 1))
-        return hist
-
-    def _observe(self, service: str, kind: str, co2e_g: float, weight: float) -> None:
-        """Lock held. One weighted observation of the per-request CO₂e histogram."""
-        hist = self._hist(service, kind)
-        hist[bisect.bisect_left(_BUCKETS, co2e_g)] += weight
-        hist[_N_BUCKETS] += weight * co2e_g
-
     def _new_cell(self, key: tuple[str, str, str]) -> HttpCell:
         """Probe the engine once for this (service, country, device class)."""
-        with self._lock:  # flush iterates the histograms
-            hist = self._hist(key[0], "http")
+        sums = self._sums
+        with sums.lock:  # flush iterates the histograms
+            hist = sums.hist(key[0], "http")
         cell = probe_cell(self.engine, key, hist)
-        with self._lock:
-            return self._cells.setdefault(key, cell)
-
-    # --- writing into Prometheus ---------------------------------------------------------------
-
-    def flush(self) -> None:
-        """Write everything accounted so far into the Prometheus metrics."""
-        try:
-            with self._lock:
-                self._flush_locked()
-            if self._write_through:  # no collection runs in this process to sync the faults
-                self.metrics.sync_faults()
-        except Exception as exc:
-            report_fault("exporters.accounting.flush", exc)
-
-    def _flush_locked(self) -> None:
-        m, child = self.metrics, self._child
-        for cell in self._dirty:
-            service = cell.labels[0]
-            n, ln = cell.n, cell.ln
-            if ln:
-                for labels, ae, ac, aw, be, bc, bw, ce, cc, cw in cell.rows:
-                    self._inc3(
-                        labels,
-                        ae * ln + be * cell.lreq + ce * cell.lresp,
-                        ac * ln + bc * cell.lreq + cc * cell.lresp,
-                        aw * ln + bw * cell.lreq + cw * cell.lresp,
-                    )
-                for kind in cell.unknown:
-                    child(m.unknown, (kind,)).inc(ln)
-            child(m.requests, cell.labels).inc(n)
-            child(m.spans_accounted, ("http",)).inc(n)
-            if cell.req:
-                child(m.transfer_bytes, (service, M.DIRECTION_REQUEST)).inc(cell.req)
-            if cell.resp:
-                child(m.transfer_bytes, (service, M.DIRECTION_RESPONSE)).inc(cell.resp)
-            cell.n = cell.req = cell.resp = cell.ln = cell.lreq = cell.lresp = 0.0
-        self._dirty.clear()
-        for labels, (energy, co2e, water) in self._pending.items():
-            self._inc3(labels, energy, co2e, water)
-        self._pending.clear()
-        for (counter, labels), amount in self._counts.items():
-            if amount > 0:
-                child(counter, labels).inc(amount)
-        self._counts.clear()
-        for (service, kind), hist in self._hists.items():
-            if hist[_N_BUCKETS] or any(hist[:_N_BUCKETS]):
-                M.observe_weighted(child(m.request_co2e, (service, kind)), hist)
-                hist[:] = [0.0] * (_N_BUCKETS + 1)
-
-    def _inc3(self, labels: tuple[str, ...], energy: float, co2e: float, water: float) -> None:
-        """Lock held. Operational = total - embodied can round a hair below zero; counters only
-        go up, so such dust is dropped."""
-        m = self.metrics
-        if energy > 0.0:
-            self._child(m.energy, labels).inc(energy)
-        if co2e > 0.0:
-            self._child(m.co2e, labels).inc(co2e)
-        if water > 0.0:
-            self._child(m.water, labels).inc(water)
+        with sums.lock:
+            return sums.cells.setdefault(key, cell)
 
 
 def _weight_or_one(weight: float) -> float:

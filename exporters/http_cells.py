@@ -77,15 +77,28 @@ def unknown_kinds(footprints: tuple[Footprint, ...]) -> tuple[str, ...]:
     return tuple(found)
 
 
+def http_unknown_kinds(footprints: tuple[Footprint, ...], country: str) -> tuple[str, ...]:
+    """:func:`unknown_kinds` of an HTTP request, plus ``country`` when the client's was unknown."""
+    found = unknown_kinds(footprints)
+    if country == UNKNOWN_COUNTRY and "country" not in found:
+        found = (*found, "country")
+    return found
+
+
+def engine_country(country: str) -> str | None:
+    """The engine's ``country`` argument for a country label (``None``: the world average)."""
+    return None if country == UNKNOWN_COUNTRY else country
+
+
 def probe_cell(engine: Engine, key: tuple[str, str, str], hist: list[float]) -> HttpCell:
     """A new cell for (service, country, device), with coefficients when the engine is linear."""
     _, country, device = key
     cell = HttpCell(key, hist)
-    engine_country = None if country == UNKNOWN_COUNTRY else country
+    at = engine_country(country)
 
     def probe(req: float, resp: float) -> tuple[Footprint, ...]:
         return engine.http_request(
-            request_bytes=req, response_bytes=resp, country=engine_country, device_class=device
+            request_bytes=req, response_bytes=resp, country=at, device_class=device
         )
 
     zero, per_req, per_resp, check = (
@@ -94,9 +107,7 @@ def probe_cell(engine: Engine, key: tuple[str, str, str], hist: list[float]) -> 
         probe(0.0, PROBE_BYTES),
         probe(0.3 * PROBE_BYTES, 0.7 * PROBE_BYTES),
     )
-    cell.unknown = unknown_kinds(zero)
-    if country == UNKNOWN_COUNTRY and "country" not in cell.unknown:
-        cell.unknown = (*cell.unknown, "country")
+    cell.unknown = http_unknown_kinds(zero, country)
     rows = _linear_rows(key, zero, per_req, per_resp, check)
     if rows is not None:
         cell.rows = rows
