@@ -104,11 +104,13 @@ class GenAICall:
         try:
             self._response = response
             request = response.request
-            length = request.headers.get("content-length")
-            if length is not None:
-                self.request_bytes = int(length)
-            else:
+            try:
+                # the body the SDK built (JSON): its length is what Content-Length says, without
+                # a header lookup (httpx normalises every header name on each lookup)
                 self.request_bytes = len(request.content)
+            except Exception:  # a streamed upload, not read into memory: trust the header
+                length = request.headers.get("content-length")
+                self.request_bytes = int(length) if length is not None else None
             if self._server[0] is None:  # not known from the client's configuration
                 url = request.url
                 self._server = (url.host, url.port)
@@ -239,6 +241,8 @@ class GenAICall:
         response_bytes = None
         if self._response is not None:
             response_bytes = as_int(getattr(self._response, "num_bytes_downloaded", None))
+        reasons = self._reasons
+        server = self._server
         return GenAIRecord(
             operation=self._operation,
             provider=self._provider,
@@ -249,10 +253,12 @@ class GenAICall:
             cache_read_tokens=cached,
             reasoning_tokens=reasoning,
             stream=self._stream,
-            finish_reasons=_in_choice_order(self._reasons),
-            error_type=_error_type(error),
-            server_address=self._server[0],
-            server_port=self._server[1],
+            finish_reasons=tuple(reasons.values())
+            if len(reasons) < 2
+            else _in_choice_order(reasons),
+            error_type=None if error is None else _error_type(error),
+            server_address=server[0],
+            server_port=server[1],
             request_bytes=self.request_bytes,
             response_bytes=response_bytes,
             time_to_first_chunk=self._ttfc if self._stream else None,
@@ -281,13 +287,9 @@ def _reason_text(reason: object) -> str:
 
 
 def _in_choice_order(reasons: dict[int, str]) -> tuple[str, ...]:
-    if len(reasons) < 2:
-        return tuple(reasons.values())
     return tuple(reasons[index] for index in sorted(reasons))
 
 
-def _error_type(error: BaseException | None) -> str | None:
+def _error_type(error: BaseException) -> str:
     """The exception's class name, as the GenAI conventions suggest when no status code applies."""
-    if error is None:
-        return None
     return type(error).__qualname__

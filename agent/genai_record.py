@@ -138,6 +138,8 @@ def usage_counts(usage: object) -> tuple[int | None, int | None, int | None, int
     """
     if usage is None:
         return None, None, None, None
+    if not isinstance(usage, dict) and not getattr(usage, "__pydantic_extra__", None):
+        return _declared_counts(usage, field_names(type(usage)))
     get = _getter(usage)
     inp = as_int(get("prompt_tokens"))
     if inp is None:
@@ -146,9 +148,32 @@ def usage_counts(usage: object) -> tuple[int | None, int | None, int | None, int
     if out is None:
         out = as_int(get("output_tokens"))
     details = get("prompt_tokens_details") or get("input_tokens_details")
-    cached = as_int(_getter(details)("cached_tokens")) if details is not None else None
+    cached = as_int(_field(details, "cached_tokens")) if details is not None else None
     details = get("completion_tokens_details") or get("output_tokens_details")
-    reasoning = as_int(_getter(details)("reasoning_tokens")) if details is not None else None
+    reasoning = as_int(_field(details, "reasoning_tokens")) if details is not None else None
+    return inp, out, cached, reasoning
+
+
+def _declared_counts(
+    usage: Any, fields: frozenset[str]
+) -> tuple[int | None, int | None, int | None, int | None]:
+    """:func:`usage_counts` for a model without extra fields (the SDKs' own usage classes): the
+    same rules, read as plain attribute access with no getter per name, since this runs on every
+    traced call."""
+    inp = as_int(usage.prompt_tokens) if "prompt_tokens" in fields else None
+    if inp is None and "input_tokens" in fields:
+        inp = as_int(usage.input_tokens)
+    out = as_int(usage.completion_tokens) if "completion_tokens" in fields else None
+    if out is None and "output_tokens" in fields:
+        out = as_int(usage.output_tokens)
+    details = usage.prompt_tokens_details if "prompt_tokens_details" in fields else None
+    if not details and "input_tokens_details" in fields:
+        details = usage.input_tokens_details
+    cached = as_int(_field(details, "cached_tokens")) if details is not None else None
+    details = usage.completion_tokens_details if "completion_tokens_details" in fields else None
+    if not details and "output_tokens_details" in fields:
+        details = usage.output_tokens_details
+    reasoning = as_int(_field(details, "reasoning_tokens")) if details is not None else None
     return inp, out, cached, reasoning
 
 
@@ -199,3 +224,13 @@ def _getter(obj: object) -> Any:
         return extra.get(name) if isinstance(extra, dict) else None
 
     return get
+
+
+def _field(obj: object, name: str) -> Any:
+    """``_getter(obj)(name)`` for a single read, without making the getter."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    if name in field_names(type(obj)):
+        return getattr(obj, name, None)
+    extra = getattr(obj, "__pydantic_extra__", None)
+    return extra.get(name) if isinstance(extra, dict) else None

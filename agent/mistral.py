@@ -97,11 +97,22 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"{_package()}.{name}")
 
 
+_SERVERS: dict[str, tuple[str | None, int | None]] = {}
+_MAX_SERVERS = 64  # distinct server URLs a process talks to; a bound, not a tuning knob
+
+
 def _server(sdk: Any) -> tuple[str | None, int | None]:
+    """(host, port) of the client's server URL, parsed once per URL rather than on every call."""
     try:
         url, _ = sdk.sdk_configuration.get_server_details()
-        parts = urlsplit(url)
-        return parts.hostname, parts.port
+        server = _SERVERS.get(url)
+        if server is None:
+            parts = urlsplit(url)
+            server = (parts.hostname, parts.port)
+            if len(_SERVERS) >= _MAX_SERVERS:
+                _SERVERS.clear()
+            _SERVERS[url] = server
+        return server
     except Exception:  # an unusual configuration only costs us server.address
         return None, None
 

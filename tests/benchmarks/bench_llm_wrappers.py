@@ -35,8 +35,12 @@ import openai
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 from otel_downstream.agent.genai_call import GenAICall
+from otel_downstream.agent.genai_record import start_attributes
 from otel_downstream.agent.genai_stream import _sync_chunks
 from otel_downstream.agent.openai import instrument_openai, uninstrument_openai
 from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
@@ -46,6 +50,7 @@ STREAMS = 1
 CHUNKS = 300
 ROUNDS = 100
 MESSAGES = [{"role": "user", "content": "How much energy does a token take?"}]
+_FLOOR = "span only (floor)"
 
 
 def _clock() -> float:
@@ -143,11 +148,86 @@ def _wrapper_per_chunk_us(client: openai.OpenAI, provider: TracerProvider) -> fl
 
 
 def _bare_span_us(provider: TracerProvider) -> float:
+    """Median over blocks of a span with no attributes: what any span costs here."""
     tracer = trace.get_tracer("bench", tracer_provider=provider)
-    start = _clock()
-    for _ in range(CALLS * 10):
-        tracer.start_span("chat gpt-4o-mini").end()
-    return (_clock() - start) / (CALLS * 10) * 1e6
+    blocks = []
+    for _ in range(ROUNDS):
+        start = _clock()
+        for _ in range(CALLS):
+            tracer.start_span("chat gpt-4o-mini").end()
+        blocks.append((_clock() - start) / CALLS * 1e6)
+    return statistics.median(blocks)
+
+
+def _attributed_span_us(
+    provider: TracerProvider, at_start: dict[str, AttributeValue], at_end: dict[str, AttributeValue]
+) -> float:
+    """Median over blocks of the span our wrapper makes (same kind, name and attributes), alone."""
+    tracer = trace.get_tracer("bench", tracer_provider=provider)
+    blocks = []
+    for _ in range(ROUNDS):
+        start = _clock()
+        for _ in range(CALLS):
+            span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=at_start)
+            span.set_attributes(at_end)
+            span.end()
+        blocks.append((_clock() - start) / CALLS * 1e6)
+    return statistics.median(blocks)
+
+
+def _our_attributes(
+    client: openai.OpenAI,
+) -> tuple[dict[str, AttributeValue], dict[str, AttributeValue]]:
+    """(at start, at end): the attributes our wrapper puts on one replayed chat call's span."""
+    exporter = InMemorySpanExporter()
+    recorder = TracerProvider()
+    recorder.add_span_processor(SimpleSpanProcessor(exporter))
+    instrument_openai(tracer_provider=recorder)
+    try:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    finally:
+        uninstrument_openai()
+    attributes = dict(exporter.get_finished_spans()[0].attributes or {})
+    known = set(
+        start_attributes(
+            operation="chat",
+            provider="openai",
+            request_model="gpt-4o-mini",
+            stream=False,
+            server_address="127.0.0.1",
+            server_port=80,
+        )
+    )
+    at_start = {k: v for k, v in attributes.items() if k in known}
+    return at_start, {k: v for k, v in attributes.items() if k not in known}
+
+
+def _span_only(
+    provider: TracerProvider, at_start: dict[str, AttributeValue], at_end: dict[str, AttributeValue]
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The floor any span-per-call instrumentation pays inside the SDK's call: the same CLIENT
+    span with the same attributes (constants here), opened and ended around ``request``, and no
+    observation at all. Our figure minus this one is what our own logic costs."""
+    from openai._base_client import SyncAPIClient
+
+    tracer = trace.get_tracer("bench.floor", tracer_provider=provider)
+    original = SyncAPIClient.__dict__["request"]
+
+    def request(*args: Any, **kwargs: Any) -> Any:
+        span = tracer.start_span("chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=at_start)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            span.set_attributes(at_end)
+            span.end()
+
+    def on() -> None:
+        SyncAPIClient.request = request  # type: ignore[method-assign]
+
+    def off() -> None:
+        SyncAPIClient.request = original  # type: ignore[method-assign]
+
+    return on, off
 
 
 def main() -> None:
@@ -166,6 +246,8 @@ def main() -> None:
             official.uninstrument,
         )
     client = _recorded_client()
+    at_start, at_end = _our_attributes(client)
+    variants[_FLOOR] = _span_only(provider, at_start, at_end)
     for _ in range(20):
         _per_call_us(client)  # warm the SDK's caches
     names = ["bare SDK", *variants]
@@ -190,13 +272,21 @@ def main() -> None:
     chunks = CHUNKS + 1  # the last chunk carries the finish reason
     bare_call = statistics.median(calls["bare SDK"])
     bare_stream = statistics.median(streams["bare SDK"])
-    print(f"responses from the fake API, replayed; {ROUNDS} rounds, medians of paired differences")
-    print(f"  bare SDK chat call           {bare_call:8.1f} µs/call")
-    print(f"  bare SDK stream              {bare_stream / chunks:8.2f} µs/chunk")
+    print(
+        f"responses from the fake API, replayed; {ROUNDS} rounds of {CALLS} calls + {STREAMS} stream"
+    )
+    print(f"  bare SDK chat call              {bare_call:8.1f} µs/call")
+    print(f"  bare SDK stream                 {bare_stream / chunks:8.2f} µs/chunk")
     floor = _bare_span_us(provider)
-    print(f"  bare SDK span start+end      {floor:8.1f} µs (floor for any span)")
+    print(f"  bare SDK span start+end         {floor:8.1f} µs (isolated: any span costs this)")
+    attributed = _attributed_span_us(provider, at_start, at_end)
+    print(
+        f"  same span, our {len(at_start) + len(at_end)} attributes     {attributed:8.1f} µs"
+        " (isolated)"
+    )
     direct = _wrapper_per_chunk_us(client, provider)
-    print(f"  our stream wrapper alone     {direct:8.2f} µs/chunk (no SDK, no I/O)")
+    print(f"  our stream wrapper alone        {direct:8.2f} µs/chunk (no SDK, no I/O)")
+    print("added to the SDK's own work (median over rounds of variant - bare SDK, same round):")
     results: dict[str, tuple[float, float]] = {}
     for name in variants:
         call_diffs = [v - b for v, b in zip(calls[name], calls["bare SDK"], strict=True)]
@@ -204,10 +294,15 @@ def main() -> None:
         per_call = statistics.median(call_diffs)
         per_chunk = (statistics.median(stream_diffs) - per_call) / chunks
         results[name] = (per_call, per_chunk)
+        chunk_text = f"{per_chunk:8.2f} µs/chunk" if name != _FLOOR else "   (no chunk work)"
         print(
-            f"  {name:<18} added {per_call:8.1f} µs/call {per_chunk:8.2f} µs/chunk"
+            f"  {name:<20} {per_call:8.1f} µs/call {chunk_text}"
             f"   ({per_call / floor:.1f} bare spans per call)"
         )
+    own = statistics.median(
+        v - f for v, f in zip(calls["otel-downstream"], calls[_FLOOR], strict=True)
+    )
+    print(f"  our own logic: otel-downstream - span only = {own:.1f} µs/call")
     client.close()
     ours_call, ours_chunk = results["otel-downstream"]
     print(
