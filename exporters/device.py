@@ -19,17 +19,15 @@ country; the engine caches rates so a span costs a few multiplications.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
+from functools import cache
 from types import MappingProxyType
 from typing import Final, Literal
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES
+from otel_downstream.exporters.data_files import read_csv
 from otel_downstream.exporters.footprint import (
     JOULES_PER_KWH,
     ZERO,
@@ -62,44 +60,30 @@ class _Tables:
     embodied_g_per_use_s: Mapping[str, float]
 
 
-_lock = threading.Lock()
-_tables: _Tables | None = None
-
-
-def _rows(name: str) -> list[dict[str, str]]:
-    text = resources.files("otel_downstream.exporters.data").joinpath(name).read_text("utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
-
-
+@cache
 def _load() -> _Tables:
-    global _tables
-    if _tables is not None:
-        return _tables
-    with _lock:
-        if _tables is None:
-            power = {
-                r["device"]: DevicePower(
-                    r["device"], float(r["w_active"]), float(r["w_low"]), float(r["w_high"])
-                )
-                for r in _rows("device_power.csv")
-            }
-            mixes: dict[str, dict[str, float]] = {}
-            for r in _rows("device_mix.csv"):
-                mixes.setdefault(r["mix"], {})[r["device"]] = float(r["share"])
-            embodied = {}
-            for r in _rows("device_embodied.csv"):
-                use_s = float(r["lifetime_years"]) * 365.0 * float(r["use_hours_per_day"]) * 3600
-                embodied[r["device"]] = float(r["embodied_kg_co2e"]) * 1000.0 / use_s
-            for name, mix in mixes.items():
-                if not math.isclose(sum(mix.values()), 1.0, abs_tol=1e-9):
-                    raise RuntimeError(f"device_mix.csv: shares of {name!r} do not sum to 1")
-            _tables = _Tables(
-                power=power,
-                unknown_mix=mixes["unknown"],
-                default_laptop_share=mixes["desktop"]["laptop"],
-                embodied_g_per_use_s=embodied,
-            )
-    return _tables
+    power = {
+        r["device"]: DevicePower(
+            r["device"], float(r["w_active"]), float(r["w_low"]), float(r["w_high"])
+        )
+        for r in read_csv("device_power.csv")
+    }
+    mixes: dict[str, dict[str, float]] = {}
+    for r in read_csv("device_mix.csv"):
+        mixes.setdefault(r["mix"], {})[r["device"]] = float(r["share"])
+    embodied = {}
+    for r in read_csv("device_embodied.csv"):
+        use_s = float(r["lifetime_years"]) * 365.0 * float(r["use_hours_per_day"]) * 3600
+        embodied[r["device"]] = float(r["embodied_kg_co2e"]) * 1000.0 / use_s
+    for name, mix in mixes.items():
+        if not math.isclose(sum(mix.values()), 1.0, abs_tol=1e-9):
+            raise RuntimeError(f"device_mix.csv: shares of {name!r} do not sum to 1")
+    return _Tables(
+        power=power,
+        unknown_mix=mixes["unknown"],
+        default_laptop_share=mixes["desktop"]["laptop"],
+        embodied_g_per_use_s=embodied,
+    )
 
 
 def default_laptop_share() -> float:

@@ -13,13 +13,11 @@ more useful to an operator than a dropped span.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Final
 
+from .data_files import read_csv
 from .footprint import InputError
 
 __all__ = [
@@ -39,8 +37,6 @@ UNKNOWN_COUNTRY: Final = "ZZ"
 
 DATA_VERSION: Final = "co2js-0.19.0-ember"
 """Names the intensity table in ``downstream_build_info`` and in footprint ``data_version``."""
-
-_DATA_PACKAGE: Final = "otel_downstream.exporters.data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,20 +79,15 @@ class _Tables:
     countries: tuple[_Country, ...]
 
 
-def _read_csv(name: str) -> list[dict[str, str]]:
-    text = resources.files(_DATA_PACKAGE).joinpath(name).read_text(encoding="utf-8")
-    return list(csv.DictReader(io.StringIO(text)))
-
-
 @cache
 def _tables() -> _Tables:
     country_rows = tuple(
-        _Country(row["alpha2"], row["alpha3"], row["name"]) for row in _read_csv("countries.csv")
+        _Country(row["alpha2"], row["alpha3"], row["name"]) for row in read_csv("countries.csv")
     )
     co2js: dict[str, float] = {}
     by_alpha2: dict[str, GridIntensity] = {}
     world: GridIntensity | None = None
-    for row in _read_csv("grid_intensity.csv"):
+    for row in read_csv("grid_intensity.csv"):
         value = float(row["g_co2e_per_kwh"])
         co2js[row["co2js_key"]] = value
         kind = row["kind"]

@@ -8,18 +8,14 @@ dictionary hits so the exporter can resolve a model per span.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Final
 
-from otel_downstream.exporters.footprint import InputError
+from .data_files import read_csv, read_json
+from .footprint import InputError
 
-_DATA: Final = "otel_downstream.exporters.data"
 _MAX_CACHED_NAMES: Final = 4096
 
 # Version suffixes providers append to a model family name (2024-08-06, 20241022, 2411, 0125, @001).
@@ -89,10 +85,6 @@ def _bounds(raw: Any) -> Bounds:
     return Bounds(float(raw), float(raw))
 
 
-def _text(name: str) -> str:
-    return resources.files(_DATA).joinpath(name).read_text(encoding="utf-8")
-
-
 @dataclass(frozen=True, slots=True)
 class Registry:
     """Everything the ai_inference methods read from data files."""
@@ -112,9 +104,9 @@ class Registry:
 @cache
 def registry() -> Registry:
     """Load and index the data files (once per process)."""
-    models_raw = json.loads(_text("llm_models.json"))
-    prov_raw = json.loads(_text("llm_providers.json"))
-    methods = json.loads(_text("llm_methods.json"))
+    models_raw = read_json("llm_models.json")
+    prov_raw = read_json("llm_providers.json")
+    methods = read_json("llm_methods.json")
     models: dict[tuple[str, str], ModelSpec] = {}
     by_name: dict[str, ModelSpec] = {}
     for row in models_raw["models"]:
@@ -147,7 +139,7 @@ def registry() -> Registry:
             float(row["water_l_per_kwh"]),
             row["water_is_world_default"] == "true",
         )
-        for row in csv.DictReader(io.StringIO(_text("llm_electricity_mixes.csv")))
+        for row in read_csv("llm_electricity_mixes.csv")
     }
     classes = tuple(
         _SizeClass(
@@ -209,7 +201,7 @@ def mix(zone: str) -> tuple[Mix, tuple[str, ...]]:
 def _alpha3() -> dict[str, str]:
     """ISO alpha-2 -> alpha-3 from the project's countries table (empty if it is absent)."""
     try:
-        rows = csv.DictReader(io.StringIO(_text("countries.csv")))
+        rows = read_csv("countries.csv")
         return {r["alpha2"].upper(): r["alpha3"].upper() for r in rows if r.get("alpha2")}
     except (OSError, KeyError):
         return {}

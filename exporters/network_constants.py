@@ -8,15 +8,14 @@ bit-identical to co2.js.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any, Final
+
+from .data_files import read_json
 
 __all__ = ["OneByteConstants", "SwdV3Constants", "SwdV4Constants", "constants"]
 
-_DATA_PACKAGE: Final = "otel_downstream.exporters.data"
 
 RATING_LETTERS: Final = ("A+", "A", "B", "C", "D", "E")
 """Ratings with an upper bound, best first; anything above the last bound is ``F``."""
@@ -82,9 +81,7 @@ def _bounds(node: Any) -> tuple[float, ...]:
 @cache
 def constants() -> Constants:
     """All model constants (loaded on first call, then cached)."""
-    raw = json.loads(
-        resources.files(_DATA_PACKAGE).joinpath("swd_constants.json").read_text(encoding="utf-8")
-    )
+    raw = read_json("swd_constants.json")
     gb = _v(raw["bytes_per_gb"])
     v4 = raw["swd_v4"]
     v3 = raw["swd_v3"]

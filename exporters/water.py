@@ -10,14 +10,12 @@ as WRI's guidance and EcoLogits (our AI segment) do, and can be switched off (do
 
 from __future__ import annotations
 
-import csv
-import io
-import threading
 from dataclasses import dataclass
-from importlib import resources
+from functools import cache
 from typing import Final
 
-from otel_downstream.exporters.footprint import InputError
+from .data_files import read_csv
+from .footprint import InputError
 
 DATA_VERSION: Final = "water-v1"
 """Bumped whenever the table or the way it is built changes (shown in downstream_build_info)."""
@@ -45,39 +43,23 @@ class _Row:
     l_per_kwh_with_hydro_evaporation: float
 
 
-_lock = threading.Lock()
-_table: dict[str, _Row] | None = None
-
-
+@cache
 def _load() -> dict[str, _Row]:
     """Read the CSV once per process; keyed by alpha-2 and alpha-3 (upper case)."""
-    global _table
-    if _table is not None:
-        return _table
-    with _lock:
-        if _table is None:
-            text = (
-                resources.files("otel_downstream.exporters.data")
-                .joinpath("water_intensity.csv")
-                .read_text(encoding="utf-8")
-            )
-            table: dict[str, _Row] = {}
-            for record in csv.DictReader(io.StringIO(text)):
-                row = _Row(
-                    alpha2=record["alpha2"],
-                    alpha3=record["alpha3"],
-                    year=int(record["year"]),
-                    l_per_kwh=float(record["l_per_kwh"]),
-                    l_per_kwh_with_hydro_evaporation=float(
-                        record["l_per_kwh_with_hydro_evaporation"]
-                    ),
-                )
-                table[row.alpha2] = row
-                table[row.alpha3] = row
-            if WORLD not in table:
-                raise RuntimeError("water_intensity.csv has no world-average row (ZZ)")
-            _table = table
-    return _table
+    table: dict[str, _Row] = {}
+    for record in read_csv("water_intensity.csv"):
+        row = _Row(
+            alpha2=record["alpha2"],
+            alpha3=record["alpha3"],
+            year=int(record["year"]),
+            l_per_kwh=float(record["l_per_kwh"]),
+            l_per_kwh_with_hydro_evaporation=float(record["l_per_kwh_with_hydro_evaporation"]),
+        )
+        table[row.alpha2] = row
+        table[row.alpha3] = row
+    if WORLD not in table:
+        raise RuntimeError("water_intensity.csv has no world-average row (ZZ)")
+    return table
 
 
 def intensity(country: str | None, *, hydro_evaporation: bool = True) -> WaterIntensity:
