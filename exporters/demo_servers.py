@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
+
+from .stop_signals import stop_on_signals
 
 __all__ = ["Stack", "llm_clients", "say", "serve_app", "serve_metrics", "wait_for_signal"]
 
@@ -147,15 +147,6 @@ def serve_metrics(registry: Any, port: int, stack: Stack) -> str:
 
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM (``--keep-serving``), then restore the previous handlers."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals() as stop:
         while not stop.wait(3600):
             pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

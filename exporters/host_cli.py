@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
-import threading
-from types import FrameType
 from typing import Any
+
+from .stop_signals import stop_on_signals
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,33 +84,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"otel-downstream sample-host: {exc}", file=sys.stderr)
         return 2
 
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        sampler.start()
-        started: dict[str, Any] = {
-            "event": "sampling",
-            "pid": os.getpid(),
-            "profile": sampler.profile.name,
-            "country": sampler.country,
-            "interval_s": sampler.interval_s,
-            "energy_source": "rapl" if sampler.measuring else "model",
-        }
-        if handle.metrics_address:
-            host, port = handle.metrics_address
-            started["metrics"] = f"http://{host}:{port}/metrics"
-        if traces_url:
-            started["otlp_endpoint"] = traces_url
-        print(json.dumps(started), flush=True)
-        stop.wait(args.duration)
-    finally:
-        sampler.stop()  # records the partial last interval before the pipeline flushes
-        handle.shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with stop_on_signals() as stop:
+        try:
+            sampler.start()
+            started: dict[str, Any] = {
+                "event": "sampling",
+                "pid": os.getpid(),
+                "profile": sampler.profile.name,
+                "country": sampler.country,
+                "interval_s": sampler.interval_s,
+                "energy_source": "rapl" if sampler.measuring else "model",
+            }
+            if handle.metrics_address:
+                host, port = handle.metrics_address
+                started["metrics"] = f"http://{host}:{port}/metrics"
+            if traces_url:
+                started["otlp_endpoint"] = traces_url
+            print(json.dumps(started), flush=True)
+            stop.wait(args.duration)
+        finally:
+            sampler.stop()  # records the partial last interval before the pipeline flushes
+            handle.shutdown()
     print(json.dumps({"event": "stopped", "pid": os.getpid()}), flush=True)
     return 0

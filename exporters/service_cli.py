@@ -11,14 +11,13 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from otel_downstream.agent import environment as env
+
+from .stop_signals import stop_on_signals
 
 if TYPE_CHECKING:
     from otel_downstream.exporters.service import ServiceConfig
@@ -138,13 +137,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"otel-downstream serve: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with stop_on_signals() as stop:
         try:
             ports = service.start()
         except OSError as exc:
@@ -161,6 +154,3 @@ def run(args: argparse.Namespace) -> int:
             json.dumps({"event": "stopped", "pid": os.getpid(), **service.core.tally}), flush=True
         )
         return 0
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
