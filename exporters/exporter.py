@@ -80,6 +80,38 @@ def _duration_s(span: ReadableSpan) -> float | None:
     return (end - start) / 1e9
 
 
+def _account(
+    accountant: Accountant,
+    services: _ServiceNames,
+    span: ReadableSpan,
+    *,
+    weighted: bool,
+    component: str,
+) -> None:
+    """Account one ended span, weighed by its tracestate's adjusted count when ``weighted``.
+
+    Never raises: the caller is the application's request (processor) or the SDK's export thread.
+    """
+    try:
+        weight = 1.0
+        if weighted:
+            try:
+                weight = adjusted_count(span.context.trace_state if span.context else None)
+            except ValueError:  # a malformed sampling threshold: the span cannot be weighed
+                accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
+                return
+        accountant.account(
+            _attributes_of(span),
+            service_name=services.of(span),
+            weight=weight,
+            name=span.name,
+            kind=span.kind.name,
+            duration_s=_duration_s(span),
+        )
+    except Exception as exc:
+        report_fault(component, exc)
+
+
 class FootprintSpanProcessor(SpanProcessor):
     """Accounts every ended span synchronously (the in-process path ``configure()`` wires).
 
@@ -103,24 +135,14 @@ class FootprintSpanProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        if not self._enabled:
-            return
-        try:
-            weight = 1.0
-            if not self._sees_unsampled:
-                weight = adjusted_count(span.context.trace_state if span.context else None)
-            self.accountant.account(
-                _attributes_of(span),
-                service_name=self._services.of(span),
-                weight=weight,
-                name=span.name,
-                kind=span.kind.name,
-                duration_s=_duration_s(span),
+        if self._enabled:
+            _account(
+                self.accountant,
+                self._services,
+                span,
+                weighted=not self._sees_unsampled,
+                component="exporters.processor",
             )
-        except ValueError:  # a malformed sampling threshold: the span cannot be weighed
-            self.accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
-        except Exception as exc:  # never into the application's request
-            report_fault("exporters.processor", exc)
 
     def shutdown(self) -> None:
         self._enabled = False
@@ -155,22 +177,14 @@ class FootprintExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if self._shut_down:
             return SpanExportResult.FAILURE
-        account = self.accountant.account
         for span in spans:
-            try:
-                weight = adjusted_count(span.context.trace_state if span.context else None)
-                account(
-                    _attributes_of(span),
-                    service_name=self._services.of(span),
-                    weight=weight,
-                    name=span.name,
-                    kind=span.kind.name,
-                    duration_s=_duration_s(span),
-                )
-            except ValueError:  # a malformed sampling threshold: the span cannot be weighed
-                self.accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
-            except Exception as exc:
-                report_fault("exporters.exporter", exc)
+            _account(
+                self.accountant,
+                self._services,
+                span,
+                weighted=True,
+                component="exporters.exporter",
+            )
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
