@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from .attributes import SERVER_ADDRESS, SERVER_PORT
@@ -47,6 +48,7 @@ class GenAICall:
         "_usage",
         "busy",
         "component",
+        "context",
         "done",
         "recording",
         "request_bytes",
@@ -65,8 +67,10 @@ class GenAICall:
         stream: bool,
         server: tuple[str | None, int | None],
         body: Mapping[str, Any] | None,
+        context: Context | None = None,
     ) -> None:
         self.component = component
+        self.context = context  # the caller's context, when already read (None: read it here)
         self._operation = operation
         self._provider = provider
         self._request_model = request_model
@@ -77,6 +81,7 @@ class GenAICall:
         self._start = time.perf_counter() if stream else 0.0
         self.span = span = tracer.start_span(
             span_name(operation, request_model),
+            context=context,
             kind=SpanKind.CLIENT,
             attributes=start_attributes(
                 operation=operation,

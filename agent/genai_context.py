@@ -35,29 +35,34 @@ _INFERENCE_OPERATIONS = frozenset(
 )
 
 
-def should_trace() -> bool:
-    """False inside a call we already trace, or inside another instrumentation's span of the same
-    call (a CLIENT span with an inference ``gen_ai.operation.name``).
+def trace_context() -> Context | None:
+    """The context to open a new call's span in, or None when this call must not be traced: inside
+    a call we already trace, or inside another instrumentation's span of the same call (a CLIENT
+    span with an inference ``gen_ai.operation.name``).
 
     The exporter counts every GenAI span; when e.g. opentelemetry-instrumentation-openai-v2 already
     wraps this call, a second span of ours would count its tokens twice, so we defer to it. Agent or
     tool spans (``invoke_agent``, ``execute_tool``, INTERNAL kind) are parents, not the call itself,
-    and do not stop us.
+    and do not stop us. The context is read once here and handed on to the span's start and to
+    :func:`enter`, which would otherwise each read it again.
     """
     if CURRENT_CALL.get() is not None:
-        return False
-    current = trace.get_current_span()
+        return None
+    context = otel_context.get_current()
+    current = trace.get_current_span(context)
     if not current.is_recording() or getattr(current, "kind", None) is not SpanKind.CLIENT:
-        return True
+        return context
     attributes = getattr(current, "attributes", None)
-    if not attributes:
-        return True
-    return attributes.get(GEN_AI_OPERATION_NAME) not in _INFERENCE_OPERATIONS
+    if attributes and attributes.get(GEN_AI_OPERATION_NAME) in _INFERENCE_OPERATIONS:
+        return None
+    return context
 
 
 def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:
     """Make ``call`` (and its span, so HTTP client spans nest under it) current in this context."""
-    return CURRENT_CALL.set(call), otel_context.attach(trace.set_span_in_context(call.span))
+    return CURRENT_CALL.set(call), otel_context.attach(
+        trace.set_span_in_context(call.span, call.context)
+    )
 
 
 def leave(tokens: tuple[Token[GenAICall | None], Token[Context]]) -> None:

@@ -158,12 +158,14 @@ def _declared_counts(
     usage: Any, fields: frozenset[str]
 ) -> tuple[int | None, int | None, int | None, int | None]:
     """:func:`usage_counts` for a model without extra fields (the SDKs' own usage classes): the
-    same rules, read as plain attribute access with no getter per name, since this runs on every
-    traced call."""
-    inp = as_int(usage.prompt_tokens) if "prompt_tokens" in fields else None
+    same rules, read as plain attribute access with no getter per name and no call per plain
+    count, since this runs on every traced call."""
+    value = usage.prompt_tokens if "prompt_tokens" in fields else None
+    inp = value if type(value) is int and value >= 0 else as_int(value)
     if inp is None and "input_tokens" in fields:
         inp = as_int(usage.input_tokens)
-    out = as_int(usage.completion_tokens) if "completion_tokens" in fields else None
+    value = usage.completion_tokens if "completion_tokens" in fields else None
+    out = value if type(value) is int and value >= 0 else as_int(value)
     if out is None and "output_tokens" in fields:
         out = as_int(usage.output_tokens)
     details = usage.prompt_tokens_details if "prompt_tokens_details" in fields else None

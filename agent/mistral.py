@@ -28,7 +28,7 @@ from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME, env_str
 from .faults import report_fault
 from .genai_call import GenAICall
-from .genai_context import CURRENT_CALL, enter, leave, should_trace
+from .genai_context import CURRENT_CALL, enter, leave, trace_context
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
 from .genai_stream import trace_iterator, trace_stream
@@ -125,7 +125,8 @@ def _wrap_operation(
     def make(original: Any) -> Any:
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
             try:
-                if not should_trace():
+                context = trace_context()
+                if context is None:
                     return None
                 sdk = bound_sdk if bound_sdk is not None else args[0]
                 model = kwargs.get("model")
@@ -138,6 +139,7 @@ def _wrap_operation(
                     stream=streamed,
                     server=_server(sdk),
                     body=kwargs,
+                    context=context,
                 )
             except Exception as exc:
                 report_fault(_COMPONENT, exc)

@@ -26,7 +26,7 @@ from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME, env_str
 from .faults import report_fault
 from .genai_call import GenAICall
-from .genai_context import CURRENT_CALL, enter, leave, should_trace
+from .genai_context import CURRENT_CALL, enter, leave, trace_context
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import (
     OPERATION_CHAT,
@@ -81,7 +81,8 @@ def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenA
     method = getattr(options, "method", "")
     if method != "post" and str(method).lower() != "post":  # the SDK passes "post" as such
         return None
-    if not should_trace():
+    context = trace_context()
+    if context is None:
         return None
     body = getattr(options, "json_data", None)
     if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: skip the ABC check
@@ -105,6 +106,7 @@ def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenA
         stream=bool(stream),
         server=(base.host or None, base.port),
         body=body,
+        context=context,
     )
 
 
