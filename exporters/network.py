@@ -16,7 +16,7 @@ from typing import Any, Final, Protocol
 
 from . import network_input as _in
 from .footprint import JOULES_PER_KWH, InputError
-from .network_constants import constants
+from .network_constants import SwdV3Constants, SwdV4Constants, constants
 from .network_factors import NetworkFactors, SegmentFactor, per_byte_factors
 from .onebyte import OneByte
 from .ratings import rate
@@ -232,7 +232,7 @@ def transfer(
     if green is not True and green is not False:
         raise InputError("green", green, "True or False")
     models = _MODELS or _models()
-    has_visit_options = not (first_visit is None and return_visit is None and reload_ratio is None)
+    options = (first_visit, return_visit, reload_ratio)
     if method == "swd-v4":
         v4 = models.v4
         c4 = v4.c
@@ -242,15 +242,7 @@ def transfer(
         if green:
             ghf = 1.0  # co2.js: green hosting overrides any factor
         intensities, unknown = _in.resolve_intensity(grid_intensity, c4.global_intensity)
-        visit = None
-        if per_visit or has_visit_options:
-            visit = _in.visit_ratios(
-                per_visit,
-                (c4.first_visit, c4.return_visit, c4.reload_ratio),
-                first_visit,
-                return_visit,
-                reload_ratio,
-            )
+        visit = _visit(per_visit, c4, options)
         total, raw = v4.compute(size, ghf, intensities, visit)
         return TransferResult(
             method,
@@ -267,15 +259,7 @@ def transfer(
         v3 = models.v3
         c3 = v3.c
         intensities, unknown = _in.resolve_intensity(grid_intensity, c3.global_intensity)
-        visit = None
-        if per_visit or has_visit_options:
-            visit = _in.visit_ratios(
-                per_visit,
-                (c3.first_visit, c3.return_visit, c3.reload_ratio),
-                first_visit,
-                return_visit,
-                reload_ratio,
-            )
+        visit = _visit(per_visit, c3, options)
         total, raw = v3.compute(size, green, intensities, visit)
         if green:
             intensities = (c3.renewables_intensity, intensities[1], intensities[2])
@@ -295,8 +279,7 @@ def transfer(
         raise InputError(
             "grid_intensity", grid_intensity, "None for method='onebyte' (fixed intensities)"
         )
-    if has_visit_options:
-        _in.visit_ratios(False, (1.0, 0.0, 0.0), first_visit, return_visit, reload_ratio)
+    _in.visit_ratios(False, (1.0, 0.0, 0.0), *options)  # raises if any was given
     total, raw = one.compute(size, green)
     c1 = one.c
     grids = (
@@ -307,3 +290,14 @@ def transfer(
     return TransferResult(
         method, total, None, (), (size, grids, 1.0 if green else 0.0, one, raw, None)
     )
+
+
+def _visit(
+    per_visit: bool,
+    c: SwdV4Constants | SwdV3Constants,
+    options: tuple[float | None, float | None, float | None],
+) -> Visit | None:
+    """The page-view ratios with the model's defaults filled in, or None per byte."""
+    if not per_visit and options == (None, None, None):
+        return None  # the common per-byte call skips the checks
+    return _in.visit_ratios(per_visit, (c.first_visit, c.return_visit, c.reload_ratio), *options)
