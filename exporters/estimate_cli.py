@@ -34,7 +34,14 @@ def _grid_arg(text: str) -> tuple[str, str]:
     return segment.strip(), value.strip()
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, hydro_evaporation: bool) -> None:
+    """Flags several kinds share; ``hydro_evaporation`` for the kinds priced by country water."""
+    if hydro_evaporation:
+        parser.add_argument(
+            "--hydro-evaporation",
+            action=argparse.BooleanOptionalAction,
+            help="count hydropower reservoir evaporation in water (default: on)",
+        )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -65,12 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--first-visit", type=float, help="share of first-time visits (per visit)")
     t.add_argument("--return-visit", type=float, help="share of returning visits (per visit)")
     t.add_argument("--reload-ratio", type=float, help="share of data reloaded on a return visit")
-    t.add_argument(
-        "--hydro-evaporation",
-        action=argparse.BooleanOptionalAction,
-        help="count hydropower reservoir evaporation in water (default: on)",
-    )
-    _common(t)
+    _common(t, hydro_evaporation=True)
 
     d = sub.add_parser("device", help="a customer device: per byte (swd-v4) or watts x seconds")
     d.add_argument("--device-class", required=True, help="smartphone, tablet, desktop, tv, ...")
@@ -80,12 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d.add_argument("--seconds", type=float, help="engagement seconds (time)")
     d.add_argument("--embodied", action="store_true", help="add embodied device carbon")
     d.add_argument("--desktop-laptop-share", type=float, help="laptop share of 'desktop', 0..1")
-    d.add_argument(
-        "--hydro-evaporation",
-        action=argparse.BooleanOptionalAction,
-        help="count hydropower reservoir evaporation in water (default: on)",
-    )
-    _common(d)
+    _common(d, hydro_evaporation=True)
 
     m = sub.add_parser("llm", help="one LLM API call")
     m.add_argument("--provider", required=True, help="openai, mistral_ai, anthropic, ...")
@@ -96,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--zone", help="electricity zone of the provider's data centre")
     m.add_argument("--method", default="ecologits-prefill", help="ecologits-prefill (default), ...")
     m.add_argument("--embodied", action="store_true", help="include embodied hardware carbon")
-    _common(m)
+    _common(m, hydro_evaporation=False)
 
 
 def _case_from_args(args: argparse.Namespace) -> dict[str, Any]:
