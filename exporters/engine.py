@@ -1,7 +1,7 @@
 """The footprint engine: one object the exporter calls per span, composing every model.
 
-It owns configuration (argument → ``OTEL_DOWNSTREAM_*`` environment → default, read once at
-construction) and the composition rules of docs/methodology.md: network and device energy are
+It applies its configuration (``engine_config.EngineConfig``, read once at construction) and the
+composition rules of docs/methodology.md: network and device energy are
 priced at the grid and water intensity of the customer's country, LLM calls at the provider's
 zone, customer hosts at the configured country. Unknown countries use world averages and say so
 (flag ``country_unknown``).
@@ -13,16 +13,15 @@ rate set (grid, water and device lookups) happens once per key.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Final
 
-from otel_downstream.agent import environment as env
 from otel_downstream.exporters import device, grid, llm, network, water
+from otel_downstream.exporters.engine_config import EngineConfig
 from otel_downstream.exporters.footprint import (
     JOULES_PER_KWH,
     ZERO,
@@ -36,68 +35,6 @@ __all__ = ["Engine", "EngineConfig"]
 _MAX_CACHED_KEYS: Final = 4096
 _NO_PARTS: Final[Mapping[str, Footprint]] = MappingProxyType({})
 """Shared empty ``parts``: skips Footprint's per-instance default factory on the hot path."""
-
-
-def _default_laptop_share() -> float:
-    return device.default_laptop_share()
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """How footprints are computed. Invalid values raise ValueError naming the setting."""
-
-    network_method: str = "swd-v4"
-    device_method: str = "swd-v4"
-    llm_method: str = "ecologits-prefill"
-    green_hosting: bool = False
-    include_datacenter: bool = False
-    include_embodied: bool = False
-    desktop_laptop_share: float = dataclasses.field(default_factory=_default_laptop_share)
-    """Default 0.75: IDC 2023, notebooks ≈ three quarters of PC shipments (data/device_mix.csv)."""
-    hydro_evaporation: bool = True
-    """On by default, as in WRI's guidance and EcoLogits' AI figures (docs/methodology.md, Water)."""
-
-    def __post_init__(self) -> None:
-        if self.network_method not in network.METHODS:
-            raise ValueError(
-                f"network_method={self.network_method!r}: expected one of {', '.join(network.METHODS)}"
-            )
-        if self.device_method not in device.METHODS:
-            raise ValueError(
-                f"device_method={self.device_method!r}: expected one of {', '.join(device.METHODS)}"
-            )
-        if self.llm_method not in llm.METHODS:
-            raise ValueError(
-                f"llm_method={self.llm_method!r}: expected one of {', '.join(llm.METHODS)}"
-            )
-        share = self.desktop_laptop_share
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-            raise ValueError(f"desktop_laptop_share={share!r}: expected a number from 0 to 1")
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> EngineConfig:
-        """Each setting from its argument, else its OTEL_DOWNSTREAM_* variable, else the default."""
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise TypeError(f"EngineConfig.from_env: unknown setting(s) {sorted(unknown)}")
-        base = cls()
-        readers: dict[str, Any] = {
-            "network_method": lambda d: env.env_str(env.OTEL_DOWNSTREAM_NETWORK_METHOD, d),
-            "device_method": lambda d: env.env_str(env.OTEL_DOWNSTREAM_DEVICE_METHOD, d),
-            "llm_method": lambda d: env.env_str(env.OTEL_DOWNSTREAM_LLM_METHOD, d),
-            "green_hosting": lambda d: env.env_bool(env.OTEL_DOWNSTREAM_GREEN_HOSTING, d),
-            "include_datacenter": lambda d: env.env_bool(env.OTEL_DOWNSTREAM_INCLUDE_DATACENTER, d),
-            "include_embodied": lambda d: env.env_bool(env.OTEL_DOWNSTREAM_INCLUDE_EMBODIED, d),
-            "desktop_laptop_share": lambda d: env.env_float(
-                env.OTEL_DOWNSTREAM_DESKTOP_LAPTOP_SHARE, d
-            ),
-            "hydro_evaporation": lambda d: env.env_bool(env.OTEL_DOWNSTREAM_HYDRO_EVAPORATION, d),
-        }
-        values = {
-            name: overrides[name] if overrides.get(name) is not None else read(getattr(base, name))
-            for name, read in readers.items()
-        }
-        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,5 +292,5 @@ class Engine:
             + ("+hydro-evaporation" if cfg.hydro_evaporation else ""),
             "device_data": device.DATA_VERSION,
             "network_data": network.DATA_VERSION,
-            "llm_data": str(getattr(llm, "DATA_VERSION", "ecologits")),
+            "llm_data": llm.DATA_VERSION,
         }
