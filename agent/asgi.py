@@ -9,7 +9,7 @@ router left in the scope, and passes ``lifespan`` and unknown scopes through unt
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -151,20 +151,48 @@ _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"}
 _BODIES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def _headers(scope: Scope) -> Mapping[str, str]:
     """Request headers by lower-case name; a repeated header's values are joined with commas."""
     raw = scope.get("headers") or ()
     if not isinstance(raw, (list, tuple)):
         raw = list(raw)
-    # One comprehension for the usual case; repeated names (rare) take the joining path.
-    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
-    if len(headers) != len(raw):
-        headers = {}
-        for raw_name, raw_value in raw:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    by_name: dict[bytes, bytes] = dict(raw)
+    # Servers send lower-case names (uvicorn, hypercorn, daphne): then values are decoded only
+    # when looked up; any upper-case name or a repeated one takes the decoding path.
+    if len(by_name) == len(raw) and b"".join(by_name).islower():
+        return _RawHeaders(by_name)
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers
+
+
+class _RawHeaders(Mapping[str, str]):
+    """A header view over the scope's lower-case raw names: a request carries 10-20 headers and
+    we read about five, so only those values are ever decoded."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: dict[bytes, bytes]) -> None:
+        self._raw = raw
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._raw.get(name.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __getitem__(self, name: str) -> str:
+        value = self._raw.get(name.encode("latin-1"))
+        if value is None:
+            raise KeyError(name)
+        return value.decode("latin-1")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def _message_bytes(message: Message) -> int:

@@ -261,3 +261,45 @@ async def test_excluded_paths_pass_through(exporter, opts) -> None:
     wrapped = ASGIMiddleware(echo, **opts(excluded_paths=["/healthz"]))
     assert response_of(await call_asgi(wrapped, http_scope("/healthz"))) == (200, b"got:")
     assert exporter.get_finished_spans() == ()
+
+
+async def test_header_name_case_and_repeats_read_the_same(exporter, opts) -> None:
+    """Lower-case names (what servers send) are read through a lazy view; upper-case names and a
+    header repeated over several lines take the decoding path: the span must not tell them apart."""
+    bot = b"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    shapes = {
+        "lower": [
+            (b"host", b"shop.example:8080"),
+            (b"user-agent", bot),
+            (b"cf-ipcountry", b"JP"),
+            (b"x-forwarded-for", b"81.2.69.142, 203.0.113.7"),
+        ],
+        "mixed case": [
+            (b"Host", b"shop.example:8080"),
+            (b"User-Agent", bot),
+            (b"CF-IPCountry", b"JP"),
+            (b"X-Forwarded-For", b"81.2.69.142, 203.0.113.7"),
+        ],
+        "repeated": [
+            (b"host", b"shop.example:8080"),
+            (b"user-agent", bot),
+            (b"cf-ipcountry", b"JP"),
+            (b"x-forwarded-for", b"81.2.69.142"),
+            (b"x-forwarded-for", b" 203.0.113.7"),
+        ],
+    }
+    app = ASGIMiddleware(
+        echo, **opts(country_header="CF-IPCountry", trusted_proxies=1, capture_client_ip=True)
+    )
+    for raw in shapes.values():
+        scope = http_scope("/x")
+        scope["headers"] = raw
+        assert response_of(await call_asgi(app, scope)) == (200, b"got:")
+    spans = server_spans(exporter)
+    assert len(spans) == 3
+    first = dict(spans[0].attributes)
+    assert first[attr.GEO_COUNTRY_ISO_CODE] == "JP"
+    assert first[attr.DOWNSTREAM_DEVICE_CLASS] == "bot"
+    assert first[attr.SERVER_ADDRESS] == "shop.example"
+    assert first[attr.CLIENT_ADDRESS] == "203.0.113.7"
+    assert [dict(s.attributes) for s in spans[1:]] == [first, first]
