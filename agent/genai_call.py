@@ -222,7 +222,7 @@ class GenAICall:
             report_fault(self.component, exc)
         finally:
             # a finaliser may keep this object until the stream is collected: drop the payloads
-            self._body = self._response = self._usage = None
+            self._body = self._response = self._usage = self.context = None
 
     def finish_quietly(self) -> None:
         """Finaliser for an abandoned stream or raw response (garbage collected unclosed)."""

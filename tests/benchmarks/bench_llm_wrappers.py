@@ -10,10 +10,15 @@ added cost is the median over rounds of (variant - bare) within the same round, 
 bursts of load from other processes cancel out instead of landing on one variant. Per chunk: the
 stream difference minus the per-call difference, divided by the chunk count; since a streamed chunk
 costs the SDK ~100 µs here, that figure stays noisy, so the per-chunk target is judged on the wrapper
-alone: real SDK chunks pushed through our stream wrapper vs a plain iterator. Both instrumentations
-export to the same SDK TracerProvider through a SimpleSpanProcessor with a no-op exporter, so span
-start and end are paid inside the measured loop. A bare SDK span start+end is printed as the floor
-any span-per-call instrumentation pays on this machine.
+alone: real SDK chunks pushed through our stream wrapper vs a plain iterator (median over rounds).
+Both instrumentations export to the same SDK TracerProvider through a SimpleSpanProcessor with a
+no-op exporter, so span start and end are paid inside the measured loop.
+
+Floors, so the figures can be read on any machine: a bare SDK span start+end and the span our
+wrapper makes (same kind, name and attributes), each timed alone; and, as a third variant inside the
+same rounds, "span only": that same span opened and ended around the SDK's ``request`` with
+constant attributes and no observation at all. Any span-per-call instrumentation recording these
+attributes pays at least the span-only figure; ours minus span-only is what our own logic costs.
 
 Targets: <= 50 µs per call, <= 2 µs per chunk, and below openai-v2.
 
@@ -47,8 +52,8 @@ from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
 CALLS = 10
 STREAMS = 1
-CHUNKS = 300
-ROUNDS = 100
+CHUNKS = 150
+ROUNDS = 200
 MESSAGES = [{"role": "user", "content": "How much energy does a token take?"}]
 _FLOOR = "span only (floor)"
 
@@ -123,7 +128,7 @@ def _wrapper_per_chunk_us(client: openai.OpenAI, provider: TracerProvider) -> fl
         client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
     )
     tracer = trace.get_tracer("bench", tracer_provider=provider)
-    best = float("inf")
+    per_chunk = []
     for _ in range(ROUNDS):
         call = GenAICall(
             tracer,
@@ -143,8 +148,8 @@ def _wrapper_per_chunk_us(client: openai.OpenAI, provider: TracerProvider) -> fl
         for _ in iter(chunks):
             pass
         plain = _clock() - start
-        best = min(best, (wrapped - plain) / len(chunks) * 1e6)
-    return best
+        per_chunk.append((wrapped - plain) / len(chunks) * 1e6)
+    return statistics.median(per_chunk)
 
 
 def _bare_span_us(provider: TracerProvider) -> float:
@@ -305,8 +310,10 @@ def main() -> None:
     print(f"  our own logic: otel-downstream - span only = {own:.1f} µs/call")
     client.close()
     ours_call, ours_chunk = results["otel-downstream"]
+    floor_call = results[_FLOOR][0]
     print(
-        f"targets: <= 50 µs/call {'met' if ours_call <= 50 else 'MISSED'}, "
+        f"targets: <= 50 µs/call {'met' if ours_call <= 50 else 'MISSED'}"
+        f" (the span alone adds {floor_call:.0f} µs here), "
         f"<= 2 µs/chunk {'met' if direct <= 2 else 'MISSED'} (wrapper alone; the end-to-end"
         " per-chunk figure is a cross-check, its noise is about ±3 µs here)"
     )
@@ -314,7 +321,9 @@ def main() -> None:
         v2_call, v2_chunk = results["openai-v2"]
         print(
             f"ours / openai-v2: {ours_call / v2_call:.2f}x per call, "
-            f"{ours_chunk / v2_chunk if v2_chunk > 0 else float('nan'):.2f}x per chunk"
+            f"{ours_chunk / v2_chunk if v2_chunk > 0 else float('nan'):.2f}x per chunk; "
+            f"above the span-only floor: ours {ours_call - floor_call:.1f} µs, "
+            f"openai-v2 {v2_call - floor_call:.1f} µs per call"
         )
     else:
         print(f"openai-v2 not measured: {why_not}")

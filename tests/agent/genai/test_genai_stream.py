@@ -10,7 +10,12 @@ import openai
 import pytest
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.genai_record import GenAIRecord, record_attributes, span_name
+from otel_downstream.agent.genai_record import (
+    GenAIRecord,
+    record_attributes,
+    span_name,
+    usage_counts,
+)
 from otel_downstream.agent.mistral import instrument_mistral
 from otel_downstream.agent.openai import instrument_openai
 from otel_downstream.agent.token_estimate import input_tokens, text_chars, tokens_from_chars
@@ -174,6 +179,39 @@ def test_record_attributes_leave_out_unknowns() -> None:
     assert a[attr.ERROR_TYPE] == "SDKError"
     assert span_name("chat", None) == "chat"
     assert span_name("embeddings", "mistral-embed") == "embeddings mistral-embed"
+
+
+def test_usage_counts_same_from_sdk_models_dicts_and_extras() -> None:
+    """The plain-attribute fast path (SDK usage models) reads what the generic one reads."""
+    from openai.types import CompletionUsage
+    from openai.types.responses import ResponseUsage
+
+    chat = {
+        "prompt_tokens": 21,
+        "completion_tokens": 12,
+        "total_tokens": 33,
+        "prompt_tokens_details": {"cached_tokens": 5},
+        "completion_tokens_details": {"reasoning_tokens": 3},
+    }
+    assert usage_counts(CompletionUsage.model_validate(chat)) == (21, 12, 5, 3)
+    assert usage_counts(chat) == (21, 12, 5, 3)
+    responses = {
+        "input_tokens": 7,
+        "output_tokens": 4,
+        "total_tokens": 11,
+        "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": 1},
+    }
+    assert usage_counts(ResponseUsage.model_validate(responses)) == (7, 4, 2, 1)
+    assert usage_counts(responses) == (7, 4, 2, 1)
+    # a chat-shaped model carrying Responses-style names as extra fields: the generic path
+    extras = CompletionUsage.model_validate(
+        {"prompt_tokens": -1, "completion_tokens": 2, "total_tokens": 1, "input_tokens": 9}
+    )
+    assert usage_counts(extras) == (9, 2, None, None)
+    flag = CompletionUsage.model_construct(prompt_tokens=1, completion_tokens=True, total_tokens=2)
+    assert usage_counts(flag) == (1, None, None, None)  # a bool is not a count
+    assert usage_counts(None) == (None, None, None, None)
 
 
 def test_token_estimates() -> None:
