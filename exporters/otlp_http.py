@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,10 +20,12 @@ from typing import Any, Final
 
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.inflate import BodyError, inflate
+from otel_downstream.exporters.otlp_connections import Connections
 from otel_downstream.exporters.otlp_decode import DecodeFailure
 from otel_downstream.exporters.otlp_export import ExportCore, Overloaded
+from otel_downstream.exporters.otlp_status import status_body
 
-__all__ = ["OtlpHttpServer", "status_protobuf"]
+__all__ = ["OtlpHttpServer"]
 
 _logger = logging.getLogger("otel_downstream.serve")
 
@@ -42,83 +43,6 @@ _TOO_MANY_CONNECTIONS: Final = (
     b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"
 )
 
-# google.rpc.Code for each HTTP answer we give with a Status body.
-_RPC_CODE: Final = {
-    400: 3,
-    401: 16,
-    404: 5,
-    405: 12,
-    411: 3,
-    413: 8,
-    415: 3,
-    429: 8,
-    500: 13,
-    503: 14,
-}
-
-
-def _varint(number: int) -> bytes:
-    out = bytearray()
-    while True:
-        low = number & 0x7F
-        number >>= 7
-        if number:
-            out.append(low | 0x80)
-        else:
-            out.append(low)
-            return bytes(out)
-
-
-def status_protobuf(code: int, message: str) -> bytes:
-    """A ``google.rpc.Status`` (code = field 1, message = field 2), without needing googleapis protos."""
-    text = message.encode()
-    head = b"\x08" + _varint(code) if code else b""
-    return head + b"\x12" + _varint(len(text)) + text
-
-
-class _Connections:
-    """Which connections are idle between requests, so a drain can close exactly those."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._idle: set[socket.socket] = set()
-        self._busy = 0
-        self._drained = threading.Condition(self._lock)
-        self.draining = False
-
-    def idle(self, sock: socket.socket) -> bool:
-        """Mark a connection idle; False when draining (the handler must close it instead)."""
-        with self._lock:
-            if self.draining:
-                return False
-            self._idle.add(sock)
-            return True
-
-    def busy(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._idle.discard(sock)
-            self._busy += 1
-
-    def done(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._busy -= 1
-            if self._busy == 0:
-                self._drained.notify_all()
-
-    def gone(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._idle.discard(sock)
-
-    def drain(self, timeout: float) -> bool:
-        """Close idle connections, then wait until requests in flight finish (or time runs out)."""
-        with self._lock:
-            self.draining = True
-            for sock in self._idle:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            self._idle.clear()
-            return self._drained.wait_for(lambda: self._busy == 0, timeout)
-
 
 class OtlpHttpServer(ThreadingHTTPServer):
     """The OTLP/HTTP listener; ``core`` does auth, decoding and accounting."""
@@ -135,7 +59,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         max_connections: int = 256,
     ) -> None:
         self.core = core
-        self.connections = _Connections()
+        self.connections = Connections()
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
         self._open = 0
@@ -341,11 +265,7 @@ class _OtlpHandler(BaseHTTPRequestHandler):
     def _reply_status(
         self, status: int, message: str, json_body: bool, headers: dict[str, str] | None = None
     ) -> None:
-        code = _RPC_CODE.get(status, 2)
-        if json_body:
-            payload = json.dumps({"code": code, "message": message}).encode()
-        else:
-            payload = status_protobuf(code, message)
+        payload = status_body(status, message, json_body)
         self._reply(status, JSON if json_body else PROTOBUF, payload, headers)
 
     def _reply(
