@@ -65,24 +65,12 @@ class NetworkFactors:
         return self._segment("network").operational_kwh_per_byte
 
     @property
-    def network_embodied_kwh(self) -> float:
-        return self._segment("network").embodied_kwh_per_byte
-
-    @property
     def device_kwh(self) -> float:
         return self._segment("device").operational_kwh_per_byte
 
     @property
     def device_embodied_kwh(self) -> float:
         return self._segment("device").embodied_kwh_per_byte
-
-    @property
-    def datacenter_kwh(self) -> float:
-        return self._segment("data_center").operational_kwh_per_byte
-
-    @property
-    def datacenter_embodied_kwh(self) -> float:
-        return self._segment("data_center").embodied_kwh_per_byte
 
     @property
     def embodied_g_co2e_per_kwh(self) -> float:
