@@ -40,6 +40,9 @@ class SpanAccounting(Protocol):
         duration_s: float | None = None,
     ) -> bool: ...
 
+    def flush(self) -> None:
+        """Write what was accounted into the metrics (``serve`` calls it once, on stop)."""
+
 
 class ExportOutcome(NamedTuple):
     """How many spans of one export were rejected, and why (OTLP partial success)."""

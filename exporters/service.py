@@ -179,12 +179,10 @@ class OtlpService:
             self._http.server_close()
         if stopped is not None:
             stopped.wait(grace)
-        flush = getattr(self.accountant, "flush", None)
-        if callable(flush):
-            try:
-                flush()
-            except Exception as exc:
-                report_fault("serve", exc)
+        try:
+            self.accountant.flush()
+        except Exception as exc:  # stop must still close the metrics listener and join threads
+            report_fault("serve", exc)
         if self._metrics is not None:
             self._metrics.shutdown()
             self._metrics.server_close()

@@ -44,9 +44,7 @@ MAX_HOST_ENERGY_J: Final = 1e10
 MAX_EMBODIED_G: Final = 1e7
 MAX_PUE: Final = 5.0
 
-ENGAGEMENT_SPAN_NAME: Final[str] = getattr(
-    A, "DOWNSTREAM_ENGAGEMENT_SPAN_NAME", "downstream.engagement"
-)
+ENGAGEMENT_SPAN_NAME: Final = A.DOWNSTREAM_ENGAGEMENT_SPAN_NAME
 """Engagement beacons: one INTERNAL span each (seconds, device class, country), no bytes."""
 
 # Agent-level GenAI operations aggregate the model calls below them; counting them too would
