@@ -19,10 +19,10 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 from .attributes import SERVER_ADDRESS, SERVER_PORT
 from .faults import report_fault
 from .genai_record import (
+    FIELDS,
     GenAIRecord,
     as_int,
     end_attributes,
-    field_names,
     span_name,
     start_attributes,
     usage_counts,
@@ -128,7 +128,7 @@ class GenAICall:
     def observe_result(self, result: object) -> None:
         """Take model, usage and finish reasons from a parsed (non-streamed) response."""
         try:
-            fields = field_names(type(result))
+            fields = FIELDS[type(result)]
             model = getattr(result, "model", None) if "model" in fields else None
             if isinstance(model, str) and model:
                 self.response_model = model
@@ -152,10 +152,10 @@ class GenAICall:
         try:
             if self._ttfc is None:
                 self._ttfc = time.perf_counter() - self._start
-            fields = field_names(type(chunk))
+            fields = FIELDS[type(chunk)]
             if "data" in fields and "choices" not in fields:  # Mistral wraps chunks in events
                 chunk = chunk.data
-                fields = field_names(type(chunk))
+                fields = FIELDS[type(chunk)]
             if "choices" not in fields:
                 kind = getattr(chunk, "type", None)
                 if isinstance(kind, str) and kind.startswith("response."):
@@ -169,7 +169,7 @@ class GenAICall:
             if usage is not None:
                 self._usage = usage
             for choice in chunk.choices or ():
-                if "delta" in field_names(type(choice)):
+                if "delta" in FIELDS[type(choice)]:
                     delta = choice.delta
                     text = delta.content
                     calls = delta.tool_calls
@@ -178,7 +178,7 @@ class GenAICall:
                 else:
                     text = choice.text
                 if text:
-                    self._chars += len(text) if isinstance(text, str) else text_chars(text)
+                    self._chars += len(text) if type(text) is str else text_chars(text)
                 reason = choice.finish_reason
                 if reason:
                     index = choice.index

@@ -139,7 +139,7 @@ def usage_counts(usage: object) -> tuple[int | None, int | None, int | None, int
     if usage is None:
         return None, None, None, None
     if not isinstance(usage, dict) and not getattr(usage, "__pydantic_extra__", None):
-        return _declared_counts(usage, field_names(type(usage)))
+        return _declared_counts(usage, FIELDS[type(usage)])
     get = _getter(usage)
     inp = as_int(get("prompt_tokens"))
     if inp is None:
@@ -191,25 +191,27 @@ def finish_reasons(choices: Iterable[Any] | None) -> tuple[str, ...]:
     return tuple(reasons)
 
 
-_FIELDS: dict[type, frozenset[str]] = {}
-
-
-def field_names(cls: type) -> frozenset[str]:
-    """Declared field names of an SDK model class, computed once per class.
+class _DeclaredFields(dict[type, frozenset[str]]):
+    """Declared field names per SDK model class, computed on the first lookup of a class.
 
     Probing a pydantic model for an attribute it lacks raises inside its ``__getattr__``, which
     costs microseconds; checking a per-class set first keeps result and chunk reads to plain
-    attribute access.
+    attribute access. A dict with ``__missing__`` makes the lookup of a known class (every chunk of
+    a stream) a plain subscript, with no Python call.
     """
-    known = _FIELDS.get(cls)
-    if known is None:
+
+    def __missing__(self, cls: type) -> frozenset[str]:
         declared = getattr(cls, "model_fields", None)
         if isinstance(declared, Mapping):
             known = frozenset(declared)
         else:
             known = frozenset(name for name in dir(cls) if not name.startswith("_"))
-        _FIELDS[cls] = known
-    return known
+        self[cls] = known
+        return known
+
+
+FIELDS = _DeclaredFields()
+"""``FIELDS[cls]``: the declared field names of ``cls`` (see :class:`_DeclaredFields`)."""
 
 
 def _getter(obj: object) -> Any:
@@ -217,7 +219,7 @@ def _getter(obj: object) -> Any:
     object, without raising."""
     if isinstance(obj, dict):
         return obj.get
-    fields = field_names(type(obj))
+    fields = FIELDS[type(obj)]
     extra = getattr(obj, "__pydantic_extra__", None)
 
     def get(name: str) -> Any:
@@ -232,7 +234,7 @@ def _field(obj: object, name: str) -> Any:
     """``_getter(obj)(name)`` for a single read, without making the getter."""
     if isinstance(obj, dict):
         return obj.get(name)
-    if name in field_names(type(obj)):
+    if name in FIELDS[type(obj)]:
         return getattr(obj, name, None)
     extra = getattr(obj, "__pydantic_extra__", None)
     return extra.get(name) if isinstance(extra, dict) else None

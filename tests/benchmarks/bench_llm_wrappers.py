@@ -52,8 +52,8 @@ from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 
 CALLS = 10
 STREAMS = 1
-CHUNKS = 150
-ROUNDS = 200
+CHUNKS = 300
+ROUNDS = 150
 MESSAGES = [{"role": "user", "content": "How much energy does a token take?"}]
 _FLOOR = "span only (floor)"
 
