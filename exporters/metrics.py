@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, values
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from otel_downstream.agent.faults import fault_counts
@@ -233,25 +234,13 @@ class FootprintMetrics:
 
     def unregister(self) -> None:
         """Remove every collector this object registered (shutdown, tests on the default registry)."""
-        for collector in (
-            self._pre_collect,
-            self.energy,
-            self.co2e,
-            self.water,
-            self.requests,
-            self.gen_ai_calls,
-            self.host_samples,
-            self.transfer_bytes,
-            self.tokens,
-            self.request_co2e,
-            self.instrumentation_errors,
-            self.spans_accounted,
-            self.spans_rejected,
-            self.unknown,
-            self.label_overflow,
-            self.functional_units,
-            self.build_info,
-        ):
+        # Every metric attribute, so a metric added in __init__ cannot be left registered.
+        collectors = [
+            value
+            for value in vars(self).values()
+            if isinstance(value, (MetricWrapperBase, _PreCollect))
+        ]
+        for collector in collectors:
             with contextlib.suppress(KeyError):
                 self.registry.unregister(collector)
 
