@@ -26,7 +26,8 @@ from otel_downstream.agent.faults import report_fault
 
 from .accounting import Accountant
 from .engine import Engine
-from .span_inputs import AttributeValue, adjusted_count
+from .sampling_weight import adjusted_count
+from .span_inputs import AttributeValue
 
 _EMPTY: Mapping[str, AttributeValue] = {}
 _SERVICE_NAME = "service.name"

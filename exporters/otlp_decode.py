@@ -17,7 +17,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from otel_downstream.exporters.span_inputs import AttributeScalar, AttributeValue, adjusted_count
+from otel_downstream.exporters.sampling_weight import adjusted_count
+from otel_downstream.exporters.span_inputs import AttributeScalar, AttributeValue
 
 __all__ = [
     "KIND_NAMES",
