@@ -19,17 +19,17 @@ import math
 import numbers
 from typing import Final, cast
 
-from otel_downstream.exporters.footprint import ZERO, Footprint, Impact, InputError
+from otel_downstream.exporters.footprint import JOULES_PER_KWH, ZERO, Footprint, Impact, InputError
 from otel_downstream.exporters.llm_ecologits import Coefficients, coefficients, evaluate
 from otel_downstream.exporters.llm_parts import LlmParts, PartsPlan
 from otel_downstream.exporters.llm_registry import (
     Bounds,
+    known_models,
     mix,
     provider_spec,
     registry,
     resolve_model,
 )
-from otel_downstream.exporters.llm_registry import known_models as _known_models
 
 __all__ = ["DATA_VERSION", "DEFAULT_METHOD", "METHODS", "known_models", "llm_call"]
 
@@ -38,7 +38,6 @@ DEFAULT_METHOD: Final = "ecologits-prefill"
 DATA_VERSION: Final = "ecologits-0.11.3"
 """The EcoLogits release the registry files were synced from (a test holds it to the files)."""
 
-_J_PER_KWH: Final = 3_600_000.0
 _MAX_PLANS: Final = 4096
 
 
@@ -79,11 +78,6 @@ class _Plan:
 
 
 _plans: dict[tuple[str, str, str | None, str, bool], _Plan] = {}
-
-
-def known_models(provider: str) -> list[str]:
-    """Model names EcoLogits registers for ``provider`` (semconv or EcoLogits spelling)."""
-    return _known_models(provider)
 
 
 def llm_call(
@@ -234,12 +228,12 @@ def _ecologits_footprint(plan: _Plan, out_tok: float, in_tok: float, latency: fl
     hi = lo if plan.high is None else evaluate(plan.high, out_tok, in_tok, latency)
     emb_lo = lo[3] * 1000.0 if plan.include_embodied else 0.0
     emb_hi = hi[3] * 1000.0 if plan.include_embodied else 0.0
-    low = Impact(lo[0] * _J_PER_KWH, lo[1] * 1000.0 + emb_lo, lo[2])
+    low = Impact(lo[0] * JOULES_PER_KWH, lo[1] * 1000.0 + emb_lo, lo[2])
     if plan.high is None:
         total, low_i, high_i = low, None, None
         embodied = Impact(0.0, emb_lo, 0.0)
     else:
-        high_i = Impact(hi[0] * _J_PER_KWH, hi[1] * 1000.0 + emb_hi, hi[2])
+        high_i = Impact(hi[0] * JOULES_PER_KWH, hi[1] * 1000.0 + emb_hi, hi[2])
         total = Impact(
             (low.energy_j + high_i.energy_j) / 2,
             (low.co2e_g + high_i.co2e_g) / 2,
@@ -264,7 +258,7 @@ def _lca_footprint(plan: _Plan, out_tok: float, latency: float) -> Footprint:
     lo = evaluate(plan.low, out_tok, 0.0, latency)
     g_lo, g_hi = plan.lca_g_per_token
     l_lo, l_hi = plan.lca_l_per_token
-    low = Impact(lo[0] * _J_PER_KWH, g_lo * out_tok, l_lo * out_tok)
+    low = Impact(lo[0] * JOULES_PER_KWH, g_lo * out_tok, l_lo * out_tok)
     if plan.high is None:
         return Footprint(
             "ai_inference",
@@ -274,7 +268,7 @@ def _lca_footprint(plan: _Plan, out_tok: float, latency: float) -> Footprint:
             data_version=plan.data_version,
         )
     hi = evaluate(plan.high, out_tok, 0.0, latency)
-    high = Impact(hi[0] * _J_PER_KWH, g_hi * out_tok, l_hi * out_tok)
+    high = Impact(hi[0] * JOULES_PER_KWH, g_hi * out_tok, l_hi * out_tok)
     total = Impact(
         (low.energy_j + high.energy_j) / 2,
         (low.co2e_g + high.co2e_g) / 2,

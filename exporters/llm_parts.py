@@ -9,12 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Final
 
-from otel_downstream.exporters.footprint import Footprint, Impact
+from otel_downstream.exporters.footprint import JOULES_PER_KWH, Footprint, Impact
 from otel_downstream.exporters.llm_ecologits import Coefficients
-
-_J_PER_KWH: Final = 3_600_000.0
 
 # (energy kWh, usage kgCO2e, water L, embodied kgCO2e, prefill IT kWh, prefill s): llm_ecologits.evaluate
 Raw = tuple[float, float, float, float, float, float]
@@ -23,13 +20,13 @@ PartsPlan = tuple[str, Coefficients, "Coefficients | None", bool]
 
 
 def _usage(raw: Raw) -> Impact:
-    return Impact(raw[0] * _J_PER_KWH, raw[1] * 1000.0, raw[2])
+    return Impact(raw[0] * JOULES_PER_KWH, raw[1] * 1000.0, raw[2])
 
 
 def _prefill(c: Coefficients, raw: Raw) -> Impact:
     energy_kwh = c.pue * raw[4]
     return Impact(
-        energy_kwh * _J_PER_KWH,
+        energy_kwh * JOULES_PER_KWH,
         energy_kwh * c.kg_co2e_per_kwh * 1000.0,
         raw[4] * c.water_l_per_it_kwh,
     )
