@@ -122,7 +122,7 @@ class Accountant:
             if unit is not None:
                 self._functional_unit(unit, service, weight)
             return True
-        except (SpanRejected, InputError) as exc:
+        except InputError as exc:  # SpanRejected included
             self._reject(exc, _weight_or_one(weight))
             return False
         except Exception as exc:  # the boundary: a bug here must not reach the host app
@@ -268,10 +268,13 @@ class Accountant:
             self._sums.bump(self.metrics.label_overflow, (bounded.name,), 1.0)
         return label
 
-    def _reject(self, exc: SpanRejected | InputError, weight: float) -> None:
-        reason = exc.reason if isinstance(exc, SpanRejected) else f"invalid_{exc.field}"
-        if isinstance(exc, InputError) and exc.field in {"model", "provider", "zone"}:
-            self.metrics.unknown.labels(exc.field).inc(weight)
+    def _reject(self, exc: InputError, weight: float) -> None:
+        if isinstance(exc, SpanRejected):
+            reason = exc.reason
+        else:
+            reason = f"invalid_{exc.field}"
+            if exc.field in {"model", "provider", "zone"}:
+                self.metrics.unknown.labels(exc.field).inc(weight)
         self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
 

@@ -25,6 +25,8 @@ from typing import Final, Literal, NamedTuple
 
 from otel_downstream.agent import attributes as A
 
+from .footprint import InputError
+
 AttributeScalar = str | bool | int | float
 AttributeValue = AttributeScalar | Sequence[str] | Sequence[bool] | Sequence[int] | Sequence[float]
 Attributes = Mapping[str, AttributeValue]
@@ -58,17 +60,12 @@ _KINDS: Final = {
 }
 
 
-class SpanRejected(ValueError):
+class SpanRejected(InputError):
     """A span the engine cannot take: ``reason`` is a bounded label, ``field``/``value`` the why."""
 
     def __init__(self, reason: str, field: str, value: object, expected: str) -> None:
         self.reason = reason
-        self.field = field
-        self.value = value
-        shown = repr(value)
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
-        super().__init__(f"{field}={shown}: expected {expected}")
+        super().__init__(field, value, expected)
 
 
 class HttpInput(NamedTuple):
