@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
+from otel_downstream.agent.attributes import UNKNOWN_COUNTRY as _UNKNOWN_COUNTRY
+
 from .data_files import read_csv
 from .footprint import InputError
 
@@ -32,7 +34,7 @@ __all__ = [
     "normalize_country",
 ]
 
-UNKNOWN_COUNTRY: Final = "ZZ"
+UNKNOWN_COUNTRY: Final = _UNKNOWN_COUNTRY
 """The alpha-2 code for "country not known" (CLDR's unknown region), used as a metric label."""
 
 DATA_VERSION: Final = "co2js-0.19.0-ember"

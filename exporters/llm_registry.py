@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
+from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
+
 from .data_files import read_csv, read_json
 from .footprint import InputError
 
@@ -190,7 +192,7 @@ def mix(zone: str) -> tuple[Mix, tuple[str, ...]]:
     found = reg.mixes.get(code)
     if found is not None:
         return found, ()
-    if code == "ZZ" or code in _alpha3().values():  # ZZ: the project's "country unknown"
+    if code == UNKNOWN_COUNTRY or code in _alpha3().values():
         return reg.mixes["WOR"], ("zone_world_default",)
     raise InputError(
         "zone", zone, "an ISO 3166-1 country code (alpha-3 such as FRA, or alpha-2) or WOR"

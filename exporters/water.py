@@ -14,13 +14,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
+from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
+
 from .data_files import read_csv
 from .footprint import InputError
 
 DATA_VERSION: Final = "water-v1"
 """Bumped whenever the table or the way it is built changes (shown in downstream_build_info)."""
 
-WORLD: Final = "ZZ"
+WORLD: Final = UNKNOWN_COUNTRY
+"""The world-average row of the table is keyed by the "country unknown" code."""
 
 
 @dataclass(frozen=True, slots=True)
