@@ -164,21 +164,14 @@ class DeviceRate:
 
     def footprint(self, quantity: float, flags: tuple[str, ...] = ()) -> Footprint:
         """The device footprint of ``quantity`` bytes or seconds (already validated, >= 0)."""
-        t, e = self.total, self.embodied
-        low, high = self.low, self.high
+        low, high, e = self.low, self.high, self.embodied
         return Footprint(
             segment="customer_device",
             method=self.method,
-            total=Impact(t.energy_j * quantity, t.co2e_g * quantity, t.water_l * quantity),
-            low=None
-            if low is None
-            else Impact(low.energy_j * quantity, low.co2e_g * quantity, low.water_l * quantity),
-            high=None
-            if high is None
-            else Impact(high.energy_j * quantity, high.co2e_g * quantity, high.water_l * quantity),
-            embodied=ZERO
-            if e is ZERO
-            else Impact(e.energy_j * quantity, e.co2e_g * quantity, e.water_l * quantity),
+            total=self.total.scaled(quantity),
+            low=None if low is None else low.scaled(quantity),
+            high=None if high is None else high.scaled(quantity),
+            embodied=ZERO if e is ZERO else e.scaled(quantity),
             parts=_NO_PARTS,
             flags=self.flags + flags if flags else self.flags,
             data_version=DATA_VERSION,

@@ -59,12 +59,12 @@ class _ByteRate:
     data_version: str
 
     def footprint(self, n: float) -> Footprint:
-        t, e = self.total, self.embodied
+        e = self.embodied
         return Footprint(
             segment=self.segment,  # type: ignore[arg-type]
             method=self.method,
-            total=Impact(t.energy_j * n, t.co2e_g * n, t.water_l * n),
-            embodied=ZERO if e is ZERO else Impact(e.energy_j * n, e.co2e_g * n, e.water_l * n),
+            total=self.total.scaled(n),
+            embodied=ZERO if e is ZERO else e.scaled(n),
             parts=_NO_PARTS,
             flags=self.flags,
             data_version=self.data_version,
