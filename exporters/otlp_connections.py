@@ -36,7 +36,7 @@ class Connections:
             self._idle.discard(sock)
             self._busy += 1
 
-    def done(self, sock: socket.socket) -> None:
+    def done(self) -> None:
         with self._lock:
             self._busy -= 1
             if self._busy == 0:

@@ -116,7 +116,7 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             if self._counted:
-                connections.done(self.connection)
+                connections.done()
         if connections.draining:
             self.close_connection = True
 
