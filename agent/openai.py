@@ -73,41 +73,54 @@ def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
     )
 
 
-def _start(client: Any, settings: _Settings, options: Any, stream: bool) -> GenAICall | None:
-    """A call for a GenAI endpoint, or None for anything else (files, models, nested calls)."""
-    operation = _OPERATIONS.get(getattr(options, "url", ""))
-    if operation is None:
-        return None
-    method = getattr(options, "method", "")
-    if method != "post" and str(method).lower() != "post":  # the SDK passes "post" as such
-        return None
-    context = trace_context()
-    if context is None:
-        return None
-    body = getattr(options, "json_data", None)
-    if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: skip the ABC check
-        body = None
-    model = body.get("model") if body is not None else None
-    provider = settings.provider
-    if provider is None:
-        provider = (
-            attr.PROVIDER_AZURE_OPENAI if isinstance(client, _TYPES[2]) else attr.PROVIDER_OPENAI
+def _start(
+    settings: _Settings, bound_client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> GenAICall | None:
+    """A call for ``request(*args, **kwargs)`` if it is a GenAI endpoint; None for anything else
+    (files, models, nested calls) and on any fault of ours."""
+    try:
+        client = bound_client if bound_client is not None else args[0]
+        options = kwargs.get("options")
+        if options is None:
+            options = args[2] if bound_client is None else args[1]
+        operation = _OPERATIONS.get(getattr(options, "url", ""))
+        if operation is None:
+            return None
+        method = getattr(options, "method", "")
+        if method != "post" and str(method).lower() != "post":  # the SDK passes "post" as such
+            return None
+        context = trace_context()
+        if context is None:
+            return None
+        body = getattr(options, "json_data", None)
+        if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: no ABC check
+            body = None
+        model = body.get("model") if body is not None else None
+        provider = settings.provider
+        if provider is None:
+            provider = (
+                attr.PROVIDER_AZURE_OPENAI
+                if isinstance(client, _TYPES[2])
+                else attr.PROVIDER_OPENAI
+            )
+        # the public ``base_url`` property imports a helper on every read in openai 3.x (~1 µs)
+        base = getattr(client, "_base_url", None)
+        if base is None:
+            base = client.base_url
+        return GenAICall(
+            settings.tracer,
+            component=_COMPONENT,
+            operation=operation,
+            provider=provider,
+            request_model=model if isinstance(model, str) else None,
+            stream=bool(kwargs.get("stream", False)),
+            server=(base.host or None, base.port),
+            body=body,
+            context=context,
         )
-    # the public ``base_url`` property imports a helper on every read in openai 3.x (~1 µs)
-    base = getattr(client, "_base_url", None)
-    if base is None:
-        base = client.base_url
-    return GenAICall(
-        settings.tracer,
-        component=_COMPONENT,
-        operation=operation,
-        provider=provider,
-        request_model=model if isinstance(model, str) else None,
-        stream=bool(stream),
-        server=(base.host or None, base.port),
-        body=body,
-        context=context,
-    )
+    except Exception as exc:
+        report_fault(_COMPONENT, exc)
+        return None
 
 
 def _complete(call: GenAICall, result: Any) -> None:
@@ -171,21 +184,10 @@ def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[An
     """Factory for the ``request`` wrapper (class-level when ``bound_client`` is None)."""
 
     def make(original: Any) -> Any:
-        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
-            try:
-                client = bound_client if bound_client is not None else args[0]
-                options = kwargs.get("options")
-                if options is None:
-                    options = args[2] if bound_client is None else args[1]
-                return _start(client, settings, options, kwargs.get("stream", False))
-            except Exception as exc:
-                report_fault(_COMPONENT, exc)
-                return None
-
         if inspect.iscoroutinefunction(original):
 
             async def request_async(*args: Any, **kwargs: Any) -> Any:
-                call = begin(args, kwargs)
+                call = _start(settings, bound_client, args, kwargs)
                 if call is None:
                     return await original(*args, **kwargs)
                 tokens = enter(call)
@@ -202,7 +204,7 @@ def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[An
             return request_async
 
         def request(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
+            call = _start(settings, bound_client, args, kwargs)
             if call is None:
                 return original(*args, **kwargs)
             tokens = enter(call)
