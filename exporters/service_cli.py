@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from otel_downstream.agent import environment as env
 
@@ -57,8 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _setting(value: int | None, name: str, default: int) -> int:
-    return value if value is not None else env.env_int(name, default)
+_INT_SETTINGS: Final = {
+    "otlp_http_port": env.OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT,
+    "otlp_grpc_port": env.OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT,
+    "metrics_port": env.OTEL_DOWNSTREAM_SERVE_METRICS_PORT,
+    "max_body_bytes": env.OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES,
+    "max_decompressed_bytes": env.OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES,
+    "max_concurrent_exports": env.OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS,
+    "max_connections": env.OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS,
+}
+"""Integer settings (flag dest = ServiceConfig field) and their variables: flag, env, default."""
 
 
 def _config(args: argparse.Namespace) -> ServiceConfig:
@@ -70,36 +78,14 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         token = args.auth_token_file.read_text().strip() or None
     if token is None:
         token = os.environ.get(env.OTEL_DOWNSTREAM_SERVE_TOKEN, "").strip() or None
+    numbers: dict[str, int] = {}
+    for field, variable in _INT_SETTINGS.items():
+        flag = getattr(args, field)
+        numbers[field] = flag if flag is not None else env.env_int(variable, getattr(base, field))
     config = ServiceConfig(
         host=args.host or env.env_str(env.OTEL_DOWNSTREAM_SERVE_HOST, base.host),
-        otlp_http_port=_setting(
-            args.otlp_http_port, env.OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT, base.otlp_http_port
-        ),
-        otlp_grpc_port=_setting(
-            args.otlp_grpc_port, env.OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT, base.otlp_grpc_port
-        ),
-        metrics_port=_setting(
-            args.metrics_port, env.OTEL_DOWNSTREAM_SERVE_METRICS_PORT, base.metrics_port
-        ),
         auth_token=token,
-        max_body_bytes=_setting(
-            args.max_body_bytes, env.OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES, base.max_body_bytes
-        ),
-        max_decompressed_bytes=_setting(
-            args.max_decompressed_bytes,
-            env.OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES,
-            base.max_decompressed_bytes,
-        ),
-        max_concurrent_exports=_setting(
-            args.max_concurrent_exports,
-            env.OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS,
-            base.max_concurrent_exports,
-        ),
-        max_connections=_setting(
-            args.max_connections,
-            env.OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS,
-            base.max_connections,
-        ),
+        **numbers,
     )
     positive = (
         "max_body_bytes",
