@@ -2,8 +2,9 @@
 
 The in-process tests (Starlette's TestClient, hand-fed ASGI messages) never exercise uvicorn's own
 websocket protocol: its handshake, frame (de)serialisation, close handshake and what it reports
-when a client vanishes. Here uvicorn serves a FastAPI app wrapped by ``ASGIMiddleware`` on a socket
-bound to port 0, in a thread of this process, so the spans land in this test's in-memory exporter.
+when a client vanishes. Here uvicorn serves a FastAPI app wrapped by ``ASGIMiddleware`` (alone, and
+inside the official ASGI middleware, whose span ours then annotates) on a socket bound to port 0,
+in a thread of this process, so the spans land in this test's in-memory exporter.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from websockets.asyncio.client import connect
@@ -101,6 +103,7 @@ class Uvicorn:
             app, log_level="warning", access_log=False, ws="websockets-sansio", lifespan="off"
         )
         self.server = uvicorn.Server(config)
+        self.owner = ""  # instrumentation scope of the span the test expects
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
@@ -122,11 +125,21 @@ def tally() -> Tally:
     return Tally()
 
 
-@pytest.fixture
-def server(tally: Tally, opts: Any) -> Iterator[Uvicorn]:
+@pytest.fixture(params=["ours", "official outside ours"])
+def server(
+    request: pytest.FixtureRequest, tally: Tally, opts: Any, provider: Any
+) -> Iterator[Uvicorn]:
+    """Ours alone (it owns the span), and inside the official ASGI middleware (it annotates the
+    official's span, which must still be one span, ended once)."""
     app = make_app(tally)
     app.add_middleware(ASGIMiddleware, **opts(country_header="CF-IPCountry"))
-    srv = Uvicorn(app)
+    outer: Any = app
+    if request.param != "ours":
+        outer = OpenTelemetryMiddleware(app, tracer_provider=provider)
+    srv = Uvicorn(outer)
+    srv.owner = (
+        "otel_downstream.agent" if request.param == "ours" else "opentelemetry.instrumentation.asgi"
+    )
     yield srv
     srv.stop()
 
@@ -181,6 +194,8 @@ async def test_messages_counted_both_ways_over_real_uvicorn(
     assert attrs[attr.HTTP_RESPONSE_BODY_SIZE] == received
     assert attrs[attr.HTTP_ROUTE] == "/ws/{room}"
     assert attrs[attr.GEO_COUNTRY_ISO_CODE] == "JP"
+    assert span.instrumentation_scope is not None
+    assert span.instrumentation_scope.name == server.owner  # ours, or the official one annotated
     assert attr.ERROR_TYPE not in attrs
     assert fault_counts() == {}
 
