@@ -124,22 +124,21 @@ class ExportCore:
         account = self._accountant.account
         for span in spans:
             try:
-                if classify(span.attributes, span.name, span.kind) is None:
-                    continue
-                ok = account(
+                if account(
                     span.attributes,
                     service_name=span.service_name,
                     weight=span.weight,
                     name=span.name,
                     kind=span.kind,
                     duration_s=span.duration_s,
-                )
+                ):
+                    accounted += 1
+                # Not accounted: refused, unless the footprint does not cover the span at all
+                # (asked only now, so an accounted span is classified once, inside account).
+                elif classify(span.attributes, span.name, span.kind) is not None:
+                    rejected += 1
             except Exception as exc:  # the service keeps serving whatever one span does
                 report_fault("serve", exc)
-                ok = False
-            if ok:
-                accounted += 1
-            else:
                 rejected += 1
         with self._tally_lock:
             self.tally["spans_received"] += len(spans)
