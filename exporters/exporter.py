@@ -14,6 +14,7 @@ Both read span attributes without copying them and never raise into the applicat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -98,9 +99,8 @@ def _account(
         if weighted:
             try:
                 weight = adjusted_count(span.context.trace_state if span.context else None)
-            except ValueError:  # a malformed sampling threshold: the span cannot be weighed
-                accountant.metrics.spans_rejected.labels("invalid_tracestate").inc()
-                return
+            except ValueError:  # a malformed sampling threshold: the span cannot be weighed;
+                weight = math.nan  # the accountant rejects it as invalid_weight, as serve does
         accountant.account(
             _attributes_of(span),
             service_name=services.of(span),

@@ -49,6 +49,11 @@ class Impact:
     def scaled(self, factor: float) -> Impact:
         return Impact(self.energy_j * factor, self.co2e_g * factor, self.water_l * factor)
 
+    @property
+    def nonzero(self) -> bool:
+        """All three quantities are positive (a figure that was really computed, not a gap)."""
+        return self.energy_j > 0 and self.co2e_g > 0 and self.water_l > 0
+
 
 ZERO: Final = Impact(0.0, 0.0, 0.0)
 

@@ -18,44 +18,24 @@ from typing import Final
 from prometheus_client.parser import text_string_to_metric_families
 
 from . import metrics as M
+from .footprint import ZERO, Impact
 
-__all__ = ["Figures", "Summary", "render", "summarize"]
+__all__ = ["Summary", "render", "summarize"]
 
 _FUNCTIONAL_UNITS: Final = "downstream_functional_units_total"
 _JOULES_PER_WH: Final = 3600.0
 _WEB_SEGMENTS: Final = ("network", "customer_device", "datacenter")
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """Energy (J), CO₂e (g) and water (L)."""
-
-    energy_j: float = 0.0
-    co2e_g: float = 0.0
-    water_l: float = 0.0
-
-    def __add__(self, other: Figures) -> Figures:
-        return Figures(
-            self.energy_j + other.energy_j, self.co2e_g + other.co2e_g, self.water_l + other.water_l
-        )
-
-    def scaled(self, factor: float) -> Figures:
-        return Figures(self.energy_j * factor, self.co2e_g * factor, self.water_l * factor)
-
-    @property
-    def nonzero(self) -> bool:
-        return self.energy_j > 0 and self.co2e_g > 0 and self.water_l > 0
-
-
 @dataclass
 class Summary:
     """Everything the summary prints, summed from one scrape."""
 
-    total: Figures = field(default_factory=Figures)
-    by_segment: dict[str, Figures] = field(default_factory=dict)
-    by_country: dict[str, Figures] = field(default_factory=dict)
-    by_device: dict[str, Figures] = field(default_factory=dict)
-    by_model: dict[str, Figures] = field(default_factory=dict)
+    total: Impact = ZERO
+    by_segment: dict[str, Impact] = field(default_factory=dict)
+    by_country: dict[str, Impact] = field(default_factory=dict)
+    by_device: dict[str, Impact] = field(default_factory=dict)
+    by_model: dict[str, Impact] = field(default_factory=dict)
     requests: float = 0.0
     llm_calls: float = 0.0
     tokens: dict[str, float] = field(default_factory=dict)
@@ -65,8 +45,8 @@ class Summary:
     versions: dict[str, str] = field(default_factory=dict)
 
 
-def _add(table: dict[str, Figures], key: str, figures: Figures) -> None:
-    table[key] = table.get(key, Figures()) + figures
+def _add(table: dict[str, Impact], key: str, figures: Impact) -> None:
+    table[key] = table.get(key, ZERO) + figures
 
 
 def summarize(exposition: str) -> Summary:
@@ -100,7 +80,7 @@ def summarize(exposition: str) -> Summary:
                 summary.versions = {k: v for k, v in labels.items() if v}
     for key, (energy, co2e, water) in cells.items():
         labels = dict(key)
-        figures = Figures(energy, co2e, water)
+        figures = Impact(energy, co2e, water)
         summary.total += figures
         _add(summary.by_segment, labels.get("segment", ""), figures)
         if labels.get("geo_country_iso_code"):
@@ -124,7 +104,7 @@ def water_text(litres: float) -> str:
     return f"{litres:.3f} L" if litres >= 1 else f"{litres * 1000:.4g} mL"
 
 
-def _row(name: str, figures: Figures, share_of: float) -> str:
+def _row(name: str, figures: Impact, share_of: float) -> str:
     share = f"{100 * figures.co2e_g / share_of:5.1f}%" if share_of > 0 else "     -"
     return (
         f"  {name:<34} {energy_text(figures.energy_j):>14} {figures.co2e_g:>12.4g} g "
@@ -132,7 +112,7 @@ def _row(name: str, figures: Figures, share_of: float) -> str:
     )
 
 
-def _table(title: str, rows: Iterable[tuple[str, Figures]], total_co2e: float) -> list[str]:
+def _table(title: str, rows: Iterable[tuple[str, Impact]], total_co2e: float) -> list[str]:
     ordered = sorted(rows, key=lambda item: -item[1].co2e_g)
     head = f"{title:<36} {'energy':>14} {'CO2e':>14} {'water':>12}  share of CO2e"
     return ["", head, *(_row(name, fig, total_co2e) for name, fig in ordered)]
@@ -165,12 +145,12 @@ def render(
     lines += _table("By device class (web)", summary.by_device.items(), total.co2e_g)
     lines += _table("By model (AI inference)", summary.by_model.items(), total.co2e_g)
     lines += ["", "Intensities"]
-    web = sum((summary.by_segment.get(s, Figures()) for s in _WEB_SEGMENTS), Figures())
+    web = sum((summary.by_segment.get(s, ZERO) for s in _WEB_SEGMENTS), ZERO)
     if summary.requests:
         lines.append(
             _row(f"per web request ({summary.requests:.0f})", web.scaled(1 / summary.requests), 0)
         )
-    ai = summary.by_segment.get("ai_inference", Figures())
+    ai = summary.by_segment.get("ai_inference", ZERO)
     if summary.llm_calls:
         lines.append(
             _row(f"per LLM call ({summary.llm_calls:.0f})", ai.scaled(1 / summary.llm_calls), 0)

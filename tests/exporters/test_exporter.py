@@ -145,7 +145,7 @@ def test_malformed_threshold_is_a_counted_rejection() -> None:
     tracer = provider.get_tracer("t")
     _request(tracer, 100, context=_remote_parent("ot=th:zz"))
     _request(tracer, 100)
-    assert _sum(registry, M.SPANS_REJECTED, reason="invalid_tracestate") == 1
+    assert _sum(registry, M.SPANS_REJECTED, reason="invalid_weight") == 1
     assert _sum(registry, M.REQUESTS) == 1
     provider.shutdown()
 
