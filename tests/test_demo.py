@@ -15,9 +15,9 @@ import iptocc
 import pytest
 
 from otel_downstream.agent.device_class import classify
-from otel_downstream.exporters.totals import energy_text, summarize, water_text
 from otel_downstream.exporters.demo_traffic import plan_visits
 from otel_downstream.exporters.demo_visitors import COUNTRIES, DEVICES
+from otel_downstream.exporters.totals import energy_text, summarize, water_text
 
 SEGMENTS = ("network", "customer_device", "ai_inference", "customer_infrastructure")
 
