@@ -34,48 +34,53 @@ class ASGIMiddleware:
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
-        self._options = build_options(**options)
-        self._tracer = get_tracer(self._options)
+        self._options = resolved = build_options(**options)
+        self._tracer = get_tracer(resolved)
+        # Options never change after construction: each per-request check is one comparison.
+        self._beacon_path = resolved.engagement_path if resolved.engagement_beacon else None
+        self._excluded = resolved.is_excluded if resolved.excluded_paths else None
         hook_framework_routes(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # One coroutine per request: the instrumented path runs inline, not in an awaited helper.
         kind = scope.get("type")
         if kind not in _INSTRUMENTED:
             await self.app(scope, receive, send)
             return
         try:
-            options = self._options
             path = scope.get("path", "")
-            if kind == "http" and options.engagement_beacon and path == options.engagement_path:
+            excluded = self._excluded
+            beacon_path = self._beacon_path
+            if kind == "http" and beacon_path is not None and path == beacon_path:
                 beacon = True
                 exchange = None
             else:
                 beacon = False
-                exchange = None if options.is_excluded(path) else self._exchange(scope)
+                if excluded is not None and excluded(path):
+                    exchange = None
+                else:
+                    client = scope.get("client")
+                    exchange = Exchange(
+                        _COMPONENT,
+                        self._options,
+                        self._tracer,
+                        method=scope.get("method", "GET"),
+                        headers=_headers(scope),
+                        scheme=scope.get("scheme"),
+                        peer_ip=client[0] if client else None,
+                    )
         except Exception as exc:
             report_fault(_COMPONENT, exc)
             beacon, exchange = False, None
-        if beacon:
-            await self._beacon(scope, receive, send)
-        elif exchange is None:
-            await self.app(scope, receive, send)
-        else:
-            await self._run(exchange, scope, receive, send)
+        if exchange is None:
+            if beacon:
+                await self._beacon(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
+            return
 
-    def _exchange(self, scope: Scope) -> Exchange:
-        client = scope.get("client")
-        return Exchange(
-            _COMPONENT,
-            self._options,
-            self._tracer,
-            method=scope.get("method", "GET"),
-            headers=_headers(scope),
-            scheme=scope.get("scheme"),
-            peer_ip=client[0] if client else None,
-        )
-
-    async def _run(self, exchange: Exchange, scope: Scope, receive: Receive, send: Send) -> None:
         entry_root = scope.get("root_path", "")
+        owned = exchange.owned
 
         async def counting_receive() -> Message:
             message = await receive()
@@ -87,10 +92,16 @@ class ASGIMiddleware:
 
         async def counting_send(message: Message) -> None:
             try:
-                count = _message_bytes(message)
-                if message["type"] in _STARTS:
-                    exchange.status_code = int(message["status"])
-                if not exchange.owned and _is_last(message):
+                kind = message["type"]
+                if kind == "http.response.body":  # the common case, without the general helpers
+                    count = len(message.get("body", b""))
+                    last = not message.get("more_body", False)
+                else:
+                    count = _message_bytes(message)
+                    if kind in _STARTS:
+                        exchange.status_code = int(message["status"])
+                    last = not owned and _is_last(message)
+                if last and not owned:
                     # The span we annotate is ended by its owner right after this send: finish now.
                     exchange.response_bytes += count
                     count = 0
@@ -102,7 +113,8 @@ class ASGIMiddleware:
             await send(message)
             exchange.response_bytes += count
 
-        exchange.activate()
+        if owned:
+            exchange.activate()
         try:
             await self.app(scope, counting_receive, counting_send)
         except BaseException as exc:
@@ -159,8 +171,10 @@ def _headers(scope: Scope) -> Mapping[str, str]:
     by_name: dict[bytes, bytes] = dict(raw)
     # Servers send lower-case names (uvicorn, hypercorn, daphne): then values are decoded only
     # when looked up; any upper-case name or a repeated one takes the decoding path.
-    if len(by_name) == len(raw) and b"".join(by_name).islower():
-        return _RawHeaders(by_name)
+    if len(by_name) == len(raw):
+        names = b"".join(by_name)
+        if names.lower() == names:
+            return _RawHeaders(by_name)
     headers: dict[str, str] = {}
     for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()
@@ -179,11 +193,11 @@ class _RawHeaders(Mapping[str, str]):
         self._raw = raw
 
     def get(self, name: str, default: Any = None) -> Any:
-        value = self._raw.get(name.encode("latin-1"))
+        value = self._raw.get(_RAW_NAMES.get(name) or _raw_name(name))
         return default if value is None else value.decode("latin-1")
 
     def __getitem__(self, name: str) -> str:
-        value = self._raw.get(name.encode("latin-1"))
+        value = self._raw.get(_RAW_NAMES.get(name) or _raw_name(name))
         if value is None:
             raise KeyError(name)
         return value.decode("latin-1")
@@ -193,6 +207,16 @@ class _RawHeaders(Mapping[str, str]):
 
     def __len__(self) -> int:
         return len(self._raw)
+
+
+_RAW_NAMES: dict[str, bytes] = {}
+
+
+def _raw_name(name: str) -> bytes:
+    raw = name.encode("latin-1")
+    if len(_RAW_NAMES) < 256:  # names come from our code and config, but stay bounded anyway
+        _RAW_NAMES[name] = raw
+    return raw
 
 
 def _message_bytes(message: Message) -> int:

@@ -17,7 +17,26 @@ from opentelemetry.propagate import extract
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from . import attributes as attr
+from .attributes import (
+    CLIENT_ADDRESS,
+    DOWNSTREAM_DEVICE_CLASS,
+    ERROR_TYPE,
+    GEO_COUNTRY_ISO_CODE,
+    HTTP_HOST_OLD,
+    HTTP_METHOD_OLD,
+    HTTP_REQUEST_BODY_SIZE,
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_BODY_SIZE,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+    HTTP_SCHEME_OLD,
+    HTTP_STATUS_CODE_OLD,
+    SERVER_ADDRESS,
+    UNKNOWN_COUNTRY,
+    URL_SCHEME,
+    USER_AGENT_ORIGINAL,
+    USER_AGENT_SYNTHETIC_TYPE,
+)
 from .faults import report_fault
 from .http_options import HTTPOptions
 
@@ -52,7 +71,7 @@ def describe_client(
         country, client_ip = found.country, found.client_ip
     except Exception as exc:
         report_fault(component, exc)
-        country, client_ip = attr.UNKNOWN_COUNTRY, None
+        country, client_ip = UNKNOWN_COUNTRY, None
     return ua, device_class, synthetic, country, client_ip
 
 
@@ -106,7 +125,7 @@ class Exchange:
     ) -> None:
         self.component = component
         self.options = options
-        self.method = normalize_method(method)
+        self.method = method if method in _KNOWN_METHODS else "_OTHER"  # normalize_method
         self.headers = headers
         self.scheme = scheme
         self.peer_ip = peer_ip
@@ -166,33 +185,33 @@ class Exchange:
         if method == "HEAD" or (status is not None and (status < 200 or status in (204, 304))):
             response_bytes = 0  # servers must not send a body here, whatever the app produced
         out: dict[str, AttributeValue] = {}
-        if attr.HTTP_REQUEST_METHOD not in owner_set:
-            out[attr.HTTP_REQUEST_METHOD] = method
-        if status is not None and attr.HTTP_RESPONSE_STATUS_CODE not in owner_set:
-            out[attr.HTTP_RESPONSE_STATUS_CODE] = status
-        if self.route is not None and attr.HTTP_ROUTE not in owner_set:
-            out[attr.HTTP_ROUTE] = self.route
-        if self.scheme and attr.URL_SCHEME not in owner_set:
-            out[attr.URL_SCHEME] = self.scheme
-        if attr.SERVER_ADDRESS not in owner_set:
+        if HTTP_REQUEST_METHOD not in owner_set:
+            out[HTTP_REQUEST_METHOD] = method
+        if status is not None and HTTP_RESPONSE_STATUS_CODE not in owner_set:
+            out[HTTP_RESPONSE_STATUS_CODE] = status
+        if self.route is not None and HTTP_ROUTE not in owner_set:
+            out[HTTP_ROUTE] = self.route
+        if self.scheme and URL_SCHEME not in owner_set:
+            out[URL_SCHEME] = self.scheme
+        if SERVER_ADDRESS not in owner_set:
             server_address = host_without_port(headers.get("host"))
             if server_address:
-                out[attr.SERVER_ADDRESS] = server_address
-        out[attr.HTTP_REQUEST_BODY_SIZE] = self.request_bytes
-        out[attr.HTTP_RESPONSE_BODY_SIZE] = response_bytes
-        out[attr.DOWNSTREAM_DEVICE_CLASS] = device_class
-        out[attr.GEO_COUNTRY_ISO_CODE] = country
+                out[SERVER_ADDRESS] = server_address
+        out[HTTP_REQUEST_BODY_SIZE] = self.request_bytes
+        out[HTTP_RESPONSE_BODY_SIZE] = response_bytes
+        out[DOWNSTREAM_DEVICE_CLASS] = device_class
+        out[GEO_COUNTRY_ISO_CODE] = country
         error_type = self.error_type
         if error_type is None and status is not None and status >= 500:
             error_type = str(status)
         if error_type is not None:
-            out[attr.ERROR_TYPE] = error_type
+            out[ERROR_TYPE] = error_type
         if synthetic is not None:
-            out[attr.USER_AGENT_SYNTHETIC_TYPE] = synthetic
+            out[USER_AGENT_SYNTHETIC_TYPE] = synthetic
         if client_ip is not None and options.capture_client_ip:
-            out[attr.CLIENT_ADDRESS] = client_ip
+            out[CLIENT_ADDRESS] = client_ip
         if ua is not None and options.capture_user_agent:
-            out[attr.USER_AGENT_ORIGINAL] = ua
+            out[USER_AGENT_ORIGINAL] = ua
         return out
 
     def finish(self) -> None:
@@ -205,11 +224,11 @@ class Exchange:
             if self._token is not None:
                 self.deactivate()
             values = self.attributes(_NOTHING if self.owned else owner_names(span))
-            route = values.get(attr.HTTP_ROUTE)
+            route = values.get(HTTP_ROUTE)
             if route is not None:
                 span.update_name(f"{self.method} {route}")
             span.set_attributes(values)
-            error_type = values.get(attr.ERROR_TYPE)
+            error_type = values.get(ERROR_TYPE)
             if isinstance(error_type, str):
                 span.set_status(Status(StatusCode.ERROR, error_type))
                 if self.exception is not None and self.owned:
@@ -226,18 +245,19 @@ class Exchange:
 
 # What the owner of an annotated span may set itself, under either semconv name -> our name.
 _OWNER_SETS: dict[str, str] = {
-    attr.HTTP_REQUEST_METHOD: attr.HTTP_REQUEST_METHOD,
-    attr.HTTP_METHOD_OLD: attr.HTTP_REQUEST_METHOD,
-    attr.HTTP_RESPONSE_STATUS_CODE: attr.HTTP_RESPONSE_STATUS_CODE,
-    attr.HTTP_STATUS_CODE_OLD: attr.HTTP_RESPONSE_STATUS_CODE,
-    attr.HTTP_ROUTE: attr.HTTP_ROUTE,
-    attr.URL_SCHEME: attr.URL_SCHEME,
-    attr.HTTP_SCHEME_OLD: attr.URL_SCHEME,
-    attr.SERVER_ADDRESS: attr.SERVER_ADDRESS,
-    attr.HTTP_HOST_OLD: attr.SERVER_ADDRESS,
+    HTTP_REQUEST_METHOD: HTTP_REQUEST_METHOD,
+    HTTP_METHOD_OLD: HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE: HTTP_RESPONSE_STATUS_CODE,
+    HTTP_STATUS_CODE_OLD: HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE: HTTP_ROUTE,
+    URL_SCHEME: URL_SCHEME,
+    HTTP_SCHEME_OLD: URL_SCHEME,
+    SERVER_ADDRESS: SERVER_ADDRESS,
+    HTTP_HOST_OLD: SERVER_ADDRESS,
 }
 _OWNER_KEYS = frozenset(_OWNER_SETS)
 _NOTHING: frozenset[str] = frozenset()
+_OWNER_NAMES: dict[frozenset[str], frozenset[str]] = {_NOTHING: _NOTHING}
 
 
 def owner_names(span: Span) -> frozenset[str]:
@@ -247,5 +267,12 @@ def owner_names(span: Span) -> frozenset[str]:
     SDK's Python-level mapping would cost a raised ``KeyError`` per miss.
     """
     attributes = getattr(span, "attributes", None)
-    found = _NOTHING if attributes is None else _OWNER_KEYS.intersection(attributes)
-    return frozenset([_OWNER_SETS[name] for name in found]) if found else _NOTHING
+    if attributes is None:
+        return _NOTHING
+    found = _OWNER_KEYS.intersection(attributes)
+    # At most 2**9 distinct snapshots (in practice one per instrumentation in use): each is
+    # mapped to our names once, then every request reuses that set.
+    names = _OWNER_NAMES.get(found)
+    if names is None:
+        names = _OWNER_NAMES[found] = frozenset([_OWNER_SETS[name] for name in found])
+    return names

@@ -39,8 +39,11 @@ class WSGIMiddleware:
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:
         self.app = app
-        self._options = build_options(**options)
-        self._tracer = get_tracer(self._options)
+        self._options = resolved = build_options(**options)
+        self._tracer = get_tracer(resolved)
+        # Options never change after construction: each per-request check is one comparison.
+        self._beacon_path = resolved.engagement_path if resolved.engagement_beacon else None
+        self._excluded = resolved.is_excluded if resolved.excluded_paths else None
         hook_framework_routes(app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -56,15 +59,16 @@ class WSGIMiddleware:
         return self._run(exchange, environ, start_response)
 
     def _begin(self, environ: dict[str, Any]) -> Exchange | engagement.BeaconReply | None:
-        options = self._options
         path = environ.get("PATH_INFO", "")
-        if options.engagement_beacon and path == options.engagement_path:
+        beacon_path = self._beacon_path
+        if beacon_path is not None and path == beacon_path:
             return self._beacon(environ)
-        if options.excluded_paths and options.is_excluded(path):
+        excluded = self._excluded
+        if excluded is not None and excluded(path):
             return None
         exchange = Exchange(
             _COMPONENT,
-            options,
+            self._options,
             self._tracer,
             method=environ.get("REQUEST_METHOD", ""),
             headers=_EnvironHeaders(environ),
