@@ -93,9 +93,13 @@ class ASGIMiddleware:
         async def counting_send(message: Message) -> None:
             try:
                 kind = message["type"]
-                if kind == "http.response.body":  # the common case, without the general helpers
+                if kind == "http.response.body":  # the common cases, without the general helpers
                     count = len(message.get("body", b""))
                     last = not message.get("more_body", False)
+                elif kind == "http.response.start":
+                    count = 0
+                    exchange.status_code = int(message["status"])
+                    last = False
                 else:
                     count = _message_bytes(message)
                     if kind in _STARTS:
