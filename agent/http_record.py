@@ -45,6 +45,9 @@ _KNOWN_METHODS = frozenset(
 )
 
 
+_SERVER = SpanKind.SERVER
+
+
 def get_tracer(options: HTTPOptions) -> Tracer:
     """Our tracer from the configured provider, else the global one (resolved lazily by the API)."""
     return trace.get_tracer("otel_downstream.agent", tracer_provider=options.tracer_provider)
@@ -138,7 +141,7 @@ class Exchange:
         self.finished = False
         self._token: object | None = None
         current = trace.get_current_span()
-        if current.is_recording() and getattr(current, "kind", None) is SpanKind.SERVER:
+        if current.is_recording() and getattr(current, "kind", None) is _SERVER:
             self.span: Span = current
             self.owned = False
         else:
@@ -229,7 +232,7 @@ class Exchange:
                 span.update_name(f"{self.method} {route}")
             span.set_attributes(values)
             error_type = values.get(ERROR_TYPE)
-            if isinstance(error_type, str):
+            if error_type is not None:  # always a str: attributes() sets nothing else there
                 span.set_status(Status(StatusCode.ERROR, error_type))
                 if self.exception is not None and self.owned:
                     span.record_exception(self.exception)
