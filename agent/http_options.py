@@ -149,7 +149,7 @@ class _MemoResolver:
     header): most requests come from clients seen moments ago, and parsing an address costs
     more than the rest of the request path. Bounded in entries and in key size."""
 
-    __slots__ = ("_cache", "_header", "_resolver")
+    __slots__ = ("_cache", "_header", "_proxies", "_resolver")
 
     MAX_ENTRIES = 4096
     MAX_KEY_CHARS = 256
@@ -157,16 +157,22 @@ class _MemoResolver:
     def __init__(self, resolver: Any) -> None:
         self._resolver = resolver
         self._header: str | None = getattr(resolver, "country_header", None)
+        # Without trusted proxies the resolver never reads the forwarding headers: neither do we.
+        self._proxies = getattr(resolver, "trusted_proxies", 1) != 0
         self._cache: dict[tuple[str | None, ...], CountryResultLike] = {}
 
     def resolve(self, headers: Mapping[str, str], peer_ip: str | None) -> CountryResultLike:
         header = self._header
-        key = (
-            peer_ip,
-            headers.get("x-forwarded-for"),
-            headers.get("forwarded"),
-            headers.get(header) if header else None,
-        )
+        key: tuple[str | None, ...]
+        if self._proxies:
+            key = (
+                peer_ip,
+                headers.get("x-forwarded-for"),
+                headers.get("forwarded"),
+                headers.get(header) if header else None,
+            )
+        else:
+            key = (peer_ip, headers.get(header) if header else None)
         cache = self._cache
         found = cache.get(key)
         if found is None:
