@@ -232,7 +232,7 @@ class Exchange:
                 span.update_name(f"{self.method} {route}")
             span.set_attributes(values)
             error_type = values.get(ERROR_TYPE)
-            if error_type is not None:  # always a str: attributes() sets nothing else there
+            if isinstance(error_type, str):
                 span.set_status(Status(StatusCode.ERROR, error_type))
                 if self.exception is not None and self.owned:
                     span.record_exception(self.exception)
