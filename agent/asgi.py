@@ -64,10 +64,10 @@ class ASGIMiddleware:
                         _COMPONENT,
                         self._options,
                         self._tracer,
-                        method=scope.get("method", "GET"),
-                        headers=_headers(scope),
-                        scheme=scope.get("scheme"),
-                        peer_ip=client[0] if client else None,
+                        scope.get("method", "GET"),
+                        _headers(scope),
+                        scope.get("scheme"),
+                        client[0] if client else None,  # peer address
                     )
         except Exception as exc:
             report_fault(_COMPONENT, exc)

@@ -94,7 +94,11 @@ def host_without_port(host: str | None) -> str | None:
 
 
 class Exchange:
-    """One request in flight: the span, byte counters and outcome. Created per request."""
+    """One request in flight: the span, byte counters and outcome. Created per request.
+
+    Arguments are positional: building a class instance with keyword arguments costs the caller a
+    keyword dict per request (about 0.2 µs here).
+    """
 
     __slots__ = (
         "_token",
@@ -115,12 +119,11 @@ class Exchange:
         "status_code",
     )
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional on purpose, see the class docstring
         self,
         component: str,
         options: HTTPOptions,
         tracer: Tracer,
-        *,
         method: str,
         headers: Mapping[str, str],
         scheme: str | None,

@@ -70,10 +70,10 @@ class WSGIMiddleware:
             _COMPONENT,
             self._options,
             self._tracer,
-            method=environ.get("REQUEST_METHOD", ""),
-            headers=_EnvironHeaders(environ),
-            scheme=environ.get("wsgi.url_scheme"),
-            peer_ip=environ.get("REMOTE_ADDR"),
+            environ.get("REQUEST_METHOD", ""),
+            _EnvironHeaders(environ),
+            environ.get("wsgi.url_scheme"),
+            environ.get("REMOTE_ADDR"),
         )
         stream = environ.get("wsgi.input")
         # An HTTP/1.1 request has a body only with Content-Length or Transfer-Encoding; without
