@@ -3,12 +3,15 @@
 The HTTP-level hooks (``_process_response``, ``do_request``) find the running call through
 :data:`CURRENT_CALL`; the same variable keeps nested SDK methods (``chat.parse`` calling
 ``complete``, a per-client wrapper calling a global one) from opening a second span.
+:func:`traced` is the one sync/async method wrapper both provider modules build on.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -68,3 +71,49 @@ def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:
 def leave(tokens: tuple[Token[GenAICall | None], Token[Context]]) -> None:
     otel_context.detach(tokens[1])
     CURRENT_CALL.reset(tokens[0])
+
+
+def traced(
+    original: Callable[..., Any],
+    begin: Callable[[tuple[Any, ...], dict[str, Any]], GenAICall | None],
+    complete: Callable[[GenAICall, Any], Any],
+) -> Callable[..., Any]:
+    """Wrap an SDK method, sync or async, so that each call runs inside the call ``begin`` opens.
+
+    ``begin(args, kwargs)`` returns None to leave the call untraced (and must not raise); the SDK's
+    own exception ends the call and propagates unchanged; ``complete(call, result)`` observes the
+    result and returns what the caller gets (and must not raise either).
+    """
+    if inspect.iscoroutinefunction(original):
+
+        async def traced_async(*args: Any, **kwargs: Any) -> Any:
+            call = begin(args, kwargs)
+            if call is None:
+                return await original(*args, **kwargs)
+            tokens = enter(call)
+            try:
+                result = await original(*args, **kwargs)
+            except BaseException as exc:
+                call.finish(exc)
+                raise
+            finally:
+                leave(tokens)
+            return complete(call, result)
+
+        return traced_async
+
+    def traced_sync(*args: Any, **kwargs: Any) -> Any:
+        call = begin(args, kwargs)
+        if call is None:
+            return original(*args, **kwargs)
+        tokens = enter(call)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        finally:
+            leave(tokens)
+        return complete(call, result)
+
+    return traced_sync

@@ -28,7 +28,7 @@ from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME, env_str
 from .faults import report_fault
 from .genai_call import GenAICall
-from .genai_context import CURRENT_CALL, enter, leave, trace_context
+from .genai_context import CURRENT_CALL, trace_context, traced
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
 from .genai_stream import trace_iterator, trace_stream
@@ -145,59 +145,34 @@ def _wrap_operation(
                 report_fault(_COMPONENT, exc)
                 return None
 
-        if inspect.iscoroutinefunction(original):
-
-            async def operation_async(*args: Any, **kwargs: Any) -> Any:
-                call = begin(args, kwargs)
-                if call is None:
-                    return await original(*args, **kwargs)
-                tokens = enter(call)
-                try:
-                    result = await original(*args, **kwargs)
-                except BaseException as exc:
-                    call.finish(exc)
-                    raise
-                finally:
-                    leave(tokens)
-                return _complete(call, result, streamed)
-
-            return operation_async
-
-        def operation_sync(*args: Any, **kwargs: Any) -> Any:
-            call = begin(args, kwargs)
-            if call is None:
-                return original(*args, **kwargs)
-            tokens = enter(call)
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                call.finish(exc)
-                raise
-            finally:
-                leave(tokens)
-            return _complete(call, result, streamed)
-
-        return operation_sync
+        return traced(original, begin, _complete_stream if streamed else _complete)
 
     return make
 
 
-def _complete(call: GenAICall, result: Any, streamed: bool) -> Any:
-    """Observe the operation's result; returns what the caller gets (the same object, except for
-    mistralai 1.0.x streams, which are bare generators and get a generator that observes them)."""
+def _complete(call: GenAICall, result: Any) -> Any:
+    """Observe a parsed result; returns it unchanged."""
+    call.observe_result(result)  # guarded, like finish: neither raises
+    call.finish()
+    return result
+
+
+def _complete_stream(call: GenAICall, result: Any) -> Any:
+    """Observe a streaming operation's result; returns what the caller gets (the same object,
+    except for mistralai 1.0.x streams, which are bare generators and get a generator that
+    observes them)."""
     try:
-        if streamed and call.recording:
+        if call.recording:
             if hasattr(result, "generator") and hasattr(result, "response"):
                 trace_stream(result, "generator", call)
                 return result
             if inspect.isgenerator(result) or inspect.isasyncgen(result):
                 return trace_iterator(result, call)
-        call.observe_result(result)
-        call.finish()
     except Exception as exc:
         report_fault(_COMPONENT, exc)
         call.finish()
-    return result
+        return result
+    return _complete(call, result)
 
 
 def _wrap_http(original: Any) -> Any:

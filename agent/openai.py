@@ -26,7 +26,7 @@ from . import attributes as attr
 from .environment import OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME, env_str
 from .faults import report_fault
 from .genai_call import GenAICall
-from .genai_context import CURRENT_CALL, enter, leave, trace_context
+from .genai_context import CURRENT_CALL, trace_context, traced
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import (
     OPERATION_CHAT,
@@ -73,58 +73,64 @@ def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
     )
 
 
-def _start(
-    settings: _Settings, bound_client: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> GenAICall | None:
-    """A call for ``request(*args, **kwargs)`` if it is a GenAI endpoint; None for anything else
-    (files, models, nested calls) and on any fault of ours."""
-    try:
-        client = bound_client if bound_client is not None else args[0]
-        options = kwargs.get("options")
-        if options is None:
-            options = args[2] if bound_client is None else args[1]
-        operation = _OPERATIONS.get(getattr(options, "url", ""))
-        if operation is None:
-            return None
-        method = getattr(options, "method", "")
-        if method != "post" and str(method).lower() != "post":  # the SDK passes "post" as such
-            return None
-        context = trace_context()
-        if context is None:
-            return None
-        body = getattr(options, "json_data", None)
-        if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: no ABC check
-            body = None
-        model = body.get("model") if body is not None else None
-        provider = settings.provider
-        if provider is None:
-            provider = (
-                attr.PROVIDER_AZURE_OPENAI
-                if isinstance(client, _TYPES[2])
-                else attr.PROVIDER_OPENAI
+def _begin(
+    settings: _Settings, bound_client: Any
+) -> Callable[[tuple[Any, ...], dict[str, Any]], GenAICall | None]:
+    """The ``begin`` of :func:`.genai_context.traced` for ``request`` (class-level when
+    ``bound_client`` is None)."""
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
+        """A call for ``request(*args, **kwargs)`` if it is a GenAI endpoint; None for anything
+        else (files, models, nested calls) and on any fault of ours."""
+        try:
+            client = bound_client if bound_client is not None else args[0]
+            options = kwargs.get("options")
+            if options is None:
+                options = args[2] if bound_client is None else args[1]
+            operation = _OPERATIONS.get(getattr(options, "url", ""))
+            if operation is None:
+                return None
+            method = getattr(options, "method", "")
+            if method != "post" and str(method).lower() != "post":  # the SDK passes "post" as such
+                return None
+            context = trace_context()
+            if context is None:
+                return None
+            body = getattr(options, "json_data", None)
+            if not isinstance(body, dict) and not isinstance(body, Mapping):  # dict: no ABC check
+                body = None
+            model = body.get("model") if body is not None else None
+            provider = settings.provider
+            if provider is None:
+                provider = (
+                    attr.PROVIDER_AZURE_OPENAI
+                    if isinstance(client, _TYPES[2])
+                    else attr.PROVIDER_OPENAI
+                )
+            # the public ``base_url`` property imports a helper on every read in openai 3.x (~1 µs)
+            base = getattr(client, "_base_url", None)
+            if base is None:
+                base = client.base_url
+            return GenAICall(
+                settings.tracer,
+                component=_COMPONENT,
+                operation=operation,
+                provider=provider,
+                request_model=model if isinstance(model, str) else None,
+                stream=bool(kwargs.get("stream", False)),
+                server=(base.host or None, base.port),
+                body=body,
+                context=context,
             )
-        # the public ``base_url`` property imports a helper on every read in openai 3.x (~1 µs)
-        base = getattr(client, "_base_url", None)
-        if base is None:
-            base = client.base_url
-        return GenAICall(
-            settings.tracer,
-            component=_COMPONENT,
-            operation=operation,
-            provider=provider,
-            request_model=model if isinstance(model, str) else None,
-            stream=bool(kwargs.get("stream", False)),
-            server=(base.host or None, base.port),
-            body=body,
-            context=context,
-        )
-    except Exception as exc:
-        report_fault(_COMPONENT, exc)
-        return None
+        except Exception as exc:
+            report_fault(_COMPONENT, exc)
+            return None
+
+    return begin
 
 
-def _complete(call: GenAICall, result: Any) -> None:
-    """Observe what the SDK returned: a parsed model, a stream or a raw response."""
+def _complete(call: GenAICall, result: Any) -> Any:
+    """Observe what the SDK returned (a parsed model, a stream or a raw response); returns it."""
     try:
         if not call.recording:
             call.finish()
@@ -138,6 +144,7 @@ def _complete(call: GenAICall, result: Any) -> None:
     except Exception as exc:
         report_fault(_COMPONENT, exc)
         call.finish()
+    return result
 
 
 def _trace_raw(raw: Any, call: GenAICall) -> None:
@@ -182,43 +189,10 @@ def _trace_raw(raw: Any, call: GenAICall) -> None:
 
 def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[Any], Any]:
     """Factory for the ``request`` wrapper (class-level when ``bound_client`` is None)."""
+    begin = _begin(settings, bound_client)
 
     def make(original: Any) -> Any:
-        if inspect.iscoroutinefunction(original):
-
-            async def request_async(*args: Any, **kwargs: Any) -> Any:
-                call = _start(settings, bound_client, args, kwargs)
-                if call is None:
-                    return await original(*args, **kwargs)
-                tokens = enter(call)
-                try:
-                    result = await original(*args, **kwargs)
-                except BaseException as exc:
-                    call.finish(exc)
-                    raise
-                finally:
-                    leave(tokens)
-                _complete(call, result)
-                return result
-
-            return request_async
-
-        def request(*args: Any, **kwargs: Any) -> Any:
-            call = _start(settings, bound_client, args, kwargs)
-            if call is None:
-                return original(*args, **kwargs)
-            tokens = enter(call)
-            try:
-                result = original(*args, **kwargs)
-            except BaseException as exc:
-                call.finish(exc)
-                raise
-            finally:
-                leave(tokens)
-            _complete(call, result)
-            return result
-
-        return request
+        return traced(original, begin, _complete)
 
     return make
 
