@@ -200,7 +200,8 @@ class GenAICall:
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:
-        """End the span with everything observed; later calls do nothing."""
+        """End the span with everything observed; later calls do nothing (so every place a call
+        can end, including a ``weakref.finalize`` of an abandoned stream, may call it)."""
         if self.done:
             return
         self.done = True
@@ -223,10 +224,6 @@ class GenAICall:
         finally:
             # a finaliser may keep this object until the stream is collected: drop the payloads
             self._body = self._response = self._usage = self.context = None
-
-    def finish_quietly(self) -> None:
-        """Finaliser for an abandoned stream or raw response (garbage collected unclosed)."""
-        self.finish(None)
 
     def _record(self, error: BaseException | None) -> GenAIRecord:
         inp, out, cached, reasoning = usage_counts(self._usage)

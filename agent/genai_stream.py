@@ -38,7 +38,7 @@ def trace_stream(stream: Any, iterator_attr: str, call: GenAICall) -> None:
             setattr(stream, iterator_attr, _sync_chunks(iter(inner), call))
         setattr(stream, _MARK, call)
         watch_close(getattr(stream, "response", None), call)
-        weakref.finalize(stream, call.finish_quietly)
+        weakref.finalize(stream, call.finish)
     except Exception as exc:
         report_fault(call.component, exc)
         call.finish()

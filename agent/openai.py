@@ -184,7 +184,7 @@ def _trace_raw(raw: Any, call: GenAICall) -> None:
 
         raw.parse = parse_sync
     watch_close(raw.http_response, call)
-    weakref.finalize(raw, call.finish_quietly)
+    weakref.finalize(raw, call.finish)
 
 
 def _wrap_request(settings: _Settings, bound_client: Any = None) -> Callable[[Any], Any]:
