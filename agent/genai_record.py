@@ -7,7 +7,7 @@ to a :class:`GenAIRecord`, so the attribute names, the span name and the rules f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from opentelemetry.util.types import AttributeValue
@@ -76,6 +76,8 @@ def start_attributes(
 
 
 def record_attributes(record: GenAIRecord) -> dict[str, AttributeValue]:
+    """Every attribute of ``record``: what a span started with :func:`start_attributes` and ended
+    with :func:`end_attributes` carries."""
     """Every span attribute the record implies; absent values are left out, never zero-filled."""
     out = start_attributes(
         operation=record.operation,
@@ -177,18 +179,6 @@ def _declared_counts(
         details = usage.output_tokens_details
     reasoning = as_int(_field(details, "reasoning_tokens")) if details is not None else None
     return inp, out, cached, reasoning
-
-
-def finish_reasons(choices: Iterable[Any] | None) -> tuple[str, ...]:
-    """The finish reason of each choice that has one, in choice order."""
-    if not choices:
-        return ()
-    reasons = []
-    for choice in choices:
-        reason = _getter(choice)("finish_reason")
-        if reason:
-            reasons.append(str(getattr(reason, "value", reason)))
-    return tuple(reasons)
 
 
 class _DeclaredFields(dict[type, frozenset[str]]):
