@@ -113,7 +113,7 @@ class GenAICall:
                 # the body the SDK built (JSON): its length is what Content-Length says, without
                 # a header lookup (httpx normalises every header name on each lookup)
                 self.request_bytes = len(request.content)
-            except Exception:  # a streamed upload, not read into memory: trust the header
+            except RuntimeError:  # httpx.RequestNotRead: a streamed upload, so trust the header
                 length = request.headers.get("content-length")
                 self.request_bytes = int(length) if length is not None else None
             if self._server[0] is None:  # not known from the client's configuration

@@ -6,10 +6,13 @@ import gc
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
 from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.faults import fault_counts
+from otel_downstream.agent.genai_call import GenAICall
 from otel_downstream.agent.genai_record import (
     GenAIRecord,
     record_attributes,
@@ -247,3 +250,29 @@ async def test_unsampled_calls_are_not_observed(api: FakeLLMAPI, sdk: str) -> No
     stream = await open_stream(api, Unsampled, sdk, "sync")  # type: ignore[arg-type]
     assert not hasattr(stream, "_otel_downstream_call")  # no per-chunk work for a dropped span
     await consume(stream)
+
+
+def test_streamed_upload_size_comes_from_its_header(spans: Spans) -> None:
+    """An upload streamed by httpx is never read into memory: its Content-Length is the size."""
+    request = httpx.Request(
+        "POST",
+        "http://127.0.0.1:9/v1/chat/completions",
+        content=iter([b"{}"]),
+        headers={"content-length": "2"},
+    )
+    call = GenAICall(
+        spans.provider.get_tracer("test"),
+        component="openai",
+        operation="chat",
+        provider="openai",
+        request_model=None,
+        stream=False,
+        server=(None, None),
+        body=None,
+    )
+    call.observe_http(httpx.Response(200, request=request))
+    call.finish()
+    a = spans.one().attributes
+    assert a[attr.HTTP_REQUEST_BODY_SIZE] == 2
+    assert a[attr.SERVER_ADDRESS] == "127.0.0.1" and a[attr.SERVER_PORT] == 9
+    assert fault_counts() == {}
