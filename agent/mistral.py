@@ -151,8 +151,9 @@ def _wrap_operation(
 
 
 def _complete(call: GenAICall, result: Any) -> Any:
-    """Observe a parsed result; returns it unchanged."""
-    call.observe_result(result)  # guarded, like finish: neither raises
+    """Observe a parsed result (unless the span is dropped, as in :mod:`.openai`); returns it."""
+    if call.recording:
+        call.observe_result(result)  # guarded, like finish: neither raises
     call.finish()
     return result
 
