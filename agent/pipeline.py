@@ -218,14 +218,15 @@ def _build(
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
         raise ValueError(f"metrics_port={metrics_port!r}: expected 0-65535, 0 or None for none")
 
+    engine = Engine(engine_config)  # reads the footprint settings (OTEL_DOWNSTREAM_* too)
+
     provider, owns = _provider(service_name, tracer_provider)
     name = service_name or _service_name_of(provider)
-    sees_unsampled = bool(record_unsampled) and _wrap_sampler(provider)
     reg = REGISTRY if registry is None else registry
-    engine = Engine(engine_config)
     accountant = Accountant(
         engine, registry=reg, allowed_models=tuple(allowed_models), model_limit=model_limit
     )
+    sees_unsampled = bool(record_unsampled) and _wrap_sampler(provider)
     processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)
     provider.add_span_processor(processor)
     handle = Configured(name, provider, reg, processor, owns_provider=owns)

@@ -308,7 +308,11 @@ def test_host_sampler_spans_are_accounted() -> None:
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [(env.OTEL_DOWNSTREAM_METRICS_PORT, "http"), (env.OTEL_DOWNSTREAM_RECORD_UNSAMPLED, "maybe")],
+    [
+        (env.OTEL_DOWNSTREAM_METRICS_PORT, "http"),
+        (env.OTEL_DOWNSTREAM_RECORD_UNSAMPLED, "maybe"),
+        (env.OTEL_DOWNSTREAM_GREEN_HOSTING, "maybe"),  # read by the engine's own settings
+    ],
 )
 def test_bad_environment_fails_before_anything_is_installed(
     monkeypatch: pytest.MonkeyPatch, var: str, value: str
