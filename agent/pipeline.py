@@ -60,7 +60,7 @@ _UNSET: Final[Any] = object()
 _OUR_NAMES: Final = frozenset(
     {
         A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME,
-        getattr(A, "DOWNSTREAM_ENGAGEMENT_SPAN_NAME", "downstream.engagement"),
+        A.DOWNSTREAM_ENGAGEMENT_SPAN_NAME,
     }
 )
 _GEN_AI_KEYS: Final = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.GEN_AI_OPERATION_NAME)
