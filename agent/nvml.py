@@ -47,10 +47,3 @@ class NvmlReader:
             return float(watts * elapsed_s)
         except Exception as exc:
             raise NvmlUnavailable(f"NVML read failed: {exc}") from exc
-
-    def utilisation(self) -> float:
-        try:
-            rates = [self._nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in self._handles]
-        except Exception as exc:
-            raise NvmlUnavailable(f"NVML read failed: {exc}") from exc
-        return float(sum(rates)) / (100.0 * len(rates))
