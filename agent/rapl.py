@@ -40,6 +40,10 @@ class RaplReader:
             raise RaplAbsent(f"no RAPL package zones under {root}")
         self._last: list[int] = [self._read(z) for z in self._zones]
 
+    @property
+    def zone_names(self) -> tuple[str, ...]:
+        return tuple(z.name for z in self._zones)
+
     def delta_joules(self, elapsed_s: float) -> float:
         """Energy since the previous call, summed over zones, with wrap-around handled.
 
