@@ -52,11 +52,11 @@ class RaplReader:
         """
         current = [self._read(z) for z in self._zones]
         total_uj = 0
+        limit_uj = MAX_PLAUSIBLE_WATTS_PER_ZONE * max(elapsed_s, 0.0) * 1e6
         for zone, before, now in zip(self._zones, self._last, current, strict=True):
             delta = now - before
             if delta < 0:
                 delta += zone.max_range_uj  # one wrap of the counter
-            limit_uj = MAX_PLAUSIBLE_WATTS_PER_ZONE * max(elapsed_s, 0.0) * 1e6
             if delta < 0 or delta > limit_uj:
                 self._last = current
                 raise RaplUnavailable(
