@@ -164,9 +164,8 @@ class HostSampler:
         )
         measured_parts = 0
         modelled_parts = 0
-        energy = (
-            static_watts(self.profile) * elapsed
-        )  # storage/memory: never in RAPL's package zone
+        # memory and storage: always modelled, since RAPL's package zone covers neither
+        energy = static_watts(self.profile) * elapsed
         cpu_j = self._read_counter(self._rapl, elapsed, RaplUnavailable)
         if cpu_j is None:
             energy += cpu_watts(self.profile, cpu_u) * elapsed
