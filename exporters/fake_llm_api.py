@@ -208,6 +208,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
 
 
+# path after ``/v1/`` -> endpoint name (what payloads to build); anything else is answered as chat
+_ENDPOINTS = {
+    "chat/completions": "chat",
+    "completions": "completions",
+    "embeddings": "embeddings",
+    "responses": "responses",
+    "fim/completions": "fim",
+    "agents/completions": "chat",
+}
+
+
 def _route(path: str) -> tuple[bool, str, str]:
     """(is Mistral, endpoint name, scenario) from a request path.
 
@@ -224,15 +235,7 @@ def _route(path: str) -> tuple[bool, str, str]:
     if "/deployments/" in path:  # Azure: /openai/deployments/<name>/chat/completions
         path = "/v1/" + path.split("/deployments/", 1)[1].split("/", 1)[1]
     tail = path.split("/v1/", 1)[-1]
-    names = {
-        "chat/completions": "chat",
-        "completions": "completions",
-        "embeddings": "embeddings",
-        "responses": "responses",
-        "fim/completions": "fim",
-        "agents/completions": "chat",
-    }
-    return mistral, names.get(tail, "chat"), scenario
+    return mistral, _ENDPOINTS.get(tail, "chat"), scenario
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
