@@ -3,9 +3,9 @@
 What it does, in order:
 1. takes the ``TracerProvider`` passed in, else joins the global SDK provider, else creates one
    (with ``service.name``) and makes it global;
-2. wraps the provider's sampler so request, LLM, engagement and host-sample spans the trace
-   sampler drops are recorded instead (``RECORD_ONLY``): the footprint processor sees every one,
-   while exporting processors still see only sampled spans (they skip unsampled ones);
+2. wraps the provider's sampler (:mod:`.footprint_sampling`) so request, LLM, engagement and
+   host-sample spans the trace sampler drops are recorded instead (``RECORD_ONLY``): the footprint
+   processor sees every one, while exporting processors still see only sampled spans;
 3. adds a ``FootprintSpanProcessor`` (accounting in ``on_end``, no queue to overflow);
 4. serves ``/metrics`` on its own port, or leaves that to ``metrics_wsgi_app()``/``metrics_asgi_app()``;
 5. optionally exports the sampled spans over OTLP and starts the host sampler.
@@ -19,25 +19,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    Sampler,
-    SamplingResult,
-)
-from opentelemetry.trace import Link, SpanKind
-from opentelemetry.trace.span import TraceState
-from opentelemetry.util.types import Attributes
 
-from . import attributes as A
 from . import environment as env
+from .footprint_sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -57,51 +48,6 @@ _logger = logging.getLogger("otel_downstream")
 _DEFAULT_PORT: Final = 9464
 _DEFAULT_ADDR: Final = "127.0.0.1"
 _UNSET: Final[Any] = object()
-_OUR_NAMES: Final = frozenset(
-    {
-        A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME,
-        A.DOWNSTREAM_ENGAGEMENT_SPAN_NAME,
-    }
-)
-_GEN_AI_KEYS: Final = (A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.GEN_AI_OPERATION_NAME)
-
-
-class RecordFootprintSpans(Sampler):
-    """Wraps a sampler: what it drops among footprint spans is recorded (not exported) instead.
-
-    Footprint spans are SERVER spans (served requests; their attributes often arrive only after
-    start), spans starting with GenAI attributes, and our host-sample and engagement spans. The
-    wrapped sampler's decision, attributes and trace state stand for everything else.
-    """
-
-    def __init__(self, inner: Sampler) -> None:
-        self.inner = inner
-
-    def should_sample(  # noqa: PLR0917 - the SDK's Sampler signature
-        self,
-        parent_context: Context | None,
-        trace_id: int,
-        name: str,
-        kind: SpanKind | None = None,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-        trace_state: TraceState | None = None,
-    ) -> SamplingResult:
-        result = self.inner.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
-        if result.decision is not Decision.DROP:
-            return result
-        if (
-            kind is SpanKind.SERVER
-            or name in _OUR_NAMES
-            or (attributes is not None and any(k in attributes for k in _GEN_AI_KEYS))
-        ):
-            return SamplingResult(Decision.RECORD_ONLY, attributes, result.trace_state)
-        return result
-
-    def get_description(self) -> str:
-        return f"RecordFootprintSpans{{{self.inner.get_description()}}}"
 
 
 @dataclass
@@ -226,14 +172,14 @@ def _build(
     accountant = Accountant(
         engine, registry=reg, allowed_models=tuple(allowed_models), model_limit=model_limit
     )
-    sees_unsampled = bool(record_unsampled) and _wrap_sampler(provider)
+    sees_unsampled = bool(record_unsampled) and wrap_sampler(provider)
     processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)
     provider.add_span_processor(processor)
     handle = Configured(name, provider, reg, processor, owns_provider=owns)
     handle._closers.append(processor.shutdown)
     handle._closers.append(accountant.metrics.unregister)
     if sees_unsampled:
-        handle._closers.append(lambda: _unwrap_sampler(provider))
+        handle._closers.append(lambda: unwrap_sampler(provider))
     try:
         if endpoint:
             handle._closers.append(_add_otlp_export(provider, endpoint))
@@ -272,32 +218,6 @@ def _provider(
 def _service_name_of(provider: TracerProvider) -> str:
     name = provider.resource.attributes.get(SERVICE_NAME)
     return name if isinstance(name, str) and name else "unknown_service"
-
-
-def _wrap_sampler(provider: TracerProvider) -> bool:
-    """Install ``RecordFootprintSpans`` around the provider's sampler; ``True`` once it is there.
-
-    Each tracer copies the provider's sampler when it is created, so tracers obtained before
-    ``configure()`` keep the bare sampler: configure first, then build middleware and clients.
-    """
-    current = getattr(provider, "sampler", None)
-    if isinstance(current, RecordFootprintSpans):
-        return True
-    if not isinstance(current, Sampler):
-        _logger.warning(
-            "otel-downstream: cannot wrap this provider's sampler; sampled spans will be "
-            "weighed by their tracestate instead"
-        )
-        return False
-    provider.sampler = RecordFootprintSpans(current)
-    return True
-
-
-def _unwrap_sampler(provider: TracerProvider) -> None:
-    """Give the provider its own sampler back (shutdown): unsampled spans are dropped again."""
-    current = getattr(provider, "sampler", None)
-    if isinstance(current, RecordFootprintSpans):
-        provider.sampler = current.inner
 
 
 def _add_otlp_export(provider: TracerProvider, endpoint: str) -> Callable[[], None]:
