@@ -47,11 +47,15 @@ def trace_stream(stream: Any, iterator_attr: str, call: GenAICall) -> None:
 def trace_iterator(iterator: Any, call: GenAICall) -> Any:
     """A generator yielding what ``iterator`` yields, for SDKs that return bare generators
     (mistralai 1.0.x) and so have no stream object to observe in place. Closing or dropping it
-    ends the span through the generator's own ``GeneratorExit``."""
+    once started ends the span through the generator's own ``GeneratorExit``; a generator that
+    never started runs no code when it is dropped, so a finaliser ends the span then."""
     try:
         if hasattr(iterator, "__anext__"):
-            return _async_chunks(iterator, call)
-        return _sync_chunks(iter(iterator), call)
+            chunks: Any = _async_chunks(iterator, call)
+        else:
+            chunks = _sync_chunks(iter(iterator), call)
+        weakref.finalize(chunks, call.finish)
+        return chunks
     except Exception as exc:
         report_fault(call.component, exc)
         call.finish()

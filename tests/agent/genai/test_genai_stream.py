@@ -159,6 +159,20 @@ async def test_unread_stream_finalised_on_garbage_collection(
     assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in span.attributes
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_bare_generator_stream_dropped_unread_is_finalised(
+    api: FakeLLMAPI, spans: Spans, mode: str
+) -> None:
+    stream = await open_stream(api, spans, "mistral", mode)
+    if hasattr(stream, "response"):
+        pytest.skip("this SDK's streams are stream objects (covered by the tests above)")
+    assert spans.finished() == ()
+    del stream  # never iterated: the generator's own code never runs
+    gc.collect()
+    span = spans.one()
+    assert attr.GEN_AI_USAGE_OUTPUT_TOKENS not in span.attributes  # unknown, not a guessed 0
+
+
 def test_record_attributes_leave_out_unknowns() -> None:
     record = GenAIRecord(operation="chat", provider="openai", request_model="gpt-4o")
     assert record_attributes(record) == {
