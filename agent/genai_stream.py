@@ -103,14 +103,13 @@ def _sync_chunks(inner: Iterator[Any], call: GenAICall) -> Iterator[Any]:
         try:
             item = next(inner)
         except StopIteration:
-            call.busy = False
             call.finish()
             return
         except BaseException as exc:
-            call.busy = False
             call.finish(exc)
             raise
-        call.busy = False
+        finally:
+            call.busy = False
         observe(item)
         try:
             yield item
@@ -126,14 +125,13 @@ async def _async_chunks(inner: AsyncIterator[Any], call: GenAICall) -> AsyncIter
         try:
             item = await inner.__anext__()
         except StopAsyncIteration:
-            call.busy = False
             call.finish()
             return
         except BaseException as exc:
-            call.busy = False
             call.finish(exc)
             raise
-        call.busy = False
+        finally:
+            call.busy = False
         observe(item)
         try:
             yield item
