@@ -150,11 +150,6 @@ def _complete(call: GenAICall, result: Any) -> Any:
 def _trace_raw(raw: Any, call: GenAICall) -> None:
     """``with_raw_response``/``with_streaming_response``: tokens arrive when the caller parses."""
     parse = raw.parse
-
-    def after(result: Any) -> None:
-        call.busy = False
-        _complete(call, result)
-
     if inspect.iscoroutinefunction(parse):
 
         async def parse_async(*args: Any, **kwargs: Any) -> Any:
@@ -162,11 +157,11 @@ def _trace_raw(raw: Any, call: GenAICall) -> None:
             try:
                 result = await parse(*args, **kwargs)
             except BaseException as exc:
-                call.busy = False
                 call.finish(exc)
                 raise
-            after(result)
-            return result
+            finally:
+                call.busy = False
+            return _complete(call, result)
 
         raw.parse = parse_async
     else:
@@ -176,11 +171,11 @@ def _trace_raw(raw: Any, call: GenAICall) -> None:
             try:
                 result = parse(*args, **kwargs)
             except BaseException as exc:
-                call.busy = False
                 call.finish(exc)
                 raise
-            after(result)
-            return result
+            finally:
+                call.busy = False
+            return _complete(call, result)
 
         raw.parse = parse_sync
     watch_close(raw.http_response, call)
