@@ -36,11 +36,14 @@ class GenAICall:
     __slots__ = (
         "_body",
         "_chars",
+        "_done",
         "_operation",
         "_provider",
         "_reasons",
+        "_request_bytes",
         "_request_model",
         "_response",
+        "_response_model",
         "_server",
         "_start",
         "_stream",
@@ -49,10 +52,7 @@ class GenAICall:
         "busy",
         "component",
         "context",
-        "done",
         "recording",
-        "request_bytes",
-        "response_model",
         "span",
     )
 
@@ -97,10 +97,10 @@ class GenAICall:
         self._chars = 0
         self._ttfc: float | None = None
         self._response: Any = None
-        self.request_bytes: int | None = None
-        self.response_model: str | None = None
+        self._request_bytes: int | None = None
+        self._response_model: str | None = None
         self.busy = False
-        self.done = False
+        self._done = False
         self.recording = span.is_recording()  # unsampled: nothing to observe
 
     # --- observations -------------------------------------------------------------------------
@@ -112,10 +112,10 @@ class GenAICall:
             try:
                 # the body the SDK built (JSON): its length is what Content-Length says, without
                 # a header lookup (httpx normalises every header name on each lookup)
-                self.request_bytes = len(request.content)
+                self._request_bytes = len(request.content)
             except RuntimeError:  # httpx.RequestNotRead: a streamed upload, so trust the header
                 length = request.headers.get("content-length")
-                self.request_bytes = int(length) if length is not None else None
+                self._request_bytes = int(length) if length is not None else None
             if self._server[0] is None:  # not known from the client's configuration
                 url = request.url
                 self._server = (url.host, url.port)
@@ -131,7 +131,7 @@ class GenAICall:
             fields = FIELDS[type(result)]
             model = getattr(result, "model", None) if "model" in fields else None
             if isinstance(model, str) and model:
-                self.response_model = model
+                self._response_model = model
             usage = getattr(result, "usage", None) if "usage" in fields else None
             if usage is not None:
                 self._usage = usage
@@ -161,10 +161,10 @@ class GenAICall:
                 if isinstance(kind, str) and kind.startswith("response."):
                     self._observe_response_event(kind, chunk)
                 return
-            if self.response_model is None:
+            if self._response_model is None:
                 model = chunk.model if "model" in fields else None
                 if isinstance(model, str) and model:
-                    self.response_model = model
+                    self._response_model = model
             usage = chunk.usage if "usage" in fields else None
             if usage is not None:
                 self._usage = usage
@@ -193,18 +193,18 @@ class GenAICall:
                 self._chars += len(delta)
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.observe_result(getattr(event, "response", None))
-        elif kind == "response.created" and self.response_model is None:
+        elif kind == "response.created" and self._response_model is None:
             model = getattr(getattr(event, "response", None), "model", None)
             if isinstance(model, str):
-                self.response_model = model
+                self._response_model = model
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:
         """End the span with everything observed; later calls do nothing (so every place a call
         can end, including a ``weakref.finalize`` of an abandoned stream, may call it)."""
-        if self.done:
+        if self._done:
             return
-        self.done = True
+        self._done = True
         try:
             if error is not None and self._response is None:
                 # SDK errors carry the failed HTTP response (openai: .response, mistral: .raw_response)
@@ -249,7 +249,7 @@ class GenAICall:
             operation=self._operation,
             provider=self._provider,
             request_model=self._request_model,
-            response_model=self.response_model,
+            response_model=self._response_model,
             input_tokens=inp,
             output_tokens=out,
             cache_read_tokens=cached,
@@ -261,7 +261,7 @@ class GenAICall:
             error_type=None if error is None else _error_type(error),
             server_address=server[0],
             server_port=server[1],
-            request_bytes=self.request_bytes,
+            request_bytes=self._request_bytes,
             response_bytes=response_bytes,
             time_to_first_chunk=self._ttfc if self._stream else None,
             tokens_estimated=estimated,
