@@ -48,6 +48,31 @@ _METHODS = ("request", "_process_response")
 _COPIES = ("copy", "with_options")
 
 
+# (stream classes, raw-response classes, Azure client classes) of the installed SDK, imported by
+# the first instrument_openai() so that importing this module never imports openai
+_TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), ())
+
+
+def _load_types() -> None:
+    global _TYPES
+    if _TYPES[0]:
+        return
+    try:
+        from openai import AsyncStream, Stream
+        from openai._legacy_response import LegacyAPIResponse
+        from openai._response import BaseAPIResponse
+        from openai.lib.azure import AsyncAzureOpenAI, AzureOpenAI
+    except ImportError as exc:
+        raise ImportError(
+            "instrument_openai needs the openai SDK (>= 1.40): pip install 'otel-downstream[openai]'"
+        ) from exc
+    _TYPES = (
+        (Stream, AsyncStream),
+        (BaseAPIResponse, LegacyAPIResponse),
+        (AzureOpenAI, AsyncAzureOpenAI),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Settings:
     tracer: Tracer
@@ -57,20 +82,6 @@ class _Settings:
 def _settings(tracer_provider: TracerProvider | None, provider_name: str | None) -> _Settings:
     provider = provider_name or env_str(OTEL_DOWNSTREAM_OPENAI_PROVIDER_NAME, "") or None
     return _Settings(trace.get_tracer(__name__, tracer_provider=tracer_provider), provider)
-
-
-def _sdk_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
-    """(stream classes, raw-response classes, Azure client classes) of the installed SDK."""
-    from openai import AsyncStream, Stream
-    from openai._legacy_response import LegacyAPIResponse
-    from openai._response import BaseAPIResponse
-    from openai.lib.azure import AsyncAzureOpenAI, AzureOpenAI
-
-    return (
-        (Stream, AsyncStream),
-        (BaseAPIResponse, LegacyAPIResponse),
-        (AzureOpenAI, AsyncAzureOpenAI),
-    )
 
 
 def _begin(
@@ -205,21 +216,6 @@ def _wrap_process_response(original: Any) -> Any:
         return original(*args, **kwargs)
 
     return process_response
-
-
-_TYPES: tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]] = ((), (), ())
-
-
-def _load_types() -> None:
-    global _TYPES
-    if not _TYPES[0]:
-        try:
-            _TYPES = _sdk_types()
-        except ImportError as exc:
-            raise ImportError(
-                "instrument_openai needs the openai SDK (>= 1.40): "
-                "pip install 'otel-downstream[openai]'"
-            ) from exc
 
 
 def _sdk_classes() -> tuple[type, ...]:
