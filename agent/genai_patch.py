@@ -17,10 +17,6 @@ ORIGINAL = "__otel_downstream_original__"
 _lock = threading.Lock()
 
 
-def is_wrapped(value: object) -> bool:
-    return getattr(value, ORIGINAL, None) is not None
-
-
 def wrap_attribute(owner: Any, name: str, make: Callable[[Any], Callable[..., Any]]) -> bool:
     """Replace ``owner.name`` with ``make(original)``; False when absent or already wrapped.
 
@@ -34,7 +30,7 @@ def wrap_attribute(owner: Any, name: str, make: Callable[[Any], Callable[..., An
                 original = getattr(owner, name, None)
         else:
             original = getattr(owner, name, None)
-        if original is None or not callable(original) or is_wrapped(original):
+        if original is None or not callable(original) or hasattr(original, ORIGINAL):
             return False
         wrapper = make(original)
         setattr(wrapper, ORIGINAL, (original, name in vars(owner)))
