@@ -138,14 +138,20 @@ def resolve_profile(name: str, overrides: dict[str, Any] | None = None) -> HostP
     return profile
 
 
+def memory_watts(profile: HostProfile) -> float:
+    """Memory power, drawn whatever the load (RAPL's ``dram`` zones measure it where present)."""
+    return profile.memory_gb * component_coefficients().memory_w_per_gb
+
+
+def storage_watts(profile: HostProfile) -> float:
+    """Storage power, drawn whatever the load; no energy counter covers it."""
+    c = component_coefficients()
+    return profile.ssd_tb * c.ssd_w_per_tb + profile.hdd_tb * c.hdd_w_per_tb
+
+
 def static_watts(profile: HostProfile) -> float:
     """Memory and storage power: drawn whatever the load."""
-    c = component_coefficients()
-    return (
-        profile.memory_gb * c.memory_w_per_gb
-        + profile.ssd_tb * c.ssd_w_per_tb
-        + profile.hdd_tb * c.hdd_w_per_tb
-    )
+    return memory_watts(profile) + storage_watts(profile)
 
 
 def cpu_watts(profile: HostProfile, cpu_utilisation: float) -> float:

@@ -28,8 +28,9 @@ from .host_power import (
     cpu_watts,
     embodied_grams_per_second,
     gpu_watts,
+    memory_watts,
     resolve_profile,
-    static_watts,
+    storage_watts,
 )
 from .nvml import NvmlReader, NvmlUnavailable
 from .rapl import DEFAULT_ROOT, RaplAbsent, RaplReader, RaplUnavailable
@@ -101,6 +102,10 @@ class HostSampler:
             if gpu_utilisation is not None
             else env.env_float(env.OTEL_DOWNSTREAM_HOST_GPU_UTILISATION, 0.5)
         )
+        if not 0.0 <= self.gpu_utilisation <= 1.0:
+            raise ValueError(
+                f"host sampler gpu_utilisation={self.gpu_utilisation!r} must be within 0..1"
+            )
         root = powercap_root or env.env_str(
             env.OTEL_DOWNSTREAM_HOST_POWERCAP_ROOT, str(DEFAULT_ROOT)
         )
@@ -127,6 +132,7 @@ class HostSampler:
 
     def start(self) -> HostSampler:
         if self._thread is None:
+            self._stop.clear()  # a sampler stopped earlier can be started again
             self._thread = threading.Thread(
                 target=self._run, name="otel-downstream-host-sampler", daemon=True
             )
@@ -164,14 +170,17 @@ class HostSampler:
         )
         measured_parts = 0
         modelled_parts = 0
-        # memory and storage: always modelled, since RAPL's package zone covers neither
-        energy = static_watts(self.profile) * elapsed
+        # storage is always modelled (no counter covers it); memory too, unless RAPL's dram
+        # zones measured it this interval, or it would be counted twice
+        energy = storage_watts(self.profile) * elapsed
         cpu_j = self._read_counter(self._rapl, elapsed, RaplUnavailable)
         if cpu_j is None:
-            energy += cpu_watts(self.profile, cpu_u) * elapsed
+            energy += (cpu_watts(self.profile, cpu_u) + memory_watts(self.profile)) * elapsed
             modelled_parts += 1
         else:
             energy += cpu_j
+            if not self._rapl.measures_memory:
+                energy += memory_watts(self.profile) * elapsed
             measured_parts += 1
         if self.profile.gpu_count:
             gpu_j = self._read_counter(self._nvml, elapsed, NvmlUnavailable)

@@ -44,6 +44,11 @@ class RaplReader:
     def zone_names(self) -> tuple[str, ...]:
         return tuple(z.name for z in self._zones)
 
+    @property
+    def measures_memory(self) -> bool:
+        """Whether a ``dram`` zone is summed, so memory power must not be modelled as well."""
+        return any(z.name.count(":") == 2 for z in self._zones)
+
     def delta_joules(self, elapsed_s: float) -> float:
         """Energy since the previous call, summed over zones, with wrap-around handled.
 

@@ -171,6 +171,7 @@ def test_process_share_and_embodied(spans) -> None:
         ({"share": "half"}, "'process'"),
         ({"pue": 0.5}, "pue=0.5"),
         ({"interval_s": 0.0}, "interval_s=0.0"),
+        ({"gpu_utilisation": 1.5}, "gpu_utilisation=1.5"),
     ],
 )
 def test_misconfiguration_fails_at_construction_with_the_setting_named(
@@ -205,3 +206,37 @@ def test_real_psutil_thread_samples_and_stops_with_a_final_sample(spans) -> None
         assert span.attributes[A.DOWNSTREAM_HOST_ENERGY_METHOD] in {"modelled", "measured", "mixed"}
     seconds = sum(span.attributes[A.DOWNSTREAM_HOST_INTERVAL_SECONDS] for span in finished)
     assert 0.25 < seconds < 2.0
+
+
+@pytest.mark.parametrize("with_dram", [True, False])
+def test_memory_is_modelled_only_when_rapl_does_not_measure_it(
+    spans, tmp_path: Path, with_dram
+) -> None:
+    provider, _ = spans
+    clock = FakeClock()
+    make_zone(tmp_path, "intel-rapl:0", "package-0", 0, max_range=10**12)
+    if with_dram:
+        make_zone(tmp_path, "intel-rapl:0:2", "dram", 0, max_range=10**12)
+    s = sampler(provider, clock, powercap_root=str(tmp_path), profile="server_1u")
+    clock.advance(10.0)
+    set_energy(tmp_path, "intel-rapl:0", 800_000_000)  # 800 J package
+    if with_dram:
+        set_energy(tmp_path, "intel-rapl:0:2", 200_000_000)  # 200 J memory, measured
+    sample = s.sample_once()
+    assert sample is not None and sample.method == "measured"
+    profile = builtin_profiles()["server_1u"]
+    storage = static_watts(profile) - profile.memory_gb * 0.392
+    memory = 200.0 if with_dram else profile.memory_gb * 0.392 * 10.0
+    assert sample.energy_j == pytest.approx(800.0 + memory + storage * 10.0)
+
+
+def test_a_stopped_sampler_can_start_again(spans) -> None:
+    provider, exporter = spans
+    s = HostSampler(tracer_provider=provider, interval_s=0.02, profile="mini_pc")
+    s.start()
+    s.stop()
+    before = len(exporter.get_finished_spans())
+    s.start()
+    time.sleep(0.15)
+    s.stop()
+    assert len(exporter.get_finished_spans()) >= before + 3
