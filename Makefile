@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,demo,openai,mistral,geoip,service
 
-.PHONY: fixtures test-sdk-matrix develop demo test test-wheel lint bench fixtures sysdeps clean
+.PHONY: node-deps fixtures test-sdk-matrix develop demo test test-wheel lint bench sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,17 @@ sysdeps:
 develop: $(STAMP)
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
 
+# npm @tgwf/co2 0.19.0 (pinned by scripts/co2js/package-lock.json): lets the tests re-run co2.js and compare
+# with the committed fixtures byte for byte. Without node/npm those two tests skip, saying why.
+node-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  (cd scripts/co2js && npm ci --no-audit --no-fund --silent) || echo "npm ci failed: co2.js regeneration tests will skip"; \
+	else echo "npm not found: co2.js regeneration tests will skip"; fi
+
 demo: develop
 	$(BIN)/otel-downstream demo
 
-test: develop sysdeps
+test: develop sysdeps node-deps
 	$(BIN)/python -m pytest tests
 
 # The built wheel, installed in a venv of its own, passes the same tests (no editable paths).
