@@ -15,9 +15,8 @@ from typing import Any
 
 from . import engagement
 from .faults import report_fault
-from .http_options import build_options
-from .http_record import Exchange, get_tracer
-from .routes import hook_framework_routes, scope_route
+from .http_record import Exchange, prepare_middleware
+from .routes import scope_route
 
 __all__ = ["ASGIMiddleware"]
 
@@ -34,12 +33,9 @@ class ASGIMiddleware:
 
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
-        self._options = resolved = build_options(**options)
-        self._tracer = get_tracer(resolved)
-        # Options never change after construction: each per-request check is one comparison.
-        self._beacon_path = resolved.engagement_path if resolved.engagement_beacon else None
-        self._excluded = resolved.is_excluded if resolved.excluded_paths else None
-        hook_framework_routes(app)
+        self._options, self._tracer, self._beacon_path, self._excluded = prepare_middleware(
+            app, options
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One coroutine per request: the instrumented path runs inline, not in an awaited helper.

@@ -9,7 +9,8 @@ wraps us), we annotate it instead of starting a second one, adding only what its
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -38,7 +39,8 @@ from .attributes import (
     USER_AGENT_SYNTHETIC_TYPE,
 )
 from .faults import report_fault
-from .http_options import HTTPOptions
+from .http_options import HTTPOptions, build_options
+from .routes import hook_framework_routes
 
 _KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -48,9 +50,28 @@ _KNOWN_METHODS = frozenset(
 _SERVER = SpanKind.SERVER
 
 
-def get_tracer(options: HTTPOptions) -> Tracer:
-    """Our tracer from the configured provider, else the global one (resolved lazily by the API)."""
-    return trace.get_tracer("otel_downstream.agent", tracer_provider=options.tracer_provider)
+class Prepared(NamedTuple):
+    """What both middlewares settle once at construction: options never change after it, so each
+    per-request check is one comparison."""
+
+    options: HTTPOptions
+    tracer: Tracer
+    beacon_path: str | None  # the engagement path, only when the beacon is on
+    excluded: Callable[[str], bool] | None  # only when some paths are excluded
+
+
+def prepare_middleware(app: Any, options: Mapping[str, Any]) -> Prepared:
+    """Resolve options (raising ``ValueError`` for a bad one), take our tracer from the configured
+    provider (else the global one, resolved lazily by the API) and hook the framework's routes."""
+    resolved = build_options(**options)
+    tracer = trace.get_tracer("otel_downstream.agent", tracer_provider=resolved.tracer_provider)
+    hook_framework_routes(app)
+    return Prepared(
+        resolved,
+        tracer,
+        resolved.engagement_path if resolved.engagement_beacon else None,
+        resolved.is_excluded if resolved.excluded_paths else None,
+    )
 
 
 def describe_client(

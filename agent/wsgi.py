@@ -14,9 +14,8 @@ from typing import Any
 
 from . import engagement
 from .faults import report_fault
-from .http_options import build_options
-from .http_record import Exchange, get_tracer
-from .routes import environ_route, hook_framework_routes
+from .http_record import Exchange, prepare_middleware
+from .routes import environ_route
 from .wsgi_streams import CountingInput, wrap_body
 
 __all__ = ["WSGIMiddleware"]
@@ -39,12 +38,9 @@ class WSGIMiddleware:
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:
         self.app = app
-        self._options = resolved = build_options(**options)
-        self._tracer = get_tracer(resolved)
-        # Options never change after construction: each per-request check is one comparison.
-        self._beacon_path = resolved.engagement_path if resolved.engagement_beacon else None
-        self._excluded = resolved.is_excluded if resolved.excluded_paths else None
-        hook_framework_routes(app)
+        self._options, self._tracer, self._beacon_path, self._excluded = prepare_middleware(
+            app, options
+        )
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
