@@ -208,6 +208,23 @@ def _sse(text: str) -> bytes:
     return f"data: {json.dumps({'text': text})}\n\n".encode()
 
 
+def _answer(completion: Any) -> Response:
+    """A non-streamed answer: both SDKs shape a completion's first choice alike."""
+    return JSONResponse({"answer": completion.choices[0].message.content})
+
+
+def _relay(choices_per_chunk: AsyncIterator[Any]) -> Response:
+    """Relay a provider stream to the browser as SSE text deltas (both SDKs: ``choices[0].delta``)."""
+
+    async def relay() -> AsyncIterator[bytes]:
+        async for choices in choices_per_chunk:
+            if choices and choices[0].delta.content:
+                yield _sse(str(choices[0].delta.content))
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(relay(), media_type="text/event-stream")
+
+
 async def _openai(
     client: Any,
     *,
@@ -221,19 +238,11 @@ async def _openai(
     if headers:
         options["extra_headers"] = headers
     if not stream:
-        completion = await client.chat.completions.create(**options)
-        return JSONResponse({"answer": completion.choices[0].message.content})
+        return _answer(await client.chat.completions.create(**options))
     chunks = await client.chat.completions.create(
         **options, stream=True, stream_options={"include_usage": True}
     )
-
-    async def relay() -> AsyncIterator[bytes]:
-        async for chunk in chunks:
-            if chunk.choices and chunk.choices[0].delta.content:
-                yield _sse(chunk.choices[0].delta.content)
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(relay(), media_type="text/event-stream")
+    return _relay(chunk.choices async for chunk in chunks)
 
 
 async def _mistral(
@@ -249,15 +258,6 @@ async def _mistral(
     if headers:
         options["http_headers"] = headers
     if not stream:
-        completion = await client.chat.complete_async(**options)
-        return JSONResponse({"answer": completion.choices[0].message.content})
+        return _answer(await client.chat.complete_async(**options))
     events = await client.chat.stream_async(**options)
-
-    async def relay() -> AsyncIterator[bytes]:
-        async for event in events:
-            choices = event.data.choices
-            if choices and choices[0].delta.content:
-                yield _sse(str(choices[0].delta.content))
-        yield b"data: [DONE]\n\n"
-
-    return StreamingResponse(relay(), media_type="text/event-stream")
+    return _relay(event.data.choices async for event in events)
