@@ -47,9 +47,6 @@ MAX_PUE: Final = 5.0
 ENGAGEMENT_SPAN_NAME: Final = A.DOWNSTREAM_ENGAGEMENT_SPAN_NAME
 """Engagement beacons: one INTERNAL span each (seconds, device class, country), no bytes."""
 
-# Agent-level GenAI operations aggregate the model calls below them; counting them too would
-# count the same tokens twice.
-_AGENT_OPERATIONS: Final = frozenset({"invoke_agent", "create_agent", "execute_tool"})
 
 _KINDS: Final = {
     "SERVER": "SERVER",
@@ -114,12 +111,8 @@ def classify(attributes: Attributes, name: str, kind: str) -> SpanType | None:
     if name == ENGAGEMENT_SPAN_NAME:
         return "engagement"
     kind = normalize_kind(kind)
-    if kind != "SERVER" and (
-        A.GEN_AI_PROVIDER_NAME in attributes
-        or A.GEN_AI_SYSTEM in attributes
-        or A.GEN_AI_OPERATION_NAME in attributes
-    ):
-        if attributes.get(A.GEN_AI_OPERATION_NAME) in _AGENT_OPERATIONS:
+    if kind != "SERVER" and any(marker in attributes for marker in A.GEN_AI_CALL_MARKERS):
+        if attributes.get(A.GEN_AI_OPERATION_NAME) in A.GEN_AI_AGENT_OPERATIONS:
             return None
         return "gen_ai"
     if kind == "SERVER" and (
