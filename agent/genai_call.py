@@ -5,6 +5,11 @@ HTTP exchange, the parsed result or the streamed chunks, and call :meth:`GenAICa
 place a call can end (return, error, stream exhaustion, close, garbage collection). ``finish`` is
 idempotent, so those places need not coordinate. Nothing here may raise into the host application:
 every observation is guarded and faults go to :func:`otel_downstream.agent.faults.report_fault`.
+
+When another instrumentation's span of the same call is current (see
+:func:`.genai_context.foreign_call_span`), no span is opened: the call observes as usual and, at the
+end, adds to that span only what it lacks (typically the tokens of a stream without usage, and the
+byte counts), so the exporter counts the call once, with tokens.
 """
 
 from __future__ import annotations
@@ -13,11 +18,23 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
 
-from .attributes import SERVER_ADDRESS, SERVER_PORT
+from .attributes import (
+    DOWNSTREAM_TOKENS_ESTIMATED,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_PROMPT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
 from .faults import report_fault
+from .genai_context import foreign_call_span
 from .genai_record import (
     FIELDS,
     GenAIRecord,
@@ -52,6 +69,7 @@ class GenAICall:
         "busy",
         "component",
         "context",
+        "owns_span",
         "recording",
         "span",
     )
@@ -79,7 +97,9 @@ class GenAICall:
         self._body = body
         # only streams report a time to first chunk: a plain call skips the clock read
         self._start = time.perf_counter() if stream else 0.0
-        self.span = span = tracer.start_span(
+        foreign = foreign_call_span(context if context is not None else get_current())
+        self.owns_span = foreign is None
+        self.span = span = foreign or tracer.start_span(
             span_name(operation, request_model),
             context=context,
             kind=SpanKind.CLIENT,
@@ -119,9 +139,10 @@ class GenAICall:
             if self._server[0] is None:  # not known from the client's configuration
                 url = request.url
                 self._server = (url.host, url.port)
-                self.span.set_attribute(SERVER_ADDRESS, url.host)
-                if url.port is not None:
-                    self.span.set_attribute(SERVER_PORT, url.port)
+                if self.owns_span:  # a foreign span gets it at the end, if it lacks it
+                    self.span.set_attribute(SERVER_ADDRESS, url.host)
+                    if url.port is not None:
+                        self.span.set_attribute(SERVER_PORT, url.port)
         except Exception as exc:
             report_fault(self.component, exc)
 
@@ -213,6 +234,10 @@ class GenAICall:
                     self.observe_http(failed)
             record = self._record(error)
             span = self.span
+            if not self.owns_span:
+                if span.is_recording():  # the other instrumentation ends (and marks) its span
+                    span.set_attributes(annotation(getattr(span, "attributes", None), record))
+                return
             attributes = end_attributes(record)
             if attributes:
                 span.set_attributes(attributes)
@@ -266,6 +291,33 @@ class GenAICall:
             time_to_first_chunk=self._ttfc if self._stream else None,
             tokens_estimated=estimated,
         )
+
+
+_INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS)
+_OUTPUT_TOKENS = (GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
+_TOKEN_DETAILS = (
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    DOWNSTREAM_TOKENS_ESTIMATED,
+)
+
+
+def annotation(
+    existing: Mapping[str, object] | None, record: GenAIRecord
+) -> dict[str, AttributeValue]:
+    """What another instrumentation's span of this call lacks of ``record``: never overwrite what
+    it recorded, and never mix our token counts into counts it has (under either name)."""
+    ours = end_attributes(record)
+    if record.server_address is not None:
+        ours[SERVER_ADDRESS] = record.server_address
+        if record.server_port is not None:
+            ours[SERVER_PORT] = record.server_port
+    if not existing:
+        return ours
+    if any(name in existing for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS)):
+        for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS, *_TOKEN_DETAILS):
+            ours.pop(name, None)
+    return {name: value for name, value in ours.items() if name not in existing}
 
 
 def _tool_call_chars(calls: Any) -> int:

@@ -15,16 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
+from opentelemetry.trace import Span, SpanKind
 
-from .attributes import GEN_AI_OPERATION_NAME
-from .genai_record import (
-    OPERATION_CHAT,
-    OPERATION_EMBEDDINGS,
-    OPERATION_GENERATE_CONTENT,
-    OPERATION_TEXT_COMPLETION,
-)
+from .attributes import GEN_AI_AGENT_OPERATIONS, GEN_AI_CALL_MARKERS, GEN_AI_OPERATION_NAME
 
 if TYPE_CHECKING:
     from .genai_call import GenAICall
@@ -33,43 +27,52 @@ CURRENT_CALL: ContextVar[GenAICall | None] = ContextVar("otel_downstream_genai_c
 """The call whose SDK method is running in this context (lets the HTTP-level hook find it)."""
 
 
-_INFERENCE_OPERATIONS = frozenset(
-    (OPERATION_CHAT, OPERATION_TEXT_COMPLETION, OPERATION_EMBEDDINGS, OPERATION_GENERATE_CONTENT)
-)
-
-
 def trace_context() -> Context | None:
-    """The context to open a new call's span in, or None when this call must not be traced: inside
-    a call we already trace, or inside another instrumentation's span of the same call (a CLIENT
-    span with an inference ``gen_ai.operation.name``).
-
-    The exporter counts every GenAI span; when e.g. opentelemetry-instrumentation-openai-v2 already
-    wraps this call, a second span of ours would count its tokens twice, so we defer to it. Agent or
-    tool spans (``invoke_agent``, ``execute_tool``, INTERNAL kind) are parents, not the call itself,
-    and do not stop us. The context is read once here and handed on to the span's start and to
-    :func:`enter`, which would otherwise each read it again.
+    """The caller's context, in which to trace a new call; None when this call must not be traced:
+    inside a call we already trace, or inside ``suppress_instrumentation()`` (as every contrib
+    instrumentation honours it). The context is read once here and handed on to the call.
     """
     if CURRENT_CALL.get() is not None:
         return None
     context = otel_context.get_current()
-    current = trace.get_current_span(context)
-    if not current.is_recording() or getattr(current, "kind", None) is not SpanKind.CLIENT:
-        return context
-    attributes = getattr(current, "attributes", None)
-    if attributes and attributes.get(GEN_AI_OPERATION_NAME) in _INFERENCE_OPERATIONS:
+    if context.get(_SUPPRESS_INSTRUMENTATION_KEY):
         return None
     return context
 
 
-def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context]]:
-    """Make ``call`` (and its span, so HTTP client spans nest under it) current in this context."""
-    return CURRENT_CALL.set(call), otel_context.attach(
-        trace.set_span_in_context(call.span, call.context)
+def foreign_call_span(context: Context) -> Span | None:
+    """The current span when it is another instrumentation's span of this very model call, else None.
+
+    The exporter counts every non-server span with a GenAI marker (see
+    :data:`~.attributes.GEN_AI_CALL_MARKERS`) as one model call. When e.g.
+    opentelemetry-instrumentation-openai-v2 already wraps this call, a second span of ours would
+    count its tokens twice, so we annotate that span with what it lacks instead (its streams often
+    carry no usage). Agent or tool spans are parents, not the call itself, and do not count.
+    """
+    current = trace.get_current_span(context)
+    if not current.is_recording() or getattr(current, "kind", None) is SpanKind.SERVER:
+        return None
+    attributes = getattr(current, "attributes", None)
+    if not attributes or not any(marker in attributes for marker in GEN_AI_CALL_MARKERS):
+        return None
+    if attributes.get(GEN_AI_OPERATION_NAME) in GEN_AI_AGENT_OPERATIONS:
+        return None
+    return current
+
+
+def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context] | None]:
+    """Make ``call`` current in this context, and its span too when it is ours (so HTTP client
+    spans nest under it); a foreign span is current already."""
+    return CURRENT_CALL.set(call), (
+        otel_context.attach(trace.set_span_in_context(call.span, call.context))
+        if call.owns_span
+        else None
     )
 
 
-def leave(tokens: tuple[Token[GenAICall | None], Token[Context]]) -> None:
-    otel_context.detach(tokens[1])
+def leave(tokens: tuple[Token[GenAICall | None], Token[Context] | None]) -> None:
+    if tokens[1] is not None:
+        otel_context.detach(tokens[1])
     CURRENT_CALL.reset(tokens[0])
 
 

@@ -41,6 +41,7 @@ _COMPONENT = "openai"
 _OPERATIONS: Mapping[str, str] = {
     "/chat/completions": OPERATION_CHAT,
     "/responses": OPERATION_CHAT,
+    "/responses/compact": OPERATION_CHAT,  # compacts a conversation with a model: usage as /responses
     "/completions": OPERATION_TEXT_COMPLETION,
     "/embeddings": OPERATION_EMBEDDINGS,
 }

@@ -445,22 +445,100 @@ def test_span_is_current_during_the_http_request(api: FakeLLMAPI, spans: Spans) 
 
 
 def test_defers_to_another_genai_span(api: FakeLLMAPI, spans: Spans) -> None:
-    """Inside another instrumentation's span of the same call (e.g. openai-v2) we add no second
-    span; inside an agent span or any ordinary parent we do trace."""
+    """Inside another instrumentation's span of the same call we add no second span but fill in
+    what it lacks (tokens, bytes); inside an agent span or any ordinary parent we do trace."""
     from opentelemetry.trace import SpanKind as Kind
 
     tracer = spans.provider.get_tracer("other-instrumentation")
     client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
-    same_call = {attr.GEN_AI_OPERATION_NAME: "chat"}
+    same_call = {attr.GEN_AI_OPERATION_NAME: "chat", attr.GEN_AI_REQUEST_MODEL: "theirs"}
     with tracer.start_as_current_span("chat m", kind=Kind.CLIENT, attributes=same_call):
-        client.chat.completions.create(model="m", messages=MESSAGES)
+        result = client.chat.completions.create(model="m", messages=MESSAGES)
     agent = {attr.GEN_AI_OPERATION_NAME: "invoke_agent"}
     with tracer.start_as_current_span("invoke_agent shop", attributes=agent):
         client.chat.completions.create(model="m", messages=MESSAGES)
     with tracer.start_as_current_span("handler"):
         client.chat.completions.create(model="m", messages=MESSAGES)
-    names = sorted(s.name for s in spans.finished())
-    assert names == ["chat m", "chat m", "chat m", "handler", "invoke_agent shop"]
+    finished = spans.finished()
+    assert sorted(s.name for s in finished) == [
+        "chat m",
+        "chat m",
+        "chat m",
+        "handler",
+        "invoke_agent shop",
+    ]
+    foreign = finished[0].attributes or {}
+    assert finished[0].instrumentation_scope.name == "other-instrumentation"
+    assert foreign[attr.GEN_AI_USAGE_INPUT_TOKENS] == result.usage.prompt_tokens
+    assert foreign[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == result.usage.completion_tokens
+    assert foreign[attr.HTTP_RESPONSE_BODY_SIZE] == api.last().response_bytes
+    assert foreign[attr.GEN_AI_REQUEST_MODEL] == "theirs"  # what it had is never overwritten
+
+
+def test_foreign_tokens_are_kept_and_deprecated_markers_defer(
+    api: FakeLLMAPI, spans: Spans
+) -> None:
+    """A span marked the pre-1.37 way (``gen_ai.system``) is a model call's span for the exporter,
+    so it is one for us too; token counts it already has (under either name) are not mixed with
+    ours."""
+    from opentelemetry.trace import SpanKind as Kind
+
+    tracer = spans.provider.get_tracer("openllmetry-style")
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    marked = {
+        attr.GEN_AI_SYSTEM: "openai",
+        attr.GEN_AI_USAGE_PROMPT_TOKENS: 1000,
+        attr.GEN_AI_USAGE_COMPLETION_TOKENS: 7,
+    }
+    with tracer.start_as_current_span("openai.chat", kind=Kind.CLIENT, attributes=marked):
+        client.chat.completions.create(model="m", messages=MESSAGES)
+        # a stream ending after the other span has: nothing may be written to an ended span
+        stream = client.chat.completions.create(model="m", messages=MESSAGES, stream=True)
+    list(stream)
+    span = spans.one()
+    attributes = span.attributes or {}
+    assert attributes[attr.GEN_AI_USAGE_PROMPT_TOKENS] == 1000
+    assert attributes[attr.HTTP_REQUEST_BODY_SIZE] > 0  # what it lacked is added
+    assert attr.GEN_AI_USAGE_INPUT_TOKENS not in attributes
+    assert attr.GEN_AI_USAGE_OUTPUT_TOKENS not in attributes
+    assert attr.DOWNSTREAM_TOKENS_ESTIMATED not in attributes
+    assert fault_counts() == {}
+
+
+def test_openai_v2_stream_without_usage_gets_our_estimate(api: FakeLLMAPI, spans: Spans) -> None:
+    """With opentelemetry-instrumentation-openai-v2 also active, a stream without usage is counted
+    once, on its span, with our estimated tokens (it records none for such streams)."""
+    v2 = pytest.importorskip("opentelemetry.instrumentation.openai_v2")
+    from otel_downstream.exporters.span_inputs import classify, gen_ai_input
+
+    official = v2.OpenAIInstrumentor()
+    official.instrument(tracer_provider=spans.provider)
+    try:
+        instrument_openai(tracer_provider=spans.provider)
+        client = sync_client(api)
+        chunks = list(
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        )
+    finally:
+        official.uninstrument()
+    span = spans.one()
+    assert span.instrumentation_scope.name != "otel_downstream.agent.openai"
+    attributes = span.attributes or {}
+    assert attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
+    assert attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] >= len(chunks) - 1 > 0
+    assert classify(attributes, span.name, str(span.kind)) == "gen_ai"
+    assert gen_ai_input(attributes).output_tokens == attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS]
+
+
+def test_suppressed_instrumentation_is_not_traced(api: FakeLLMAPI, spans: Spans) -> None:
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    with suppress_instrumentation():
+        client.chat.completions.create(model="m", messages=MESSAGES)
+    assert spans.finished() == ()
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    assert len(spans.finished()) == 1
 
 
 def test_zero_code_opentelemetry_instrument(api: FakeLLMAPI, tmp_path: Any) -> None:
