@@ -23,6 +23,7 @@ from opentelemetry import trace
 from . import attributes as A
 from . import environment as env
 from .faults import report_fault
+from .host_lock import DEFAULT_LOCK_PATH, HostLock
 from .host_power import (
     HostProfile,
     cpu_watts,
@@ -57,6 +58,11 @@ class HostSampler:
     Arguments win over ``OTEL_DOWNSTREAM_HOST_*`` variables, which win over defaults; all are read
     here, once. A bad value raises ``ValueError`` now, naming the setting, rather than later on the
     sampling thread.
+
+    With a fixed share, a started sampler records only while it holds the host lock at
+    ``lock_path`` (see :mod:`.host_lock`), so the workers of one server count the host once; the
+    others stand by. With ``share="process"`` each process records its own share and takes no lock.
+    ``lock_path=None`` turns the lock off.
     """
 
     def __init__(
@@ -76,6 +82,7 @@ class HostSampler:
         process_cpu_reader: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
+        lock_path: str | None = DEFAULT_LOCK_PATH,
     ) -> None:
         self.interval_s = (
             interval_s
@@ -117,6 +124,12 @@ class HostSampler:
         self._wall_clock_ns = wall_clock_ns
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("otel_downstream.agent.host_sampler")
+        self._host_lock = (
+            HostLock(lock_path)
+            if lock_path is not None and isinstance(self._share_mode, float)
+            else None
+        )
+        self._standby = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -130,9 +143,17 @@ class HostSampler:
         """Whether a hardware energy counter is in use (else the power model)."""
         return self._rapl is not None
 
+    @property
+    def standing_by(self) -> bool:
+        """Whether a started sampler is waiting for another process to release the host lock."""
+        return self._standby
+
     def start(self) -> HostSampler:
         if self._thread is None:
             self._stop.clear()  # a sampler stopped earlier can be started again
+            self._standby = not self._take_lock()
+            if not self._standby:
+                self._restart_interval()  # time before start() is not this sampler's to count
             self._thread = threading.Thread(
                 target=self._run, name="otel-downstream-host-sampler", daemon=True
             )
@@ -140,12 +161,18 @@ class HostSampler:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread and record the partial last interval, so no energy is lost."""
+        """Stop the thread and record the partial last interval, so no energy is lost; a second
+        ``stop()`` records nothing."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self._safe_sample()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return  # never started, or stopped already: no interval of ours to close
+        thread.join(timeout)
+        if not self._standby:
+            self._safe_sample()
+        self._standby = False
+        if self._host_lock is not None:
+            self._host_lock.release()
 
     def sample_once(self) -> HostSample | None:
         """Account the time since the previous sample; None when no time has passed."""
@@ -239,7 +266,28 @@ class HostSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            if self._standby:
+                if self._take_lock():
+                    self._standby = False
+                    self._restart_interval()  # the time before was the previous holder's
+                continue
             self._safe_sample()
+
+    def _take_lock(self) -> bool:
+        """True when this sampler may record: it holds the host lock, or needs none."""
+        if self._host_lock is None:
+            return True
+        try:
+            return self._host_lock.try_acquire()
+        except OSError as exc:
+            report_fault("host_sampler", exc)  # said once; sampling beats silently not sampling
+            self._host_lock = None
+            return True
+
+    def _restart_interval(self) -> None:
+        with self._lock:
+            self._last = self._clock()
+            self._last_wall_ns = self._wall_clock_ns()
 
 
 def _clamp(value: float) -> float:

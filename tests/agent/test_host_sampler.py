@@ -240,3 +240,145 @@ def test_a_stopped_sampler_can_start_again(spans) -> None:
     time.sleep(0.15)
     s.stop()
     assert len(exporter.get_finished_spans()) >= before + 3
+
+
+def _wait_for(predicate: object, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_one_sampler_per_host_the_other_stands_by_and_takes_over(tmp_path: Path) -> None:
+    """Two samplers with a fixed share (two workers of one server): only the lock holder records;
+    when it stops, the other takes over, starting its interval then (no time counted twice)."""
+    recorders = []
+    for _ in range(2):
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        recorders.append((provider, exporter))
+    lock = str(tmp_path / "host.lock")
+    first, second = (
+        HostSampler(tracer_provider=p, interval_s=0.02, profile="mini_pc", lock_path=lock)
+        for p, _ in recorders
+    )
+    first.start()
+    second.start()
+    try:
+        assert not first.standing_by and second.standing_by
+        assert _wait_for(lambda: len(recorders[0][1].get_finished_spans()) >= 3)
+        assert recorders[1][1].get_finished_spans() == ()
+        first.stop()
+        handed_over = time.time_ns()
+        assert _wait_for(lambda: len(recorders[1][1].get_finished_spans()) >= 2)
+        assert not second.standing_by
+    finally:
+        first.stop()
+        second.stop()
+    last_of_first = max(s.end_time or 0 for s in recorders[0][1].get_finished_spans())
+    first_of_second = min(s.start_time or 0 for s in recorders[1][1].get_finished_spans())
+    assert last_of_first <= handed_over <= first_of_second
+
+
+def test_process_share_samplers_take_no_lock(tmp_path: Path, spans) -> None:
+    provider, _ = spans
+    lock = str(tmp_path / "host.lock")
+    samplers = [
+        HostSampler(
+            tracer_provider=provider,
+            interval_s=0.02,
+            profile="mini_pc",
+            share="process",
+            lock_path=lock,
+        ).start()
+        for _ in range(2)
+    ]
+    try:
+        assert not any(s.standing_by for s in samplers)
+    finally:
+        for s in samplers:
+            s.stop()
+    assert not (tmp_path / "host.lock").exists()
+
+
+def test_unusable_lock_file_is_reported_once_and_sampling_goes_on(tmp_path: Path, spans) -> None:
+    provider, exporter = spans
+    lock = str(tmp_path / "missing-dir" / "host.lock")
+    s = HostSampler(tracer_provider=provider, interval_s=0.02, profile="mini_pc", lock_path=lock)
+    s.start()
+    s.stop()
+    assert not s.standing_by
+    assert fault_counts() == {"host_sampler": 1}
+    assert len(exporter.get_finished_spans()) == 1  # the final partial interval
+
+
+_WORKER = """
+import sys, time
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_downstream.agent.host_sampler import HostSampler
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+s = HostSampler(tracer_provider=provider, interval_s=0.02, profile="mini_pc", lock_path=sys.argv[1])
+s.start()
+print("standby" if s.standing_by else "sampling", flush=True)
+while sys.stdin.readline().strip() == "state":  # run until told to stop
+    print("standby" if s.standing_by else "sampling", flush=True)
+s.stop()
+print(len(exporter.get_finished_spans()), flush=True)
+"""
+
+
+def test_worker_processes_count_the_host_once_and_a_killed_holder_is_replaced(
+    tmp_path: Path,
+) -> None:
+    """Real processes, as gunicorn's workers: the first holds the lock, the others stand by; when
+    the holder is killed (no clean stop), the kernel drops its lock and a survivor takes over."""
+    import subprocess
+    import sys
+
+    lock = str(tmp_path / "host.lock")
+
+    def worker() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", _WORKER, lock],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    holder = worker()
+    others: list[subprocess.Popen[str]] = []
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "sampling"
+        others += [worker() for _ in range(2)]
+        states = [o.stdout.readline().strip() for o in others if o.stdout is not None]
+        assert states == ["standby", "standby"]
+        holder.kill()
+        holder.wait(timeout=10)
+
+        def states_now() -> list[str]:
+            for o in others:
+                assert o.stdin is not None and o.stdout is not None
+                o.stdin.write("state\n")
+                o.stdin.flush()
+            return [o.stdout.readline().strip() for o in others if o.stdout is not None]
+
+        assert _wait_for(lambda: sorted(states_now()) == ["sampling", "standby"])
+        # stop the one standing by first, or it would take over from the other
+        by_state = dict(zip(states_now(), others, strict=True))
+        counts = {}
+        for state in ("standby", "sampling"):
+            out, _ = by_state[state].communicate("stop\n", timeout=20)
+            counts[state] = int(out.strip())
+        assert counts["standby"] == 0 and counts["sampling"] > 0, counts
+    finally:
+        for process in [holder, *others]:
+            if process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
