@@ -234,8 +234,12 @@ class Engine:
         output_tokens: int,
         latency_s: float | None,
         zone: str | None = None,
+        operation: str | None = None,
     ) -> Footprint:
-        """The ai_inference footprint of one call, priced at the provider's zone."""
+        """The ai_inference footprint of one call, priced at the provider's zone.
+
+        ``operation`` is ``gen_ai.operation.name``: embeddings are priced as a forward pass.
+        """
         return llm.llm_call(
             provider=provider,
             model=model,
@@ -245,6 +249,7 @@ class Engine:
             method=self.config.llm_method,
             zone=zone,
             include_embodied=self.config.include_embodied,
+            operation=operation,
         )
 
     # --- customer-hosted infrastructure --------------------------------------------------------

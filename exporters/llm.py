@@ -8,6 +8,9 @@ Methods (docs/methodology-llm.md has every formula, constant and source):
 - ``mistral-lca-2025``: CO₂e and water anchored on Mistral AI's published lifecycle analysis of
   Mistral Large 2, scaled per output token and by active parameters; energy from ``ecologits``.
 
+Embedding calls are not generative: whatever the method, they get ``embedding-encoder-v1``
+(``llm_embeddings``), one forward pass over the input tokens.
+
 The exporter calls :func:`llm_call` once per GenAI span, so everything that depends only on
 (provider, model, zone, method) is computed once and cached; a call is then a few float operations.
 Unknown models and providers never fail: they are estimated and flagged.
@@ -21,6 +24,12 @@ from typing import Final, cast
 
 from otel_downstream.exporters.footprint import JOULES_PER_KWH, ZERO, Footprint, Impact, InputError
 from otel_downstream.exporters.llm_ecologits import Coefficients, coefficients, evaluate
+from otel_downstream.exporters.llm_embeddings import (
+    EMBEDDING_METHOD,
+    CallKind,
+    call_kind,
+    embedding_bounds,
+)
 from otel_downstream.exporters.llm_parts import LlmParts, PartsPlan
 from otel_downstream.exporters.llm_registry import (
     Bounds,
@@ -77,7 +86,7 @@ class _Plan:
         self.parts_plan: PartsPlan = (method, low, high, include_embodied)
 
 
-_plans: dict[tuple[str, str, str | None, str, bool], _Plan] = {}
+_plans: dict[tuple[str, str, str | None, str, bool, CallKind], _Plan] = {}
 
 
 def llm_call(
@@ -90,29 +99,37 @@ def llm_call(
     method: str = DEFAULT_METHOD,
     zone: str | None = None,
     include_embodied: bool = True,
+    operation: str | None = None,
 ) -> Footprint:
     """Footprint of one call; raises :class:`InputError` naming the bad field and value.
 
     ``latency_s`` is the measured request duration (it caps the generation time, as in EcoLogits);
     ``None`` means unknown. ``zone`` overrides the provider's default electricity-mix zone (ISO
     3166-1 alpha-3 such as ``FRA`` or alpha-2 such as ``FR``; ``WOR`` is the world average).
+    ``operation`` is ``gen_ai.operation.name``: ``"embeddings"`` (or a model named as an
+    embedding model) is priced by ``embedding-encoder-v1`` from the input tokens.
     """
     out_tok = _tokens("output_tokens", output_tokens)
     in_tok = _tokens("input_tokens", input_tokens)
     latency = _latency(latency_s)
     if include_embodied is not True and include_embodied is not False:
         raise InputError("include_embodied", include_embodied, "True or False")
-    key = (provider, model, zone, method, include_embodied)
+    if operation is not None and not isinstance(operation, str):
+        raise InputError("operation", operation, "a gen_ai.operation.name string, or None")
+    kind = call_kind(operation, model)
+    key = (provider, model, zone, method, include_embodied, kind)
     try:
         plan = _plans.get(key)
     except TypeError:  # an unhashable argument: _plan names it in an InputError
         plan = None
     if plan is None:
-        plan = _plan(provider, model, zone, method, include_embodied)
+        plan = _plan(provider, model, zone, method, include_embodied, kind=kind)
         if len(_plans) < _MAX_PLANS:
             _plans[key] = plan
     if plan.method == "mistral-lca-2025":
         return _lca_footprint(plan, out_tok, latency)
+    if plan.method == EMBEDDING_METHOD:
+        out_tok = 0.0  # an embedding generates nothing; its usage reports no output tokens
     return _ecologits_footprint(plan, out_tok, in_tok, latency)
 
 
@@ -148,7 +165,15 @@ def _check_str(field: str, value: object) -> str:
     return value
 
 
-def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bool) -> _Plan:
+def _plan(
+    provider: str,
+    model: str,
+    zone: str | None,
+    method: str,
+    embodied: bool,
+    *,
+    kind: CallKind,
+) -> _Plan:
     _check_str("provider", provider)
     _check_str("model", model)
     if method not in METHODS:
@@ -157,11 +182,16 @@ def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bo
         _check_str("zone", zone)
     reg = registry()
     prov, flags = provider_spec(provider)
-    spec = resolve_model(prov.key, model)
     the_mix, zone_flags = mix(zone if zone is not None else prov.zone)
-    flags = (*flags, *spec.flags, *zone_flags)
     if the_mix.water_is_world_default:
-        flags = (*flags, "water_intensity_world_default")
+        zone_flags = (*zone_flags, "water_intensity_world_default")
+    if kind != "generate":
+        low, high, spec_flags = embedding_bounds(
+            model, prov, the_mix, by_name=kind == "embed_by_name"
+        )
+        return _embedding_plan(low, high, (*flags, *zone_flags, *spec_flags), embodied)
+    spec = resolve_model(prov.key, model)
+    flags = (*flags, *spec.flags, *zone_flags)
     prefill = reg.methods["prefill"]["input_to_output_token_energy_ratio"]
     ratio = float(prefill) if method == "ecologits-prefill" else 0.0
 
@@ -220,6 +250,21 @@ def _plan(provider: str, model: str, zone: str | None, method: str, embodied: bo
         include_embodied=True,
         data_version=f"mistral-lca-2025+{version}",
         lca=((g * act.low, g * act.high), (litres * act.low, litres * act.high)),
+    )
+
+
+def _embedding_plan(
+    low: Coefficients, high: Coefficients | None, flags: tuple[str, ...], embodied: bool
+) -> _Plan:
+    flags = flags if embodied else (*flags, "embodied_excluded")
+    version = f"{EMBEDDING_METHOD}+ecologits-{registry().ecologits_version}"
+    return _Plan(
+        EMBEDDING_METHOD,
+        low=low,
+        high=high,
+        flags=flags,
+        include_embodied=embodied,
+        data_version=version,
     )
 
 
