@@ -161,11 +161,23 @@ OTEL_DOWNSTREAM_RECORD_UNSAMPLED: Final = "OTEL_DOWNSTREAM_RECORD_UNSAMPLED"
 """``true`` (default) to record, not drop, request/LLM/host spans the trace sampler drops, so the
 footprint counts every one while the tracing backend still gets only the sampled ones."""
 
+
+# --- Accounting (configure() and serve alike) -----------------------------------------------------
 OTEL_DOWNSTREAM_MODEL_LABELS: Final = "OTEL_DOWNSTREAM_MODEL_LABELS"
-"""Comma-separated model names always given their own ``gen_ai_request_model`` label."""
+"""Comma-separated model names always given their own ``gen_ai_request_model`` label (every model
+the engine's registry knows is always allowed as well)."""
 
 OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT: Final = "OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT"
 """Distinct other model names labelled before the rest become ``other`` (default 200)."""
+
+OTEL_DOWNSTREAM_LABEL_SET_LIMIT: Final = "OTEL_DOWNSTREAM_LABEL_SET_LIMIT"
+"""Distinct label sets per metric group (HTTP: service, country, device class; GenAI: service,
+provider, model; host: service, country) before new sets are folded into ``ZZ``/``other``
+(default 5000; totals stay exact)."""
+
+OTEL_DOWNSTREAM_EDGE_SERVICES: Final = "OTEL_DOWNSTREAM_EDGE_SERVICES"
+"""Comma-separated ``service.name`` values whose SERVER spans are customer requests; SERVER spans
+of other services are internal hops and add no footprint. Unset = every service is an edge."""
 
 
 def env_str(name: str, default: str) -> str:

@@ -143,7 +143,8 @@ def _build(
 ) -> Configured:
     from prometheus_client import REGISTRY
 
-    from otel_downstream.exporters.accounting import DEFAULT_MODEL_LIMIT, Accountant
+    from otel_downstream.exporters.accounting import Accountant
+    from otel_downstream.exporters.accounting_settings import AccountingSettings
     from otel_downstream.exporters.engine import Engine
     from otel_downstream.exporters.exporter import FootprintSpanProcessor
 
@@ -156,11 +157,8 @@ def _build(
         host_sampler = env.env_bool(env.OTEL_DOWNSTREAM_HOST_SAMPLER, False)
     if record_unsampled is None:
         record_unsampled = env.env_bool(env.OTEL_DOWNSTREAM_RECORD_UNSAMPLED, True)
-    if allowed_models is None:
-        raw = env.env_str(env.OTEL_DOWNSTREAM_MODEL_LABELS, "")
-        allowed_models = [m.strip() for m in raw.split(",") if m.strip()]
-    if model_limit is None:
-        model_limit = env.env_int(env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT, DEFAULT_MODEL_LIMIT)
+    # Label bounds and edge services: the same reader ``serve``'s accountant uses.
+    settings = AccountingSettings.resolve(allowed_models=allowed_models, model_limit=model_limit)
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
         raise ValueError(f"metrics_port={metrics_port!r}: expected 0-65535, 0 or None for none")
 
@@ -170,7 +168,12 @@ def _build(
     name = service_name or _service_name_of(provider)
     reg = REGISTRY if registry is None else registry
     accountant = Accountant(
-        engine, registry=reg, allowed_models=tuple(allowed_models), model_limit=model_limit
+        engine,
+        registry=reg,
+        allowed_models=settings.allowed_models,
+        model_limit=settings.model_limit,
+        label_set_limit=settings.label_set_limit,
+        edge_services=settings.edge_services,
     )
     sees_unsampled = bool(record_unsampled) and wrap_sampler(provider)
     processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry
@@ -28,10 +28,21 @@ from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
 from otel_downstream.agent.faults import report_fault
 
 from . import metrics as M
+from .accounting_settings import DEFAULT_LABEL_SET_LIMIT, DEFAULT_MODEL_LIMIT, AccountingSettings
 from .engine import Engine, EngineConfig
 from .footprint import Footprint, InputError
 from .http_cells import HttpCell, engine_country, http_unknown_kinds, probe_cell, unknown_kinds
-from .labels import NOT_APPLICABLE, OTHER, BoundedLabel, normalize_country, normalize_device_class
+from .labels import (
+    FOLDED_DEVICE_CLASS,
+    NOT_APPLICABLE,
+    OTHER,
+    BoundedLabel,
+    LabelSets,
+    normalize_country,
+    normalize_device_class,
+    normalize_host_method,
+)
+from .llm_registry import registry as llm_registry
 from .pending_sums import PendingSums
 from .span_inputs import (
     AttributeValue,
@@ -45,15 +56,19 @@ from .span_inputs import (
     http_input,
 )
 
+__all__ = ["DEFAULT_LABEL_SET_LIMIT", "DEFAULT_MODEL_LIMIT", "Accountant"]
+
 _logger = logging.getLogger("otel_downstream")
 
-DEFAULT_MODEL_LIMIT: Final = 200
 DEFAULT_PROVIDER_LIMIT: Final = 32
 DEFAULT_SERVICE_LIMIT: Final = 100
 FUNCTIONAL_UNIT_LIMIT: Final = 16
 """Distinct functional-unit names (user, order, ...) before the rest become ``other``."""
 
 _NA: Final = NOT_APPLICABLE
+_ZZ: Final = "ZZ"
+INTERNAL_REQUEST: Final = "internal_request"
+"""``downstream_spans_accounted_total`` type of a SERVER span of a service not in the edge list."""
 _BUCKETS: Final = M.CO2E_BUCKETS_G
 _N_BUCKETS: Final = M.CO2E_N_BUCKETS
 
@@ -68,20 +83,37 @@ class Accountant:
         *,
         registry: CollectorRegistry | None = None,
         engine_config: EngineConfig | None = None,
-        allowed_models: tuple[str, ...] = (),
-        model_limit: int = DEFAULT_MODEL_LIMIT,
+        allowed_models: Iterable[str] | None = None,
+        model_limit: int | None = None,
         provider_limit: int = DEFAULT_PROVIDER_LIMIT,
         service_limit: int = DEFAULT_SERVICE_LIMIT,
+        label_set_limit: int | None = None,
+        edge_services: Iterable[str] | None = None,
     ) -> None:
+        """``None`` settings come from the environment (``accounting_settings.py``), so the
+        in-process path and ``serve`` read the same variables; a bad value raises ``ValueError``."""
+        settings = AccountingSettings.resolve(
+            allowed_models=allowed_models,
+            model_limit=model_limit,
+            label_set_limit=label_set_limit,
+            edge_services=edge_services,
+        )
         self.engine = engine if engine is not None else Engine(engine_config)
         if metrics is None:
             build = {"version": _package_version(), **self.engine.versions()}
             metrics = M.FootprintMetrics(registry, build_info=build)
         self.metrics = metrics
-        self._models = BoundedLabel("gen_ai_request_model", model_limit, allowed_models)
+        # Models the engine knows never fold into ``other`` because of unknown fine-tune ids.
+        known = (*llm_registry().by_name, *settings.allowed_models)
+        self._models = BoundedLabel("gen_ai_request_model", settings.model_limit, known)
         self._providers = BoundedLabel("gen_ai_provider_name", provider_limit)
         self._services = BoundedLabel("service_name", service_limit)
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
+        limit = settings.label_set_limit
+        self._request_sets = LabelSets("request_labels", limit)
+        self._gen_ai_sets = LabelSets("gen_ai_labels", limit)
+        self._host_sets = LabelSets("host_labels", limit)
+        self._edge = settings.edge_services
         self._sums = PendingSums(metrics)
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
@@ -109,15 +141,20 @@ class Accountant:
                 return False
             if not 0.0 < weight < math.inf:
                 raise SpanRejected("invalid_weight", "weight", weight, "an adjusted count > 0")
-            service = self._label(self._services, service_name or "unknown_service")
+            # The service label is admitted only after the span passed validation, so rejected
+            # spans cannot use up the service_name slots.
+            raw = service_name or "unknown_service"
             if span_type == "http":
-                self._http(http_input(attributes), service, weight)
+                if self._edge and raw not in self._edge:  # an internal hop, not a customer's
+                    self._sums.bump(self.metrics.spans_accounted, (INTERNAL_REQUEST,), weight)
+                    return True
+                service = self._http(http_input(attributes), raw, weight)
             elif span_type == "gen_ai":
-                self._gen_ai(gen_ai_input(attributes, duration_s), service, weight)
+                service = self._gen_ai(gen_ai_input(attributes, duration_s), raw, weight)
             elif span_type == "host":
-                self._host(host_input(attributes), service, weight)
+                service = self._host(host_input(attributes), raw, weight)
             else:
-                self._http(http_input(attributes, engagement_only=True), service, weight)
+                service = self._http(http_input(attributes, engagement_only=True), raw, weight)
             unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
             if unit is not None:
                 self._functional_unit(unit, service, weight)
@@ -145,38 +182,42 @@ class Accountant:
 
     # --- per span type -------------------------------------------------------------------------
 
-    def _http(self, record: HttpInput, service: str, weight: float) -> None:
+    def _http(self, record: HttpInput, service_name: str, weight: float) -> str:
         sums = self._sums
         country, country_ok = normalize_country(record.country)
         device, device_ok = normalize_device_class(record.device_class)
+        service = self._label(self._services, service_name)
+        key = (service, country, device)
+        cell = sums.cells.get(key)
+        if cell is None:
+            cell = self._cell(key)
+            if cell.labels != key:  # over the cap: folded (its spans never find a cell by key)
+                sums.bump(self.metrics.label_overflow, (self._request_sets.name,), 1.0)
+        label_country, label_device = cell.labels[1], cell.labels[2]
         if not country_ok:
             sums.bump(self.metrics.unknown, ("invalid_country",), weight)
         if not device_ok:
             sums.bump(self.metrics.unknown, ("device_class",), weight)
         if not record.response_size_known:
             sums.bump(self.metrics.unknown, ("response_size",), weight)
-        cell = None
-        if record.counts_request:
-            key = (service, country, device)
-            cell = sums.cells.get(key)
-            if cell is None:
-                cell = self._new_cell(key)
-            if record.engagement_s is None and cell.linear:
-                req, resp = record.request_bytes, record.response_bytes
-                co2 = cell.co2_a + cell.co2_b * req + cell.co2_c * resp
-                with sums.lock:
-                    if cell.n == 0.0:
-                        sums.dirty.append(cell)
-                    cell.n += weight
-                    cell.req += weight * req
-                    cell.resp += weight * resp
-                    cell.ln += weight
-                    cell.lreq += weight * req
-                    cell.lresp += weight * resp
-                    hist = cell.hist
-                    hist[bisect.bisect_left(_BUCKETS, co2)] += weight
-                    hist[_N_BUCKETS] += weight * co2
-                return
+        if not record.counts_request:
+            cell = None  # a beacon adds footprint under the cell's labels, not a request
+        elif record.engagement_s is None and cell.linear:
+            req, resp = record.request_bytes, record.response_bytes
+            co2 = cell.co2_a + cell.co2_b * req + cell.co2_c * resp
+            with sums.lock:
+                if cell.n == 0.0:
+                    sums.dirty.append(cell)
+                cell.n += weight
+                cell.req += weight * req
+                cell.resp += weight * resp
+                cell.ln += weight
+                cell.lreq += weight * req
+                cell.lresp += weight * resp
+                hist = cell.hist
+                hist[bisect.bisect_left(_BUCKETS, co2)] += weight
+                hist[_N_BUCKETS] += weight * co2
+            return service
         footprints = self.engine.http_request(
             request_bytes=record.request_bytes,
             response_bytes=record.response_bytes,
@@ -184,9 +225,10 @@ class Accountant:
             device_class=device,
             engagement_s=record.engagement_s,
         )
+        tail = (label_country, label_device, _NA, _NA)
         with sums.lock:
             for fp in footprints:
-                sums.add_footprint(fp, (service, fp.segment), (country, device, _NA, _NA), weight)
+                sums.add_footprint(fp, (service, fp.segment), tail, weight)
             for kind in http_unknown_kinds(footprints, country):
                 sums.count(self.metrics.unknown, (kind,), weight)
             if cell is not None:
@@ -198,8 +240,9 @@ class Accountant:
                 sums.observe(service, "http", sum(fp.total.co2e_g for fp in footprints), weight)
             else:
                 sums.count(self.metrics.spans_accounted, ("engagement",), weight)
+        return service
 
-    def _gen_ai(self, record: GenAIInput, service: str, weight: float) -> None:
+    def _gen_ai(self, record: GenAIInput, service_name: str, weight: float) -> str:
         def call(zone: str | None) -> Footprint:
             return self.engine.llm_call(
                 provider=record.provider,
@@ -219,10 +262,19 @@ class Accountant:
             # An unusable zone attribute: the provider's own zone stands in, counted.
             sums.bump(self.metrics.unknown, ("invalid_zone",), weight)
             fp = call(None)
+        service = self._label(self._services, service_name)
         provider = self._label(self._providers, record.provider)
         model = self._label(self._models, record.model)
         labels = (service, provider, model)
         m = self.metrics
+        if not self._gen_ai_sets.admit(labels):  # the engine priced the real model already
+            sums.bump(m.label_overflow, (self._gen_ai_sets.name,), 1.0)
+            provider, model = (
+                (provider, OTHER)
+                if (service, provider, OTHER) in self._gen_ai_sets
+                else (OTHER, OTHER)
+            )
+            labels = (service, provider, model)
         with sums.lock:
             sums.add_footprint(fp, (service, fp.segment), (_NA, _NA, provider, model), weight)
             for kind in unknown_kinds((fp,)):
@@ -232,12 +284,12 @@ class Accountant:
             sums.count(m.tokens, (*labels, M.TOKEN_OUTPUT), weight * record.output_tokens)
             sums.count(m.spans_accounted, ("gen_ai",), weight)
             sums.observe(service, "gen_ai", fp.total.co2e_g, weight)
+        return service
 
-    def _host(self, record: HostInput, service: str, weight: float) -> None:
+    def _host(self, record: HostInput, service_name: str, weight: float) -> str:
         sums, m = self._sums, self.metrics
         country, country_ok = normalize_country(record.country)
-        if not country_ok:
-            sums.bump(m.unknown, ("invalid_country",), weight)
+        method, method_ok = normalize_host_method(record.method)
         fp = self.engine.host_interval(
             energy_j=record.energy_j,
             country=engine_country(country),
@@ -245,12 +297,22 @@ class Accountant:
             share=record.share,
             embodied_co2e_g=record.embodied_co2e_g,
         )
+        service = self._label(self._services, service_name)
+        label_country = country
+        if not self._host_sets.admit((service, country)):
+            label_country = _ZZ
+            sums.bump(m.label_overflow, (self._host_sets.name,), 1.0)
         with sums.lock:
-            sums.add_footprint(fp, (service, fp.segment), (country, _NA, _NA, _NA), weight)
+            if not country_ok:
+                sums.count(m.unknown, ("invalid_country",), weight)
+            if not method_ok:
+                sums.count(m.unknown, ("host_method",), weight)
+            sums.add_footprint(fp, (service, fp.segment), (label_country, _NA, _NA, _NA), weight)
             for kind in unknown_kinds((fp,)):
                 sums.count(m.unknown, (kind,), weight)
-            sums.count(m.host_samples, (service, record.method or "unknown"), weight)
+            sums.count(m.host_samples, (service, method), weight)
             sums.count(m.spans_accounted, ("host",), weight)
+        return service
 
     def _functional_unit(self, unit: object, service: str, weight: float) -> None:
         """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
@@ -278,14 +340,25 @@ class Accountant:
         self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
 
-    def _new_cell(self, key: tuple[str, str, str]) -> HttpCell:
-        """Probe the engine once for this (service, country, device class)."""
+    def _cell(self, key: tuple[str, str, str]) -> HttpCell:
+        """The cell for a (service, country, device class) seen for the first time.
+
+        Under the label-set cap: a new cell, its coefficients probed once. Over it: the service's
+        fold cell (``ZZ``, ``other``), never probed, so each of its spans goes to the engine with
+        its real country and device class: the totals stay exact, only the breakdown is folded.
+        """
         sums = self._sums
+        admitted = self._request_sets.admit(key)
+        label = key if admitted else (key[0], _ZZ, FOLDED_DEVICE_CLASS)
+        if not admitted:
+            cell = sums.cells.get(label)
+            if cell is not None:
+                return cell
         with sums.lock:  # flush iterates the histograms
             hist = sums.hist(key[0], "http")
-        cell = probe_cell(self.engine, key, hist)
+        cell = probe_cell(self.engine, key, hist) if admitted else HttpCell(label, hist)
         with sums.lock:
-            return sums.cells.setdefault(key, cell)
+            return sums.cells.setdefault(label, cell)
 
 
 def _weight_or_one(weight: float) -> float:

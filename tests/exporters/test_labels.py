@@ -9,11 +9,14 @@ import pytest
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES
 from otel_downstream.exporters.labels import (
+    HOST_METHODS,
     MAX_LABEL_LENGTH,
     OTHER,
     BoundedLabel,
+    LabelSets,
     normalize_country,
     normalize_device_class,
+    normalize_host_method,
 )
 
 
@@ -24,7 +27,10 @@ from otel_downstream.exporters.labels import (
         ("fr", ("FR", True)),
         (None, ("ZZ", True)),
         ("ZZ", ("ZZ", True)),
-        ("FRA", ("ZZ", False)),
+        ("FRA", ("FR", True)),  # alpha-3 from non-Python instrumentations: the same country
+        ("deu", ("DE", True)),
+        ("XYZ", ("ZZ", False)),
+        ("ZZZ", ("ZZ", False)),
         ("F1", ("ZZ", False)),
         ("", ("ZZ", False)),
         ("XK", ("XK", True)),  # Kosovo: user-assigned, but CDNs and GeoIP databases use it
@@ -42,7 +48,10 @@ def test_country_is_alpha2_or_zz(raw: object, expected: tuple[str, bool]) -> Non
 
 def test_country_labels_are_bounded_by_the_alphabet() -> None:
     labels = {
-        normalize_country(chr(a) + chr(b))[0] for a in range(0x20, 0x250) for b in range(65, 91)
+        normalize_country(chr(a) + chr(b) + tail)[0]
+        for a in range(0x20, 0x250)
+        for b in range(65, 91)
+        for tail in ("", "A", "N")
     }
     assert len(labels) <= 260
     assert all(len(v) == 2 and v.isascii() and v.isupper() for v in labels)
@@ -110,3 +119,29 @@ def test_concurrent_admission_never_exceeds_the_limit() -> None:
 def test_negative_limit_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="limit=-1"):
         BoundedLabel("m", -1)
+
+
+@pytest.mark.parametrize("method", HOST_METHODS)
+def test_host_methods_are_a_closed_set(method: str) -> None:
+    assert normalize_host_method(method) == (method, True)
+    assert normalize_host_method(method.upper()) == (method, True)
+
+
+@pytest.mark.parametrize("raw", ["m0-1-" + "x" * 1000, "rapl", "measured-ish"])
+def test_other_host_methods_become_unknown(raw: str) -> None:
+    assert normalize_host_method(raw) == ("unknown", False)
+    assert normalize_host_method("") == ("unknown", True)
+
+
+def test_label_sets_admit_the_first_n_combinations_and_remember_them() -> None:
+    sets = LabelSets("request_labels", 2)
+    assert [sets.admit(k) for k in [("a", "FR"), ("a", "DE"), ("a", "US"), ("a", "FR")]] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert ("a", "US") not in sets and ("a", "DE") in sets
+    assert sets.size == 2
+    with pytest.raises(ValueError, match="limit=0"):
+        LabelSets("request_labels", 0)
