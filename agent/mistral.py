@@ -1,11 +1,15 @@
-"""Mistral SDK wrapper: one CLIENT span per chat, FIM, agents or embeddings call.
+"""Mistral SDK wrapper: one CLIENT span per chat, FIM, agents, embeddings, Responses or
+Conversations call.
 
 The Speakeasy-generated Mistral SDK has no single method that returns parsed results (each operation
 parses its own response), so we wrap the operation methods themselves (``chat.complete``/``stream``
-and their ``_async`` twins, ``fim``, ``agents``, ``embeddings.create``) and, for byte counts,
-``BaseSDK.do_request``/``do_request_async``, which every operation calls with the HTTP exchange. Both
-the 3.x layout (``mistralai.client``) and the 1.x/2.x one (``mistralai``) are supported. Streams are
-the SDK's own ``EventStream`` objects, observed in place (see :mod:`.genai_stream`).
+and their ``_async`` twins, ``fim``, ``agents``, ``embeddings.create``, ``responses.create``,
+``beta.conversations.start``/``append``/``restart`` and their ``_stream``/``_async`` variants) and,
+for byte counts, ``BaseSDK.do_request``/``do_request_async``, which every operation calls with the
+HTTP exchange. Both the 3.x layout (``mistralai.client``) and the 1.x/2.x one (``mistralai``) are
+supported, and so are the Azure and GCP clients 3.x bundles (``mistralai.azure.client``,
+``mistralai.gcp.client``) when they import. Streams are the SDK's own ``EventStream`` objects,
+observed in place (see :mod:`.genai_stream`).
 """
 
 from __future__ import annotations
@@ -37,37 +41,155 @@ __all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
 
 _COMPONENT = "mistral"
 
-# (client attribute, module, class, operation, methods -> streamed?)
-_TARGETS: tuple[tuple[str, str, str, str, dict[str, bool]], ...] = (
-    (
-        "chat",
-        "chat",
-        "Chat",
-        OPERATION_CHAT,
-        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
-    ),
-    (
-        "agents",
-        "agents",
-        "Agents",
-        OPERATION_CHAT,
-        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
-    ),
-    (
-        "fim",
-        "fim",
-        "Fim",
-        OPERATION_TEXT_COMPLETION,
-        {"complete": False, "complete_async": False, "stream": True, "stream_async": True},
-    ),
+
+class _ConversationCall(GenAICall):
+    """A call of the Conversations API, whose results read differently from chat completions: the
+    model is named by the output entries, streamed text comes in ``message.output.delta`` events and
+    usage in ``conversation.response.done``. Each is adapted to the chat-completion shape that
+    :class:`GenAICall` reads, so the accounting itself stays in one place."""
+
+    __slots__ = ()
+
+    def observe_result(self, result: object) -> None:
+        try:
+            model = None
+            for output in getattr(result, "outputs", None) or ():
+                named = getattr(output, "model", None)
+                if isinstance(named, str) and named:
+                    model = named
+                    break
+            adapted = _Reading(model, getattr(result, "usage", None), ())
+        except Exception as exc:
+            report_fault(self.component, exc)
+            return
+        super().observe_result(adapted)
+
+    def observe_chunk(self, chunk: Any) -> None:
+        try:
+            adapted = _conversation_event(getattr(chunk, "data", chunk))
+        except Exception as exc:
+            report_fault(self.component, exc)
+            adapted = _NOTHING  # still the first chunk's time
+        super().observe_chunk(adapted)
+
+
+class _Reading:
+    """A chat-completion-shaped view (``model``, ``usage``, ``choices``) of a conversation result."""
+
+    __slots__ = ("choices", "model", "usage")
+
+    def __init__(self, model: object, usage: object, choices: tuple[_Choice, ...]) -> None:
+        self.model = model
+        self.usage = usage
+        self.choices = choices
+
+
+class _Choice:
+    __slots__ = ("delta", "finish_reason", "index")
+
+    def __init__(self, delta: _Delta) -> None:
+        self.delta = delta
+        self.finish_reason = None
+        self.index = 0
+
+
+class _Delta:
+    __slots__ = ("content", "tool_calls")
+
+    def __init__(self, content: object, tool_calls: tuple[_ToolCall, ...] | None) -> None:
+        self.content = content
+        self.tool_calls = tool_calls
+
+
+class _ToolCall:
+    """A streamed function call: its ``function.arguments`` text is what is counted."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, arguments: object) -> None:
+        self.function = _Function(arguments)
+
+
+class _Function:
+    __slots__ = ("arguments", "name")
+
+    def __init__(self, arguments: object) -> None:
+        self.arguments = arguments
+        self.name = None  # repeated on every delta of the call: not counted
+
+
+_NOTHING = _Reading(None, None, ())
+
+
+def _conversation_event(data: Any) -> _Reading:
+    """The chat-chunk reading of one streamed conversation event (``ConversationEvents.data``)."""
+    kind = getattr(data, "type", None)
+    if kind == "message.output.delta":
+        model = getattr(data, "model", None)
+        delta = _Delta(getattr(data, "content", None), None)
+        return _Reading(model if isinstance(model, str) else None, None, (_Choice(delta),))
+    if kind == "function.call.delta":
+        call = _ToolCall(getattr(data, "arguments", None))
+        return _Reading(None, None, (_Choice(_Delta(None, (call,))),))
+    if kind == "conversation.response.done":
+        return _Reading(None, getattr(data, "usage", None), ())
+    return _NOTHING
+
+
+# (client attribute path, module, class, operation, methods -> streamed? (None: when the call
+# passes stream=True), the call class reading its results)
+_Target = tuple[str, str, str, str, dict[str, bool | None], type[GenAICall]]
+_COMPLETIONS: dict[str, bool | None] = {
+    "complete": False,
+    "complete_async": False,
+    "stream": True,
+    "stream_async": True,
+}
+_CONVERSATIONS: dict[str, bool | None] = {
+    f"{verb}{suffix}": streamed
+    for verb in ("start", "append", "restart")
+    for suffix, streamed in (
+        ("", False),
+        ("_async", False),
+        ("_stream", True),
+        ("_stream_async", True),
+    )
+}
+_TARGETS: tuple[_Target, ...] = (
+    ("chat", "chat", "Chat", OPERATION_CHAT, _COMPLETIONS, GenAICall),
+    ("agents", "agents", "Agents", OPERATION_CHAT, _COMPLETIONS, GenAICall),
+    ("fim", "fim", "Fim", OPERATION_TEXT_COMPLETION, _COMPLETIONS, GenAICall),
     (
         "embeddings",
         "embeddings",
         "Embeddings",
         OPERATION_EMBEDDINGS,
         {"create": False, "create_async": False},
+        GenAICall,
+    ),
+    # POST /v1/responses: one method, streamed when called with stream=True
+    (
+        "responses",
+        "responses",
+        "Responses",
+        OPERATION_CHAT,
+        {"create": None, "create_async": None},
+        GenAICall,
+    ),
+    (
+        "beta.conversations",
+        "conversations",
+        "Conversations",
+        OPERATION_CHAT,
+        _CONVERSATIONS,
+        _ConversationCall,
     ),
 )
+# Clients for other clouds that mistralai 3.x bundles, each with its own BaseSDK and Chat (GCP's also
+# Fim): patched too when they import (the GCP one needs google-auth; without it, it is skipped).
+# Their calls keep gen_ai.provider.name=mistral_ai: the GenAI conventions define no value for Mistral
+# models hosted on Azure or Vertex AI (provider_name / the environment variable can say otherwise).
+_CLOUD_PACKAGES = ("mistralai.azure.client", "mistralai.gcp.client")
 _HTTP_METHODS = ("do_request", "do_request_async")
 
 
@@ -93,18 +215,33 @@ def _package() -> str:
     return "mistralai.client"
 
 
-def _module(name: str) -> ModuleType:
-    return importlib.import_module(f"{_package()}.{name}")
+def _packages() -> list[str]:
+    """The SDK's own package, then each bundled cloud client package that imports."""
+    packages = [_package()]
+    for name in _CLOUD_PACKAGES:
+        try:
+            importlib.import_module(f"{name}.basesdk")
+        except Exception:  # absent from this SDK version, or its own dependencies are missing
+            continue
+        packages.append(name)
+    return packages
+
+
+def _module(package: str, name: str) -> ModuleType:
+    return importlib.import_module(f"{package}.{name}")
 
 
 _SERVERS: dict[str, tuple[str | None, int | None]] = {}
 _MAX_SERVERS = 64  # distinct server URLs a process talks to; a bound, not a tuning knob
 
 
-def _server(sdk: Any) -> tuple[str | None, int | None]:
-    """(host, port) of the client's server URL, parsed once per URL rather than on every call."""
+def _server(sdk: Any, kwargs: dict[str, Any]) -> tuple[str | None, int | None]:
+    """(host, port) of the server the call goes to: its own ``server_url=`` when it passes one, else
+    the client's server URL; parsed once per URL rather than on every call."""
     try:
-        url, _ = sdk.sdk_configuration.get_server_details()
+        url = kwargs.get("server_url")
+        if not isinstance(url, str) or not url:
+            url, _ = sdk.sdk_configuration.get_server_details()
         server = _SERVERS.get(url)
         if server is None:
             parts = urlsplit(url)
@@ -113,14 +250,20 @@ def _server(sdk: Any) -> tuple[str | None, int | None]:
                 _SERVERS.clear()
             _SERVERS[url] = server
         return server
-    except Exception:  # an unusual configuration only costs us server.address
+    except Exception as exc:  # costs us server.address, which the HTTP exchange may still give
+        report_fault(_COMPONENT, exc)
         return None, None
 
 
 def _wrap_operation(
-    settings: _Settings, operation: str, streamed: bool, bound_sdk: Any = None
+    settings: _Settings,
+    operation: str,
+    streamed: bool | None,
+    call_class: type[GenAICall],
+    bound_sdk: Any = None,
 ) -> Callable[[Any], Any]:
-    """Factory for an operation-method wrapper (class-level when ``bound_sdk`` is None)."""
+    """Factory for an operation-method wrapper (class-level when ``bound_sdk`` is None);
+    ``streamed`` None means the call's ``stream=True`` decides."""
 
     def make(original: Any) -> Any:
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:
@@ -130,14 +273,14 @@ def _wrap_operation(
                     return None
                 sdk = bound_sdk if bound_sdk is not None else args[0]
                 model = kwargs.get("model")
-                return GenAICall(
+                return call_class(
                     settings.tracer,
                     component=_COMPONENT,
                     operation=operation,
                     provider=settings.provider,
                     request_model=model if isinstance(model, str) else None,
-                    stream=streamed,
-                    server=_server(sdk),
+                    stream=kwargs.get("stream") is True if streamed is None else streamed,
+                    server=_server(sdk, kwargs),
                     body=kwargs,
                     context=context,
                 )
@@ -145,7 +288,8 @@ def _wrap_operation(
                 report_fault(_COMPONENT, exc)
                 return None
 
-        return traced(original, begin, _complete_stream if streamed else _complete)
+        # a stream=None method may return either: _complete_stream passes plain results on
+        return traced(original, begin, _complete if streamed is False else _complete_stream)
 
     return make
 
@@ -206,16 +350,33 @@ def _settings(tracer_provider: TracerProvider | None, provider_name: str | None)
     return _Settings(trace.get_tracer(__name__, tracer_provider=tracer_provider), provider)
 
 
-def _owners(client: Any) -> Iterator[tuple[Any, str, dict[str, bool]]]:
-    """(object to patch, operation, methods) for the SDK classes or for one client's sub-SDKs."""
-    for attribute, module, cls, operation, methods in _TARGETS:
-        try:
-            owner = (
-                getattr(client, attribute) if client is not None else getattr(_module(module), cls)
-            )
-        except (ImportError, AttributeError):
-            continue  # this SDK version has no such resource
-        yield owner, operation, methods
+def _owners(
+    client: Any, packages: list[str]
+) -> Iterator[tuple[Any, str, dict[str, bool | None], type[GenAICall]]]:
+    """(object to patch, operation, methods, call class) for one client's sub-SDKs, or for the SDK
+    classes of every package in ``packages`` when ``client`` is None."""
+    if client is not None:
+        for attribute, _, _, operation, methods, call_class in _TARGETS:
+            try:
+                owner = client
+                for part in attribute.split("."):
+                    owner = getattr(owner, part)
+            except (ImportError, AttributeError):
+                continue  # this SDK version (or this cloud's client) has no such resource
+            yield owner, operation, methods, call_class
+        return
+    for package in packages:
+        for _, module, cls, operation, methods, call_class in _TARGETS:
+            try:
+                owner = getattr(_module(package, module), cls)
+            except (ImportError, AttributeError):
+                continue
+            yield owner, operation, methods, call_class
+
+
+def _base_sdks(packages: list[str]) -> Iterator[Any]:
+    for package in packages:
+        yield _module(package, "basesdk").BaseSDK
 
 
 def instrument_mistral(
@@ -231,32 +392,36 @@ def instrument_mistral(
     """
     settings = _settings(tracer_provider, provider_name)
     bound = client is not None
-    for owner, operation, methods in _owners(client):
+    packages = _packages()
+    for owner, operation, methods, call_class in _owners(client, packages):
         for name, streamed in methods.items():
             wrap_attribute(
                 owner,
                 name,
-                _wrap_operation(settings, operation, streamed, owner if bound else None),
+                _wrap_operation(
+                    settings, operation, streamed, call_class, owner if bound else None
+                ),
             )
         if bound:
             for name in _HTTP_METHODS:
                 wrap_attribute(owner, name, _wrap_http)
     if not bound:
-        base = _module("basesdk").BaseSDK
-        for name in _HTTP_METHODS:
-            wrap_attribute(base, name, _wrap_http)
+        for base in _base_sdks(packages):
+            for name in _HTTP_METHODS:
+                wrap_attribute(base, name, _wrap_http)
     return client
 
 
 def uninstrument_mistral(client: Any = None) -> None:
     """Undo :func:`instrument_mistral` for ``client``, or the global patch when None."""
-    for owner, _, methods in _owners(client):
+    packages = _packages()
+    for owner, _, methods, _ in _owners(client, packages):
         for name in (*methods, *_HTTP_METHODS):
             unwrap_attribute(owner, name)
     if client is None:
-        base = _module("basesdk").BaseSDK
-        for name in _HTTP_METHODS:
-            unwrap_attribute(base, name)
+        for base in _base_sdks(packages):
+            for name in _HTTP_METHODS:
+                unwrap_attribute(base, name)
 
 
 class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]

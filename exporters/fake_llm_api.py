@@ -7,7 +7,8 @@ providers' error bodies (built in :mod:`.fake_llm_payloads`). Content is filler 
 characters per token.
 
 Paths: ``/v1/...`` speaks OpenAI (``/openai/deployments/<name>/...`` too, for Azure clients);
-``/mistral/v1/...`` speaks Mistral. Per request, headers choose a behaviour:
+``/mistral/v1/...`` speaks Mistral (chat, FIM, agents, embeddings, ``responses``, ``conversations``
+with its ``/{id}`` append and ``/{id}/restart``). Per request, headers choose a behaviour:
 
 * ``x-fake-scenario``: ``ok`` (default), ``error-401``, ``error-422``, ``error-429``, ``error-500``,
   ``malformed-sse``, ``truncated`` (stream cut mid-body), ``no-usage`` (stream without usage);
@@ -151,6 +152,16 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "embeddings":
             self._send_json(200, payloads.embeddings(body, model, settings, mistral), len(raw))
             return
+        if endpoint == "conversations":  # Mistral only: start, append, restart
+            if body.get("stream"):
+                events = payloads.conversation_events(
+                    model, tokens, settings, include_usage=scenario != "no-usage"
+                )
+                self._send_stream(events, scenario, len(raw))
+            else:
+                payload = payloads.conversation_response(model, tokens, settings)
+                self._send_json(200, payload, len(raw))
+            return
         if body.get("stream"):
             # Mistral always reports usage on the last chunk; OpenAI only when asked to.
             include_usage = scenario != "no-usage"
@@ -168,7 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_stream(events, scenario, len(raw))
             return
         if endpoint == "responses":
-            self._send_json(200, payloads.response_object(model, tokens, settings), len(raw))
+            payload = payloads.response_object(model, tokens, settings, mistral=mistral)
+            self._send_json(200, payload, len(raw))
         else:
             payload = payloads.completion(endpoint, model, tokens, settings)
             if mistral:
@@ -225,7 +237,7 @@ def _route(path: str) -> tuple[bool, str, str]:
     A ``/_scenario/<name>`` segment in the base URL selects a scenario for SDKs that cannot add
     request headers (mistralai 1.0).
     """
-    path = path.split("?", 1)[0]
+    path = path.split("?", 1)[0].split("#", 1)[0]
     mistral = path.startswith("/mistral/")
     scenario = "ok"
     if "/_scenario/" in path:
@@ -235,6 +247,8 @@ def _route(path: str) -> tuple[bool, str, str]:
     if "/deployments/" in path:  # Azure: /openai/deployments/<name>/chat/completions
         path = "/v1/" + path.split("/deployments/", 1)[1].split("/", 1)[1]
     tail = path.split("/v1/", 1)[-1]
+    if mistral and (tail == "conversations" or tail.startswith("conversations/")):
+        return mistral, "conversations", scenario  # /{id} (append) and /{id}/restart alike
     return mistral, _ENDPOINTS.get(tail, "chat"), scenario
 
 

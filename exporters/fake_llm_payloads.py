@@ -1,10 +1,13 @@
 """Response bodies of the fake LLM API, shaped like the providers' documented ones.
 
 OpenAI: chat completions and chunks (a usage chunk only with ``stream_options.include_usage``), the
-Responses API object and its typed stream events, embeddings (float or base64), legacy completions,
-and ``{"error": {...}}`` bodies. Mistral: the same chat/FIM shapes with usage on the last chunk, and
-its ``{"message": ...}`` / ``{"detail": [...]}`` error bodies. Content is the filler word ``"tok "``
-per token (four characters, so the chars/4 estimate is exact on it). Never a model's output.
+Responses API object and its typed stream events, embeddings (float or base64), legacy
+completions, and ``{"error": {...}}`` bodies. Mistral: the same chat/FIM shapes with usage on the
+last chunk, its Responses API (the OpenAI-shaped object and typed events), its Conversations API
+(``conversation.response`` objects and typed SSE events, usage in ``conversation.response.done``),
+and its ``{"message": ...}`` / ``{"detail": [...]}`` error bodies. Content is the filler word
+``"tok "`` per token (four characters, so the chars/4 estimate is exact on it). Never a model's
+output.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 __all__ = [
     "FakeLLMSettings",
     "completion",
+    "conversation_events",
+    "conversation_response",
     "embeddings",
     "error_body",
     "response_object",
@@ -120,8 +125,13 @@ def embeddings(
 
 
 def response_object(
-    model: str, tokens: int, settings: FakeLLMSettings, status: str = "completed"
+    model: str,
+    tokens: int,
+    settings: FakeLLMSettings,
+    status: str = "completed",
+    mistral: bool = False,
 ) -> dict[str, Any]:
+    """A Responses API object; Mistral's version of it requires ``cache_write_tokens`` too."""
     text = _WORD * tokens if status == "completed" else ""
     content = [{"type": "output_text", "text": text, "annotations": []}]
     item = {
@@ -131,9 +141,12 @@ def response_object(
         "role": "assistant",
         "content": content,
     }
+    input_details: dict[str, Any] = {"cached_tokens": settings.cached_tokens}
+    if mistral:
+        input_details["cache_write_tokens"] = 0
     usage = {
         "input_tokens": settings.input_tokens,
-        "input_tokens_details": {"cached_tokens": settings.cached_tokens},
+        "input_tokens_details": input_details,
         "output_tokens": tokens,
         "output_tokens_details": {"reasoning_tokens": settings.reasoning_tokens},
         "total_tokens": settings.input_tokens + tokens,
@@ -159,6 +172,77 @@ def response_object(
     }
 
 
+_CONVERSATION_ID = "conv_fake"
+_CREATED = "2023-11-14T22:13:20Z"  # the created timestamp above, as Mistral's ISO 8601 text
+
+
+def _conversation_usage(settings: FakeLLMSettings, tokens: int) -> dict[str, Any]:
+    return {
+        "prompt_tokens": settings.input_tokens,
+        "completion_tokens": tokens,
+        "total_tokens": settings.input_tokens + tokens,
+        "connector_tokens": None,
+        "connectors": None,
+    }
+
+
+def conversation_response(model: str, tokens: int, settings: FakeLLMSettings) -> dict[str, Any]:
+    """Mistral's ``ConversationResponse`` (start, append and restart of ``/v1/conversations``): one
+    ``message.output`` entry naming the model, and the usage of the call."""
+    entry = {
+        "object": "entry",
+        "type": "message.output",
+        "created_at": _CREATED,
+        "completed_at": _CREATED,
+        "id": "msg_fake",
+        "agent_id": None,
+        "model": model,
+        "role": "assistant",
+        "content": _WORD * tokens,
+    }
+    return {
+        "object": "conversation.response",
+        "conversation_id": _CONVERSATION_ID,
+        "outputs": [entry],
+        "usage": _conversation_usage(settings, tokens),
+    }
+
+
+def conversation_events(
+    model: str, tokens: int, settings: FakeLLMSettings, include_usage: bool
+) -> list[str]:
+    """Mistral's streamed conversation: typed SSE events (``event:`` names the type), one
+    ``message.output.delta`` per token, usage in the closing ``conversation.response.done`` (left
+    out when ``include_usage`` is false). No ``[DONE]`` sentinel: Mistral sends none here."""
+    started = {
+        "type": "conversation.response.started",
+        "created_at": _CREATED,
+        "conversation_id": _CONVERSATION_ID,
+    }
+    events = [_sse(started, typed=True)]
+    for _ in range(tokens):
+        delta = {
+            "type": "message.output.delta",
+            "created_at": _CREATED,
+            "output_index": 0,
+            "id": "msg_fake",
+            "content_index": 0,
+            "model": model,
+            "agent_id": None,
+            "role": "assistant",
+            "content": _WORD,
+        }
+        events.append(_sse(delta, typed=True))
+    if include_usage:
+        done = {
+            "type": "conversation.response.done",
+            "created_at": _CREATED,
+            "usage": _conversation_usage(settings, tokens),
+        }
+        events.append(_sse(done, typed=True))
+    return events
+
+
 def _sse(payload: dict[str, Any], typed: bool = False) -> str:
     """One SSE message; typed events (Responses API) also name the event."""
     head = f"event: {payload['type']}\n" if typed else ""
@@ -175,7 +259,7 @@ def stream_events(
     mistral: bool,
 ) -> list[str]:
     if endpoint == "responses":
-        return list(_response_events(model, tokens, settings))
+        return list(_response_events(model, tokens, settings, mistral))
     events = []
     for index in range(tokens + 1):
         last = index == tokens
@@ -211,12 +295,14 @@ def stream_events(
     return events
 
 
-def _response_events(model: str, tokens: int, settings: FakeLLMSettings) -> Iterator[str]:
+def _response_events(
+    model: str, tokens: int, settings: FakeLLMSettings, mistral: bool
+) -> Iterator[str]:
     seq = iter(range(1_000_000))
     text = _WORD * tokens
     part = {"type": "output_text", "text": "", "annotations": []}
     ids = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
-    created = response_object(model, tokens, settings, status="in_progress")
+    created = response_object(model, tokens, settings, status="in_progress", mistral=mistral)
     yield _sse(
         {"type": "response.created", "sequence_number": next(seq), "response": created},
         typed=True,
@@ -267,7 +353,7 @@ def _response_events(model: str, tokens: int, settings: FakeLLMSettings) -> Iter
         **ids,
     }
     yield _sse(part_done, typed=True)
-    final = response_object(model, tokens, settings)
+    final = response_object(model, tokens, settings, mistral=mistral)
     item_done = {
         "type": "response.output_item.done",
         "sequence_number": next(seq),
