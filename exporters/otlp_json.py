@@ -3,8 +3,17 @@
 OTLP/JSON is protobuf's JSON mapping with the spec's deviations: lowerCamelCase keys (the proto
 names are accepted too), trace and span ids as hex strings (not base64), 64-bit integers as decimal
 strings or numbers, enums as integers (names are accepted too), doubles as numbers or
-``"NaN"``/``"Infinity"``/``"-Infinity"``. The whole body is checked before anything is accounted,
-and every problem names the field path and the value, for the 400 answer.
+``"NaN"``/``"Infinity"``/``"-Infinity"``. The body's structure is checked before anything is
+accounted, and every problem names the field path and the value, for the 400 answer.
+
+One span must not cost the batch, so two things are per span instead:
+- trace and span ids are not read: the footprint never uses them, so a malformed one is ignored;
+- an attribute value that does not parse as its declared type (``intValue: "1e3"``, ``1000.5``, an
+  integer beyond int64, ``doubleValue: "lots"``) becomes NaN, which every numeric check of
+  ``span_inputs`` refuses. A span whose footprint reads that attribute is then rejected with the
+  attribute's own reason (``invalid_bytes``, ``invalid_tokens``, ...) and reported through OTLP
+  partial success, as protobuf reports a NaN or negative size; the rest of the batch counts. An
+  attribute the footprint does not read changes nothing, as with protobuf.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _UINT64_MAX: Final = 2**64 - 1
 _SPECIAL_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_HEX: Final = frozenset("0123456789abcdefABCDEF")
+_BAD_VALUE: Final = math.nan
+"""Stands in for an attribute value that does not parse: refused by every numeric check."""
 
 
 def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
@@ -141,7 +151,10 @@ def _json_value(value: Any, where: str, depth: int = 0) -> AttributeValue | None
 def _json_attributes(value: Any, where: str) -> Iterator[tuple[str, AttributeValue]]:
     for here, kv in _objects(value, where):
         key = _json_string(kv.get("key"), f"{here}.key")
-        parsed = _json_value(kv.get("value"), f"{here}.value")
+        try:
+            parsed = _json_value(kv.get("value"), f"{here}.value")
+        except DecodeFailure:  # one bad value rejects (at most) its span, not the batch
+            parsed = _BAD_VALUE
         if parsed is not None:
             yield key, parsed
 
@@ -152,14 +165,6 @@ def _json_kind(value: Any, where: str) -> str:
     if isinstance(value, str) and value in _KIND_BY_ENUM_NAME:
         return KIND_NAMES[_KIND_BY_ENUM_NAME[value]]
     return kind_name(_json_int(value, where, lo=-(2**31), hi=2**31 - 1))
-
-
-def _json_hex_id(value: Any, where: str, length: int) -> None:
-    """Validate a trace/span id: OTLP/JSON spells them in hex, not base64 like plain proto3 JSON."""
-    if value is None or value == "":
-        return
-    if not isinstance(value, str) or len(value) != length or not _HEX.issuperset(value):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected {length} hex digits")
 
 
 def decode_json(body: bytes) -> list[DecodedSpan]:
@@ -191,8 +196,6 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
             _field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
         ):
             for where, span in _objects(ss.get("spans"), f"{ss_where}.spans"):
-                _json_hex_id(_field(span, "traceId", "trace_id"), f"{where}.traceId", 32)
-                _json_hex_id(_field(span, "spanId", "span_id"), f"{where}.spanId", 16)
                 name = span.get("name")
                 state = _field(span, "traceState", "trace_state")
                 state = "" if state is None else _json_string(state, f"{where}.traceState")
