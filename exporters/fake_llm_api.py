@@ -152,6 +152,9 @@ class _Handler(BaseHTTPRequestHandler):
         if endpoint == "embeddings":
             self._send_json(200, payloads.embeddings(body, model, settings, mistral), len(raw))
             return
+        if endpoint == "compact":
+            self._send_json(200, payloads.compacted_response(tokens, settings), len(raw))
+            return
         if endpoint == "conversations":  # Mistral only: start, append, restart
             if body.get("stream"):
                 events = payloads.conversation_events(
@@ -226,6 +229,7 @@ _ENDPOINTS = {
     "completions": "completions",
     "embeddings": "embeddings",
     "responses": "responses",
+    "responses/compact": "compact",
     "fim/completions": "fim",
     "agents/completions": "chat",
 }

@@ -1,13 +1,13 @@
 """Response bodies of the fake LLM API, shaped like the providers' documented ones.
 
 OpenAI: chat completions and chunks (a usage chunk only with ``stream_options.include_usage``), the
-Responses API object and its typed stream events, embeddings (float or base64), legacy
-completions, and ``{"error": {...}}`` bodies. Mistral: the same chat/FIM shapes with usage on the
-last chunk, its Responses API (the OpenAI-shaped object and typed events), its Conversations API
-(``conversation.response`` objects and typed SSE events, usage in ``conversation.response.done``),
-and its ``{"message": ...}`` / ``{"detail": [...]}`` error bodies. Content is the filler word
-``"tok "`` per token (four characters, so the chars/4 estimate is exact on it). Never a model's
-output.
+Responses API object and its typed stream events, the compacted response of ``/responses/compact``,
+embeddings (float or base64), legacy completions, and ``{"error": {...}}`` bodies. Mistral: the same
+chat/FIM shapes with usage on the last chunk, its Responses API (the OpenAI-shaped object and typed
+events), its Conversations API (``conversation.response`` objects and typed SSE events, usage in
+``conversation.response.done``), and its ``{"message": ...}`` / ``{"detail": [...]}`` error bodies.
+Content is the filler word ``"tok "`` per token (four characters, so the chars/4 estimate is exact on
+it). Never a model's output.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "FakeLLMSettings",
+    "compacted_response",
     "completion",
     "conversation_events",
     "conversation_response",
@@ -169,6 +170,38 @@ def response_object(
         "temperature": 1.0,
         "top_p": 1.0,
         "text": {"format": {"type": "text"}},
+    }
+
+
+def compacted_response(tokens: int, settings: FakeLLMSettings) -> dict[str, Any]:
+    """OpenAI's ``CompactedResponse`` (``POST /v1/responses/compact``): the user messages, then one
+    compaction item (opaque encrypted content), and the usage of the compaction pass (it names no
+    model)."""
+    user = {
+        "id": "msg_fake_user",
+        "type": "message",
+        "status": "completed",
+        "role": "user",
+        "content": [{"type": "input_text", "text": _WORD}],
+    }
+    compaction = {
+        "id": "cmp_fake",
+        "type": "compaction",
+        "encrypted_content": "ZmFrZQ==",  # base64 "fake": opaque to clients, as the real one
+        "created_by": "fake",
+    }
+    return {
+        "id": "resp_fake_compact",
+        "object": "response.compaction",
+        "created_at": 1_700_000_000,
+        "output": [user, compaction],
+        "usage": {
+            "input_tokens": settings.input_tokens,
+            "input_tokens_details": {"cached_tokens": settings.cached_tokens},
+            "output_tokens": tokens,
+            "output_tokens_details": {"reasoning_tokens": settings.reasoning_tokens},
+            "total_tokens": settings.input_tokens + tokens,
+        },
     }
 
 
