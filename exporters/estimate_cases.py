@@ -2,6 +2,11 @@
 
 Kept apart from the argument parsing so ``--batch`` and the flag form run exactly the same code.
 Every field is checked by name; a bad value raises :class:`InputError` naming the field and value.
+Quantities a span also carries (tokens, latency, engagement seconds, a device case's bytes) get
+the exporter's own limits from ``span_inputs``, so a what-if never accepts what ``serve`` would
+refuse. A transfer case's bytes may be any finite amount: co2.js-style what-ifs of a month of
+traffic are real questions, not one corrupt request. A result that still is not finite is refused
+too, naming where (JSON has no Infinity).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, Final
 from otel_downstream.exporters import device, grid, llm, network, water
 from otel_downstream.exporters.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import InputError
+from otel_downstream.exporters.span_inputs import MAX_BODY_BYTES, MAX_SECONDS, MAX_TOKENS
 
 _FIELDS: Final[dict[str, frozenset[str]]] = {
     "transfer": frozenset(
@@ -53,6 +59,7 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
             "zone",
             "method",
             "embodied",
+            "operation",
         }
     ),
 }
@@ -63,15 +70,24 @@ def _engine(config: EngineConfig) -> Engine:
     return Engine(config)
 
 
-def _number(case: Mapping[str, Any], field: str, *, required: bool = False) -> float | None:
+def _number(
+    case: Mapping[str, Any], field: str, *, required: bool = False, upper: float = math.inf
+) -> float | None:
     value = case.get(field)
     if value is None:
         if required:
             raise InputError(field, None, "a number (required)")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(field, value, "a finite number")
-    return float(value)
+    expected = "a finite number" if upper == math.inf else f"a number in [0, {upper:g}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(field, value, expected)
+    try:
+        number = float(value)
+    except OverflowError:  # an int with hundreds of digits
+        raise InputError(field, value, expected) from None
+    if not math.isfinite(number) or (upper != math.inf and not 0 <= number <= upper):
+        raise InputError(field, value, expected)
+    return number
 
 
 def _flag(case: Mapping[str, Any], field: str, *, default: bool = False) -> bool:
@@ -94,13 +110,25 @@ def _text(case: Mapping[str, Any], field: str, *, required: bool = False) -> str
     return value
 
 
-def _int(case: Mapping[str, Any], field: str) -> int:
-    value = case.get(field)
+def _int(case: Mapping[str, Any], field: str, *, default: int | None = None) -> int:
+    value = case.get(field, default)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InputError(field, value, "a non-negative integer (required)")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise InputError(field, value, f"an integer in [0, {MAX_TOKENS:g}] (required)")
     return value
+
+
+def _check_finite(value: object, path: str) -> None:
+    """Refuse a result with an infinite or NaN figure, naming where (JSON cannot carry it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(path, value, "a finite figure: an input is beyond what the model takes")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(item, f"{path}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_finite(item, f"{path}[{i}]")
 
 
 def evaluate(case: object) -> dict[str, Any]:
@@ -120,6 +148,7 @@ def evaluate(case: object) -> dict[str, Any]:
         result = _llm(case)
     else:
         result = _transfer(case)
+    _check_finite(result, "result")
     return {"kind": kind, **result}
 
 
@@ -131,8 +160,8 @@ def _device(case: Mapping[str, Any]) -> dict[str, Any]:
     share = _number(case, "desktop_laptop_share")
     if share is not None:
         device.check_laptop_share(share)
-    seconds = _number(case, "seconds")
-    size = _number(case, "bytes")
+    seconds = _number(case, "seconds", upper=MAX_SECONDS)
+    size = _number(case, "bytes", upper=MAX_BODY_BYTES)
     if method == "time" and seconds is None:
         raise InputError("seconds", None, "engagement seconds (required with method time)")
     if method == "swd-v4" and size is None:
@@ -169,13 +198,16 @@ def _llm(case: Mapping[str, Any]) -> dict[str, Any]:
         llm_method=method,
         include_embodied=_flag(case, "embodied"),
     )
+    operation = _text(case, "operation")
     footprint = _engine(config).llm_call(
         provider=_text(case, "provider", required=True) or "",
         model=_text(case, "model", required=True) or "",
         input_tokens=_int(case, "input_tokens"),
-        output_tokens=_int(case, "output_tokens"),
-        latency_s=_number(case, "latency_s"),
+        # An embedding generates nothing: its usage has no output tokens to give.
+        output_tokens=_int(case, "output_tokens", default=0 if operation == "embeddings" else None),
+        latency_s=_number(case, "latency_s", upper=MAX_SECONDS),
         zone=_text(case, "zone"),
+        operation=operation,
     )
     return footprint.to_json()
 

@@ -4,7 +4,8 @@ Sub-commands ``transfer``, ``device`` and ``llm`` take one case as flags; ``--ba
 case per line from stdin (``{"kind": "transfer", "bytes": 1e6, ...}``, the flags' names in
 snake_case) and writes one JSON result per line, in order. A bad case is reported as
 ``{"line": n, "error": "field=value: expected ..."}`` and the rest still run; the exit code is 1
-when any line failed. Bad input never prints a traceback.
+when any line failed. Bad input never prints a traceback, and every line is strict JSON: a result
+that is not finite is that line's error, never ``Infinity``.
 
 Figures are in base units (``energy_j``, ``co2e_g``, ``water_l``); a quantity with a range is
 ``{"value", "low", "high"}``. Everything is computed by the same code the exporter uses
@@ -88,10 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--provider", required=True, help="openai, mistral_ai, anthropic, ...")
     m.add_argument("--model", required=True, help="model name as the API reports it")
     m.add_argument("--input-tokens", type=int, required=True)
-    m.add_argument("--output-tokens", type=int, required=True)
+    m.add_argument("--output-tokens", type=int, help="required unless --operation embeddings")
     m.add_argument("--latency", type=float, dest="latency_s", help="request latency, seconds")
     m.add_argument("--zone", help="electricity zone of the provider's data centre")
     m.add_argument("--method", default="ecologits-prefill", help="ecologits-prefill (default), ...")
+    m.add_argument(
+        "--operation",
+        help="gen_ai.operation.name, e.g. chat or embeddings (priced as one forward pass)",
+    )
     m.add_argument("--embodied", action="store_true", help="include embodied hardware carbon")
     _common(m, hydro_evaporation=False)
 
@@ -127,10 +132,11 @@ def run(args: argparse.Namespace) -> int:
         return _fail("choose transfer, device or llm (or --batch)")
     try:
         result = estimate_cases.evaluate(_case_from_args(args))
+        text = json.dumps(result, indent=2, allow_nan=False) if args.json else render(result)
     except (InputError, ValueError, TypeError) as exc:
         return _fail(str(exc))
     try:
-        print(json.dumps(result, indent=2) if args.json else render(result), flush=True)
+        print(text, flush=True)
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         _silence_stdout()
     return 0
@@ -152,20 +158,24 @@ def run_batch(lines: Iterable[str], out: TextIO) -> int:
             continue
         try:
             case = json.loads(line)
-            result: dict[str, Any] = estimate_cases.evaluate(case)
+            text = json.dumps(estimate_cases.evaluate(case), allow_nan=False)
         except json.JSONDecodeError as exc:
-            result, failed = {"line": n, "error": f"invalid JSON: {exc.msg}"}, True
-        except (InputError, ValueError, TypeError) as exc:
-            result, failed = {"line": n, "error": str(exc)}, True
+            text, failed = _error_line(n, f"invalid JSON: {exc.msg}"), True
+        except (InputError, ValueError, TypeError) as exc:  # allow_nan=False raises ValueError
+            text, failed = _error_line(n, str(exc)), True
         except Exception as exc:  # a bug must not hide the other lines' results
-            result, failed = {"line": n, "error": f"internal error: {exc!r}"}, True
+            text, failed = _error_line(n, f"internal error: {exc!r}"), True
         try:
-            out.write(json.dumps(result) + "\n")
+            out.write(text + "\n")
             out.flush()
         except BrokenPipeError:
             _silence_stdout()
             return 1 if failed else 0
     return 1 if failed else 0
+
+
+def _error_line(n: int, message: str) -> str:
+    return json.dumps({"line": n, "error": message})
 
 
 # --- human-readable output ------------------------------------------------------------------------
