@@ -18,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, Context
 from opentelemetry.trace import Span, SpanKind
 
-from .attributes import GEN_AI_AGENT_OPERATIONS, GEN_AI_CALL_MARKERS, GEN_AI_OPERATION_NAME
+from .genai_spans import is_model_call
 
 if TYPE_CHECKING:
     from .genai_call import GenAICall
@@ -43,21 +43,21 @@ def trace_context() -> Context | None:
 def foreign_call_span(context: Context) -> Span | None:
     """The current span when it is another instrumentation's span of this very model call, else None.
 
-    The exporter counts every non-server span with a GenAI marker (see
-    :data:`~.attributes.GEN_AI_CALL_MARKERS`) as one model call. When e.g.
+    The exporter counts spans by :func:`.genai_spans.is_model_call`. When e.g.
     opentelemetry-instrumentation-openai-v2 already wraps this call, a second span of ours would
     count its tokens twice, so we annotate that span with what it lacks instead (its streams often
     carry no usage). Agent or tool spans are parents, not the call itself, and do not count.
     """
     current = trace.get_current_span(context)
-    if not current.is_recording() or getattr(current, "kind", None) is SpanKind.SERVER:
+    if not current.is_recording():
+        return None
+    kind = getattr(current, "kind", None)
+    if kind is SpanKind.SERVER or not isinstance(kind, SpanKind):  # the usual parent: cheap exit
         return None
     attributes = getattr(current, "attributes", None)
-    if not attributes or not any(marker in attributes for marker in GEN_AI_CALL_MARKERS):
+    if not attributes:
         return None
-    if attributes.get(GEN_AI_OPERATION_NAME) in GEN_AI_AGENT_OPERATIONS:
-        return None
-    return current
+    return current if is_model_call(attributes, kind.name) else None
 
 
 def enter(call: GenAICall) -> tuple[Token[GenAICall | None], Token[Context] | None]:

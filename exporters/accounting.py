@@ -251,6 +251,7 @@ class Accountant:
                 output_tokens=record.output_tokens,
                 latency_s=record.latency_s,
                 zone=zone,
+                operation=record.operation,
             )
 
         sums = self._sums

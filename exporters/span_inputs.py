@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
 from otel_downstream.agent import attributes as A
+from otel_downstream.agent.genai_spans import is_model_call
 
 from .footprint import InputError
 
@@ -84,6 +85,7 @@ class GenAIInput(NamedTuple):
     output_tokens: int
     latency_s: float | None
     zone: str | None
+    operation: str | None = None  # gen_ai.operation.name: embeddings are priced differently
 
 
 class HostInput(NamedTuple):
@@ -111,9 +113,7 @@ def classify(attributes: Attributes, name: str, kind: str) -> SpanType | None:
     if name == ENGAGEMENT_SPAN_NAME:
         return "engagement"
     kind = normalize_kind(kind)
-    if kind != "SERVER" and any(marker in attributes for marker in A.GEN_AI_CALL_MARKERS):
-        if attributes.get(A.GEN_AI_OPERATION_NAME) in A.GEN_AI_AGENT_OPERATIONS:
-            return None
+    if is_model_call(attributes, kind):
         return "gen_ai"
     if kind == "SERVER" and (
         A.HTTP_REQUEST_METHOD in attributes or A.HTTP_METHOD_OLD in attributes
@@ -208,7 +208,13 @@ def gen_ai_input(attributes: Attributes, duration_s: float | None = None) -> Gen
         latency = duration_s
     zone = _text(attributes, A.DOWNSTREAM_GEN_AI_ZONE)
     return GenAIInput(
-        provider, model, round(input_tokens or 0.0), round(output_tokens or 0.0), latency, zone
+        provider,
+        model,
+        round(input_tokens or 0.0),
+        round(output_tokens or 0.0),
+        latency,
+        zone,
+        _text(attributes, A.GEN_AI_OPERATION_NAME),
     )
 
 

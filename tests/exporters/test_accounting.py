@@ -513,3 +513,25 @@ def test_missing_multiprocess_dir_is_a_clear_error(
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "absent"))
     with pytest.raises(ValueError, match="PROMETHEUS_MULTIPROC_DIR"):
         M.FootprintMetrics(CollectorRegistry())
+
+
+def test_embeddings_are_priced_as_embeddings_whatever_the_model_name() -> None:
+    """gen_ai.operation.name reaches the engine: an encoder without "embed" in its name, called
+    for embeddings, is priced as one forward pass, not as a generative model."""
+    engine = Engine(EngineConfig())
+    figures = {}
+    for operation in ("chat", "embeddings"):
+        acc, registry = _accountant()
+        attrs = {**_gen_ai("acme-encoder", inp=10_000, out=0), A.GEN_AI_OPERATION_NAME: operation}
+        assert acc.account(attrs, service_name="s", kind="CLIENT")
+        figures[operation] = _sum(registry, M.CO2E)
+        expected = engine.llm_call(
+            provider="openai",
+            model="acme-encoder",
+            input_tokens=10_000,
+            output_tokens=0,
+            latency_s=None,
+            operation=operation,
+        )
+        assert figures[operation] == pytest.approx(expected.total.co2e_g, rel=1e-9)
+    assert figures["embeddings"] < figures["chat"] / 10

@@ -39,7 +39,16 @@ GEN_AI = {
         ({A.HTTP_METHOD_OLD: "GET"}, "GET", "SPAN_KIND_SERVER", "http"),
         (HTTP, "GET", "CLIENT", None),  # outgoing calls are not served requests
         (GEN_AI, "chat gpt-4o-mini", "CLIENT", "gen_ai"),
-        ({A.GEN_AI_SYSTEM: "openai"}, "chat", "INTERNAL", "gen_ai"),
+        ({A.GEN_AI_SYSTEM: "openai"}, "openai.chat", "CLIENT", "gen_ai"),  # pre-1.37 marking
+        ({**GEN_AI, A.GEN_AI_PROVIDER_NAME: "local"}, "chat llama", "INTERNAL", "gen_ai"),
+        # an SDK's own span inside a traced call (mistralai 1.x): no operation, not a CLIENT span
+        (
+            {k: v for k, v in GEN_AI.items() if k != A.GEN_AI_OPERATION_NAME},
+            "chat_completion_v1_chat_completions_post",
+            "INTERNAL",
+            None,
+        ),
+        ({A.GEN_AI_SYSTEM: "openai"}, "workflow", "INTERNAL", None),
         ({**GEN_AI, A.GEN_AI_OPERATION_NAME: "invoke_agent"}, "agent", "INTERNAL", None),
         ({}, A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME, "INTERNAL", "host"),
         ({}, ENGAGEMENT_SPAN_NAME, "INTERNAL", "engagement"),
@@ -101,7 +110,7 @@ def test_engagement_span_needs_seconds() -> None:
 
 def test_gen_ai_current_names() -> None:
     rec = gen_ai_input({**GEN_AI, A.DOWNSTREAM_GEN_AI_ZONE: "FRA"}, duration_s=1.5)
-    assert rec == ("openai", "gpt-4o-mini", 10, 20, 1.5, "FRA")
+    assert rec == ("openai", "gpt-4o-mini", 10, 20, 1.5, "FRA", "chat")
 
 
 def test_gen_ai_deprecated_names() -> None:
@@ -113,7 +122,7 @@ def test_gen_ai_deprecated_names() -> None:
             A.GEN_AI_USAGE_COMPLETION_TOKENS: 7.0,
         }
     )
-    assert rec == ("mistral_ai", "mistral-small-2409", 5, 7, None, None)
+    assert rec == ("mistral_ai", "mistral-small-2409", 5, 7, None, None, None)
 
 
 def test_current_names_win_over_deprecated() -> None:
@@ -196,3 +205,10 @@ def test_adjusted_count(tracestate: object, expected: float) -> None:
 def test_malformed_threshold_raises_naming_it(bad: str) -> None:
     with pytest.raises(ValueError, match="th="):
         adjusted_count_from_ot(bad)
+
+
+def test_gen_ai_input_carries_the_operation() -> None:
+    """The engine prices embeddings apart from generation: the operation must reach it."""
+    embeddings = {**GEN_AI, A.GEN_AI_OPERATION_NAME: "embeddings", A.GEN_AI_USAGE_OUTPUT_TOKENS: 0}
+    assert gen_ai_input(embeddings).operation == "embeddings"
+    assert gen_ai_input(GEN_AI).operation == "chat"
