@@ -19,7 +19,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "what-if footprints for a transfer, a device session or an LLM call",
     ),
     "serve": ("service_cli", "receive OTLP traces and serve footprint metrics on /metrics"),
-    "demo": ("demo", "run the main job end to end on the embedded defaults"),
+    "demo": (
+        "demo",
+        "simulate a small web shop and its LLM calls here, then print their footprint",
+    ),
     "report": ("report", "totals by segment, country, device class and model"),
     "sample-host": ("host_cli", "sample this host's energy as customer-hosted infrastructure"),
 }

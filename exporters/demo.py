@@ -22,7 +22,15 @@ __all__ = ["add_arguments", "run"]
 _SERVICE = "demo-shop"
 
 
+DESCRIPTION = (
+    "Run a small instrumented web shop on 127.0.0.1, send it about half a minute of simulated "
+    "visitors (with calls to a local fake OpenAI/Mistral API unless real URLs are given), and "
+    "print the energy, CO2e and water it caused, read back from /metrics."
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = DESCRIPTION
     parser.add_argument("--requests", type=int, default=1500, help="HTTP requests to send (1500)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the traffic mix (7)")
     parser.add_argument(
@@ -45,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--openai-base-url", help="OpenAI-compatible base URL, e.g. https://api.openai.com/v1"
     )
     real.add_argument(
-        "--openai-api-key", help="key for --openai-base-url (else env OPENAI_API_KEY)"
+        "--openai-api-key",
+        help="key for --openai-base-url (else env OPENAI_API_KEY, else a placeholder that local "
+        "servers such as Ollama or vLLM accept)",
     )
     real.add_argument(
         "--mistral-server-url", help="Mistral server URL, e.g. https://api.mistral.ai"
@@ -168,7 +178,10 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     handle.processor.force_flush()
     scrape = httpx.get(metrics_url, timeout=10.0)
     scrape.raise_for_status()
-    say(render(summarize(scrape.text), metrics_url))
+    shown_url = (
+        metrics_url if args.keep_serving else f"{metrics_url} (stopped; rerun with --keep-serving)"
+    )
+    say(render(summarize(scrape.text), shown_url))
     say(f"\nDemo finished in {time.monotonic() - started:.1f} s.")
     if args.keep_serving:
         say(

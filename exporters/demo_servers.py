@@ -49,9 +49,41 @@ class Stack:
                 print(f"otel-downstream demo: while stopping: {exc}", file=sys.stderr)
 
 
+OPENAI_PLACEHOLDER_KEY = "not-needed"
+"""The key sent to an OpenAI-compatible base URL when none is given: local servers (Ollama, vLLM)
+ignore it, and the SDK refuses to start without one."""
+
+
+def _mistral_class() -> Any:
+    """The SDK's client class: newer mistralai releases keep it in ``mistralai.client``, 1.x (which
+    the ``mistral`` extra allows) at the top level."""
+    try:
+        from mistralai.client import Mistral
+    except ImportError:
+        from mistralai import Mistral  # type: ignore[no-redef,attr-defined,unused-ignore]
+    return Mistral
+
+
+def _keys(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(OpenAI key, Mistral key) for the real URLs given, checked before anything starts."""
+    openai_key = mistral_key = None
+    if args.openai_base_url:
+        openai_key = args.openai_api_key or os.environ.get("OPENAI_API_KEY")
+        if not openai_key:
+            openai_key = OPENAI_PLACEHOLDER_KEY
+            say(
+                f"  no --openai-api-key or OPENAI_API_KEY: sending {OPENAI_PLACEHOLDER_KEY!r}, which "
+                "local servers (Ollama, vLLM) accept; a hosted API will answer 401"
+            )
+    if args.mistral_server_url:
+        mistral_key = args.mistral_api_key or os.environ.get("MISTRAL_API_KEY")
+        if not mistral_key:
+            raise ValueError("--mistral-server-url needs --mistral-api-key or MISTRAL_API_KEY")
+    return openai_key, mistral_key
+
+
 def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
     """SDK clients, instrumented; each points at the fake API unless a real URL was given."""
-    from mistralai.client import Mistral
     from openai import AsyncOpenAI
 
     from otel_downstream.agent import instrument_mistral, instrument_openai
@@ -59,6 +91,8 @@ def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
 
     from .demo_app import LLMClients
 
+    Mistral = _mistral_class()
+    openai_key, mistral_key = _keys(args)
     fake = None
     if not (args.openai_base_url and args.mistral_server_url):
         # Long prompts (system + product context) and short token gaps, as a hosted model streams.
@@ -72,19 +106,13 @@ def llm_clients(args: argparse.Namespace, stack: Stack, provider: Any) -> Any:
             "--mistral-server-url/--mistral-api-key (keys default to OPENAI_API_KEY/MISTRAL_API_KEY)."
         )
     if args.openai_base_url:
-        key = args.openai_api_key or os.environ.get("OPENAI_API_KEY")
-        if not key:
-            raise ValueError("--openai-base-url needs --openai-api-key or OPENAI_API_KEY")
-        openai = AsyncOpenAI(base_url=args.openai_base_url, api_key=key, max_retries=1)
+        openai = AsyncOpenAI(base_url=args.openai_base_url, api_key=openai_key, max_retries=1)
         say(f"  OpenAI: {args.openai_base_url} (real calls)")
     else:
         assert fake is not None
         openai = AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-demo-fake", max_retries=0)
     if args.mistral_server_url:
-        key = args.mistral_api_key or os.environ.get("MISTRAL_API_KEY")
-        if not key:
-            raise ValueError("--mistral-server-url needs --mistral-api-key or MISTRAL_API_KEY")
-        mistral = Mistral(api_key=key, server_url=args.mistral_server_url)
+        mistral = Mistral(api_key=mistral_key, server_url=args.mistral_server_url)
         say(f"  Mistral: {args.mistral_server_url} (real calls)")
     else:
         assert fake is not None

@@ -26,10 +26,24 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1; env SERVE_HOST)")
-    parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318; -1 off)")
-    parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317; -1 off)")
-    parser.add_argument("--metrics-port", type=int, help="/metrics port (default 9464; -1 off)")
+    parser.add_argument(
+        "--host", help=f"address to bind (default 127.0.0.1; env {env.OTEL_DOWNSTREAM_SERVE_HOST})"
+    )
+    parser.add_argument(
+        "--otlp-http-port",
+        type=int,
+        help=f"OTLP/HTTP port (default 4318; -1 off; env {env.OTEL_DOWNSTREAM_SERVE_OTLP_HTTP_PORT})",
+    )
+    parser.add_argument(
+        "--otlp-grpc-port",
+        type=int,
+        help=f"OTLP/gRPC port (default 4317; -1 off; env {env.OTEL_DOWNSTREAM_SERVE_OTLP_GRPC_PORT})",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        help=f"/metrics port (default 9464; -1 off; env {env.OTEL_DOWNSTREAM_SERVE_METRICS_PORT})",
+    )
     parser.add_argument(
         "--auth-token",
         help=f"bearer token senders must present (prefer env {env.OTEL_DOWNSTREAM_SERVE_TOKEN} "
