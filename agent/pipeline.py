@@ -28,6 +28,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import environment as env
+from .faults import report_fault
 from .footprint_sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
 
 if TYPE_CHECKING:
@@ -233,9 +234,16 @@ def _add_otlp_export(provider: TracerProvider, endpoint: str) -> Callable[[], No
         ) from exc
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    batch = BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint))
+    batch = BatchSpanProcessor(OTLPSpanExporter(endpoint=traces_url(endpoint)))
     provider.add_span_processor(batch)
     return batch.shutdown
+
+
+def traces_url(endpoint: str) -> str:
+    """The OTLP/HTTP traces URL for ``endpoint``, read as ``OTEL_EXPORTER_OTLP_ENDPOINT`` is: a
+    base URL that gets ``/v1/traces`` appended, unless it already ends with it."""
+    url = endpoint.rstrip("/")
+    return url if url.endswith("/v1/traces") else f"{url}/v1/traces"
 
 
 def _serve_metrics(
@@ -253,11 +261,18 @@ def _serve_metrics(
             # Another worker holds the port and serves every worker's totals.
             _logger.info("otel-downstream: /metrics on %s:%s served by another worker", addr, port)
             return None
-        raise OSError(
-            f"otel-downstream: cannot serve /metrics on {addr}:{port} ({exc}); set "
-            f"{env.OTEL_DOWNSTREAM_METRICS_PORT} or pass metrics_port=None and mount "
-            "metrics_wsgi_app()"
-        ) from exc
+        # The app must still start (a second copy of it, a worker without multiprocess mode):
+        # accounting goes on, only this process's /metrics is missing. Said once, counted.
+        report_fault(
+            "pipeline",
+            OSError(
+                f"otel-downstream: cannot serve /metrics on {addr}:{port} ({exc}); accounting "
+                f"goes on without it. Set {env.OTEL_DOWNSTREAM_METRICS_PORT}, or pass "
+                "metrics_port=None and mount metrics_wsgi_app(); for several workers set "
+                "PROMETHEUS_MULTIPROC_DIR"
+            ),
+        )
+        return None
 
     def stop() -> None:
         server.shutdown()

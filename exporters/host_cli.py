@@ -48,12 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from otel_downstream.agent.host_sampler import HostSampler
     from otel_downstream.agent.pipeline import configure
+    from otel_downstream.agent.pipeline import traces_url as otlp_traces_url
 
-    traces_url = None
-    if args.otlp_endpoint:
-        traces_url = args.otlp_endpoint.rstrip("/")
-        if not traces_url.endswith("/v1/traces"):
-            traces_url += "/v1/traces"
+    traces_url = otlp_traces_url(args.otlp_endpoint) if args.otlp_endpoint else None
     metrics_port = args.metrics_port
     if metrics_port is None and not traces_url:
         metrics_port = 9464

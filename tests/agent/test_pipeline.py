@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import logging
 import os
 import socket
 import subprocess
@@ -21,12 +22,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_downstream.agent import WSGIMiddleware, configure
+from otel_downstream.agent import attributes as A
 from otel_downstream.agent import environment as env
-from otel_downstream.agent.pipeline import RecordFootprintSpans, metrics_wsgi_app
+from otel_downstream.agent.faults import fault_counts, reset_faults
+from otel_downstream.agent.pipeline import RecordFootprintSpans, metrics_wsgi_app, traces_url
 from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.engine import Engine, EngineConfig
 
@@ -324,18 +328,54 @@ def test_bad_environment_fails_before_anything_is_installed(
     assert not isinstance(provider.sampler, RecordFootprintSpans)
 
 
-def test_port_in_use_is_a_clear_error() -> None:
+def test_port_in_use_is_reported_and_the_app_still_starts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A second copy of the app (or a worker without multiprocess mode) must still start: the
+    busy port is said once, naming the setting, counted, and accounting goes on."""
+    reset_faults()
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        with pytest.raises(OSError, match="OTEL_DOWNSTREAM_METRICS_PORT"):
-            configure(
-                "shop",
-                tracer_provider=TracerProvider(),
-                registry=CollectorRegistry(),
-                metrics_port=port,
+        registry = CollectorRegistry()
+        provider = TracerProvider()
+        with caplog.at_level(logging.WARNING, logger="otel_downstream"):
+            handle = configure(
+                "shop", tracer_provider=provider, registry=registry, metrics_port=port
             )
+    try:
+        assert handle.metrics_address is None
+        assert "OTEL_DOWNSTREAM_METRICS_PORT" in caplog.text
+        assert fault_counts() == {"pipeline": 1}
+        span = provider.get_tracer("t").start_span(
+            "GET /",
+            kind=SpanKind.SERVER,
+            attributes={A.HTTP_REQUEST_METHOD: "GET", A.HTTP_RESPONSE_BODY_SIZE: 5000},
+        )
+        span.end()
+        assert (
+            registry.get_sample_value(
+                "downstream_requests_total",
+                {"service_name": "shop", "geo_country_iso_code": "ZZ", "device_class": "unknown"},
+            )
+            == 1.0
+        )
+    finally:
+        handle.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("given", "url"),
+    [
+        ("http://collector:4318", "http://collector:4318/v1/traces"),
+        ("http://collector:4318/", "http://collector:4318/v1/traces"),
+        ("https://gw.example/otlp", "https://gw.example/otlp/v1/traces"),
+        ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces"),
+    ],
+)
+def test_otlp_endpoint_is_a_base_url(given: str, url: str) -> None:
+    assert traces_url(given) == url
 
 
 _GLOBAL_SCRIPT = """
