@@ -30,6 +30,7 @@ def create_app(**middleware_options: Any) -> Flask:
     handle = configure(service_name="flask-shop")
     middleware_options.setdefault("tracer_provider", handle.tracer_provider)
     app = Flask(__name__)
+    app.extensions["otel_downstream"] = handle  # Flask's place for an extension's state
 
     @app.get("/")
     def index() -> str:
@@ -58,5 +59,7 @@ def create_app(**middleware_options: Any) -> Flask:
 if __name__ == "__main__":
     port = int(os.environ.get("PORT", "8000"))
     shop = create_app()
-    print(f"Flask shop on http://127.0.0.1:{port} ; footprint metrics on :9464/metrics", flush=True)
+    address = shop.extensions["otel_downstream"].metrics_address
+    metrics = f"http://{address[0]}:{address[1]}/metrics" if address else "not served"
+    print(f"Flask shop on http://127.0.0.1:{port} ; footprint metrics: {metrics}", flush=True)
     shop.run(host="127.0.0.1", port=port)

@@ -19,8 +19,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from mistralai.client import Mistral
-from mistralai.client.models import UserMessageTypedDict
+try:  # newer mistralai releases keep the SDK in mistralai.client, 1.x at the top level
+    from mistralai.client import Mistral
+    from mistralai.client.models import UserMessageTypedDict
+except ImportError:
+    from mistralai import Mistral  # type: ignore[no-redef,attr-defined]
+    from mistralai.models import UserMessageTypedDict  # type: ignore[no-redef]
 
 from otel_downstream.agent import configure, instrument_mistral
 from otel_downstream.exporters import metrics as M

@@ -6,7 +6,8 @@ Run it:   python examples/openai_example.py
           OPENAI_API_KEY=sk-... python examples/openai_example.py --real
               -> against api.openai.com (costs a fraction of a cent)
           python examples/openai_example.py --base-url http://127.0.0.1:11434/v1 --model llama3.2
-              -> any OpenAI-compatible server (vLLM, Ollama, LiteLLM...)
+              -> any OpenAI-compatible server (vLLM, Ollama, LiteLLM...); OPENAI_API_KEY if it
+                 needs one, else a placeholder key is sent
 
 ``instrument_openai(client)`` traces that client only; ``instrument_openai()`` traces every client.
 Each call becomes one CLIENT span with model, provider and token usage; the footprint processor
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -52,8 +54,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handle = configure(service_name="openai-example", metrics_port=None)
     with contextlib.ExitStack() as stack:
-        if args.real or args.base_url:
-            client = OpenAI(base_url=args.base_url) if args.base_url else OpenAI()
+        key = os.environ.get("OPENAI_API_KEY")
+        if args.base_url:
+            # Local servers (Ollama, vLLM) ignore the key, but the SDK wants one.
+            client = OpenAI(base_url=args.base_url, api_key=key or "not-needed")
+        elif args.real:
+            if not key:
+                print("--real needs OPENAI_API_KEY", file=sys.stderr)
+                return 2
+            client = OpenAI(api_key=key)
         else:
             fake = stack.enter_context(FakeLLMAPI())
             print(

@@ -38,6 +38,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import configure
 from otel_downstream.agent.pipeline import Configured
+from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
 from otel_downstream.exporters.totals import Summary, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -249,6 +250,19 @@ def test_llm_examples_account_both_calls(
     assert set(summary.by_model) == {f"{provider} / {model}"}
 
 
+def test_openai_example_reaches_a_keyless_local_server(
+    wired: Wired, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--base-url (Ollama, vLLM) without OPENAI_API_KEY: a placeholder key, not an SDK error."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    module = _load(EXAMPLES / "openai_example.py", "example_openai_keyless")
+    with FakeLLMAPI() as server:
+        assert module.main(["--base-url", server.openai_base_url, "--model", "llama3.2"]) == 0
+        assert server.last().path == "/v1/chat/completions"
+    assert "footprint of 2 calls to llama3.2" in capsys.readouterr().out
+    assert wired.summary().llm_calls == 2
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize(
     ("command", "metrics_on_app"),
@@ -280,7 +294,9 @@ def test_web_examples_run_as_scripts(command: list[str], metrics_on_app: bool) -
         assert summary.requests >= 4  # the readiness probe and three page loads
         assert summary.by_device["smartphone"].nonzero
     finally:
-        _stop(process)
+        out, _err = _stop(process)
+    if command[0] == "examples/flask_app.py":  # it prints where its metrics really are
+        assert f"footprint metrics: http://127.0.0.1:{metrics_port}/metrics" in out
 
 
 @pytest.mark.e2e
@@ -331,6 +347,62 @@ def test_gunicorn_example_sums_two_workers(tmp_path: Path) -> None:
     finally:
         _out, err = _stop(process)
     assert process.returncode == 0, err[-2000:]
+
+
+def _start_gunicorn(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    """The example's master on a free port; returns it and the URL it listens at."""
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            str(EXAMPLES / "gunicorn_multiworker" / "gunicorn.conf.py"),
+            "--bind",
+            "127.0.0.1:0",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", process.stderr.readline())
+        if found:
+            return process, found.group(1)
+    _stop(process)
+    raise AssertionError("gunicorn did not start")
+
+
+@pytest.mark.e2e
+def test_two_gunicorn_masters_count_apart_and_clean_up(tmp_path: Path) -> None:
+    """Without PROMETHEUS_MULTIPROC_DIR each master makes its own directory and removes it on exit:
+    a second master neither wipes nor adds to the first one's counts."""
+    env = _clean_env(TMPDIR=str(tmp_path))
+    first, first_url = _start_gunicorn(env)
+    second, second_url = None, ""
+    try:
+        second, second_url = _start_gunicorn(env)
+        deadline = time.monotonic() + 30
+        while True:  # both masters' two workers configured, each in its own directory
+            dirs = sorted(tmp_path.glob("otel-downstream-gunicorn-*"))
+            if len(dirs) == 2 and all(len(list(d.glob("gauge_max_*.db"))) >= 2 for d in dirs):
+                break
+            assert time.monotonic() < deadline, dirs
+            time.sleep(0.1)
+        for url, visits in ((first_url, 3), (second_url, 5)):
+            for _ in range(visits):
+                with httpx.Client() as client:
+                    client.get(f"{url}/", headers={"User-Agent": DESKTOP})
+        assert summarize(httpx.get(f"{first_url}/metrics", timeout=5).text).requests == 3
+        assert summarize(httpx.get(f"{second_url}/metrics", timeout=5).text).requests == 5
+    finally:
+        _out, first_err = _stop(first)
+        second_err = _stop(second)[1] if second is not None else ""
+    assert first.returncode == 0, first_err[-2000:]
+    assert second is not None and second.returncode == 0, second_err[-2000:]
+    assert not list(tmp_path.glob("otel-downstream-gunicorn-*"))
 
 
 @pytest.mark.e2e

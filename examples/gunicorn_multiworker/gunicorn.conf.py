@@ -6,8 +6,9 @@ Run it:   gunicorn -c examples/gunicorn_multiworker/gunicorn.conf.py
 
 Each worker is its own process with its own counters, so prometheus-client's multiprocess mode
 keeps every worker's values in files under ``PROMETHEUS_MULTIPROC_DIR`` and ``/metrics`` (served
-by whichever worker answers) sums the files. The directory must exist before the workers start and
-be emptied at each start; a dead worker's gauges are marked so they stop counting.
+by whichever worker answers) sums the files. The directory must exist before the workers start, be
+empty at each start and belong to one master; a dead worker's gauges are marked so they stop
+counting.
 """
 
 from __future__ import annotations
@@ -28,15 +29,36 @@ control_socket_disable = (
 # No preload_app: each worker imports app.py after the fork and calls configure() itself, so no
 # tracer, thread or socket is shared across the fork.
 
-_METRICS_DIR = os.environ.setdefault(
-    "PROMETHEUS_MULTIPROC_DIR", str(Path(tempfile.gettempdir()) / "otel-downstream-gunicorn")
-)
+_OWN_DIR_MARK = "OTEL_DOWNSTREAM_EXAMPLE_MULTIPROC_DIR"
+"""Where this config put its own directory: a re-exec'd master (USR2) inherits both variables, and
+must make a fresh directory rather than empty the one the old master's workers still write to."""
+
+_chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_user_dir = _chosen if _chosen and _chosen != os.environ.get(_OWN_DIR_MARK) else None
+_own_dir: str | None = None
 
 
 def on_starting(server: Any) -> None:
-    """Start from empty files: values of a previous run must not be summed again."""
-    shutil.rmtree(_METRICS_DIR, ignore_errors=True)
-    Path(_METRICS_DIR).mkdir(parents=True)
+    """Each master counts in a directory of its own, empty at start.
+
+    A fixed shared path would let a second master (another port, a test run) wipe the files the
+    first one's workers are writing. Without ``PROMETHEUS_MULTIPROC_DIR`` a fresh temporary
+    directory is made (and removed on exit); a directory you set is emptied, so values of a previous
+    run are not summed again, and is yours to keep apart from other masters.
+    """
+    global _own_dir
+    if _user_dir is not None:
+        shutil.rmtree(_user_dir, ignore_errors=True)
+        Path(_user_dir).mkdir(parents=True)
+        return
+    _own_dir = tempfile.mkdtemp(prefix="otel-downstream-gunicorn-")
+    # Set before the workers fork: they import prometheus_client, which reads it, after the fork.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_OWN_DIR_MARK] = _own_dir
+
+
+def on_exit(server: Any) -> None:
+    if _own_dir is not None:
+        shutil.rmtree(_own_dir, ignore_errors=True)
 
 
 def child_exit(server: Any, worker: Any) -> None:

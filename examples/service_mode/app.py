@@ -4,9 +4,14 @@ Run it (three terminals, or ``docker compose -f examples/docker-compose.yml up``
 stack with Prometheus and Grafana):
 
     otel-downstream serve                        # OTLP in on :4318/:4317, /metrics on :9464
-    otelcol-contrib --config collector-config/otelcol-serve.yaml    # optional, in between
     python examples/service_mode/app.py          # the shop on http://127.0.0.1:8000
     python examples/service_mode/traffic.py      # visitors, so there is something to count
+
+With a Collector in between on the same host, it takes 4318/4317, so start serve elsewhere (the
+port the Collector config sends to, gRPC off so the sampled tracing copy cannot reach serve):
+
+    otel-downstream serve --otlp-http-port 14318 --otlp-grpc-port -1
+    otelcol-contrib --config collector-config/otelcol-serve.yaml
 
 The app exports spans over OTLP/HTTP to ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default
 http://127.0.0.1:4318: the Collector, or serve directly). The middleware, the LLM wrappers and the
@@ -21,7 +26,10 @@ import argparse
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mistralai.client import Mistral
+try:  # newer mistralai releases keep the SDK in mistralai.client, 1.x at the top level
+    from mistralai.client import Mistral
+except ImportError:
+    from mistralai import Mistral  # type: ignore[no-redef,attr-defined]
 from openai import AsyncOpenAI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
