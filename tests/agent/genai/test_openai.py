@@ -179,6 +179,19 @@ async def test_responses_api(api: FakeLLMAPI, spans: Spans, mode: str, stream: b
     assert a[attr.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
 
 
+def test_responses_compact(api: FakeLLMAPI, spans: Spans) -> None:
+    """``responses.compact`` runs a model over the conversation: a call with usage like any other."""
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    needs(client, "responses")
+    needs(client.responses, "compact")
+    compacted = client.responses.compact(model="gpt-5", input=PROMPT)
+    assert type(compacted).__name__ == "CompactedResponse"
+    a = spans.one().attributes
+    assert a[attr.GEN_AI_OPERATION_NAME] == "chat"
+    assert a[attr.GEN_AI_USAGE_INPUT_TOKENS] == compacted.usage.input_tokens > 0
+    assert a[attr.GEN_AI_USAGE_OUTPUT_TOKENS] == compacted.usage.output_tokens
+
+
 def test_embeddings_and_legacy_completions(api: FakeLLMAPI, spans: Spans) -> None:
     client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
     emb = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
