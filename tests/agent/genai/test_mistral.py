@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
+from otel_downstream.agent.genai_patch import ORIGINAL
 from otel_downstream.agent.mistral import (
     MistralInstrumentor,
     instrument_mistral,
@@ -168,12 +169,17 @@ def test_instrument_twice_and_uninstrument_identity(api: FakeLLMAPI, spans: Span
     instrument_mistral(tracer_provider=spans.provider)
     client = instrument_mistral(client_for(api), tracer_provider=spans.provider)
     assert type(client) is Mistral
+    conversations = _has("beta.conversations")
+    if conversations:  # patched, and given back below
+        assert hasattr(type(client.beta.conversations).start_stream, ORIGINAL)
     client.chat.complete(model="m", messages=MESSAGES)
     assert len(spans.finished()) == 1
     uninstrument_mistral()
     uninstrument_mistral(client)
     assert (Chat.complete, Chat.stream_async, BaseSDK.do_request) == originals
     assert "complete" not in vars(client.chat)
+    if conversations:
+        assert not hasattr(type(client.beta.conversations).start_stream, ORIGINAL)
     client.chat.complete(model="m", messages=MESSAGES)
     client_for(api).chat.complete(model="m", messages=MESSAGES)
     assert len(spans.finished()) == 1
