@@ -221,13 +221,15 @@ def test_demo_uses_given_provider_endpoints_instead_of_its_fake() -> None:
         (["--host-interval", "0"], "--host-interval > 0"),
         (["--metrics-port", "70000"], "ports must be 0-65535"),
         (
-            ["--openai-base-url", "http://127.0.0.1:9/v1"],
-            "needs --openai-api-key or OPENAI_API_KEY",
+            ["--mistral-server-url", "http://127.0.0.1:9/mistral"],
+            "needs --mistral-api-key or MISTRAL_API_KEY",
         ),
     ],
 )
 def test_demo_rejects_bad_settings(args: list[str], message: str) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    # (a keyless --openai-base-url is fine: local servers get a placeholder, tests/exporters/
+    # test_demo_servers.py)
+    env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
     command = _command("--metrics-port", "0", *args)
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False, env=env)
     assert done.returncode == 2
