@@ -29,6 +29,7 @@ from otel_downstream.exporters.footprint import (
     Impact,
     InputError,
 )
+from otel_downstream.exporters.llm_embeddings import EMBEDDING_METHOD
 
 __all__ = ["Engine", "EngineConfig"]
 
@@ -291,6 +292,7 @@ class Engine:
             "network_method": cfg.network_method,
             "device_method": device.METHOD_VERSIONS[cfg.device_method],
             "llm_method": cfg.llm_method,
+            "embedding_method": EMBEDDING_METHOD,
             "host_method": "host-v1",
             "grid_data": grid.DATA_VERSION,
             "water_data": water.DATA_VERSION

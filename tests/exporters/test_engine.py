@@ -252,5 +252,6 @@ def test_versions_name_methods_and_data() -> None:
     v = Engine(EngineConfig(device_method="time", hydro_evaporation=True)).versions()
     assert v["network_method"] == "swd-v4" and v["device_method"] == "time-v1"
     assert v["water_data"] == "water-v1+hydro-evaporation"
+    assert v["embedding_method"] == "embedding-encoder-v1"
     assert v["grid_data"] == grid.DATA_VERSION
     assert all(isinstance(x, str) and x for x in v.values())
