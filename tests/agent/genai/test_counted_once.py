@@ -20,7 +20,10 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.agent.pipeline import configure
 from otel_downstream.agent.mistral import instrument_mistral
 from otel_downstream.agent.openai import instrument_openai
-from tests.agent.genai.sdk import Mistral
+try:
+    from mistralai.client import Mistral
+except ImportError:  # mistralai 1.x/2.x
+    from mistralai import Mistral
 
 provider_name, base = sys.argv[1], sys.argv[2]
 registry = CollectorRegistry()
