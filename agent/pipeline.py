@@ -17,18 +17,19 @@ Settings go argument -> ``OTEL_DOWNSTREAM_*`` variable -> default (see ``environ
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from . import environment as env
-from .faults import report_fault
 from .footprint_sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
 
 if TYPE_CHECKING:
@@ -241,9 +242,12 @@ def _add_otlp_export(provider: TracerProvider, endpoint: str) -> Callable[[], No
 
 def traces_url(endpoint: str) -> str:
     """The OTLP/HTTP traces URL for ``endpoint``, read as ``OTEL_EXPORTER_OTLP_ENDPOINT`` is: a
-    base URL that gets ``/v1/traces`` appended, unless it already ends with it."""
-    url = endpoint.rstrip("/")
-    return url if url.endswith("/v1/traces") else f"{url}/v1/traces"
+    base URL whose path gets ``/v1/traces`` appended (query kept), unless it already ends with it."""
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/v1/traces"):
+        path += "/v1/traces"
+    return urlunsplit(parts._replace(path=path))
 
 
 def _serve_metrics(
@@ -257,20 +261,23 @@ def _serve_metrics(
     try:
         server, thread = start_http_server(port, addr=addr, registry=served)
     except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise  # a wrong address or a privileged port: a setting to fix, said now
         if multiprocess_dir() is not None:
             # Another worker holds the port and serves every worker's totals.
             _logger.info("otel-downstream: /metrics on %s:%s served by another worker", addr, port)
             return None
         # The app must still start (a second copy of it, a worker without multiprocess mode):
-        # accounting goes on, only this process's /metrics is missing. Said once, counted.
-        report_fault(
-            "pipeline",
-            OSError(
-                f"otel-downstream: cannot serve /metrics on {addr}:{port} ({exc}); accounting "
-                f"goes on without it. Set {env.OTEL_DOWNSTREAM_METRICS_PORT}, or pass "
-                "metrics_port=None and mount metrics_wsgi_app(); for several workers set "
-                "PROMETHEUS_MULTIPROC_DIR"
-            ),
+        # accounting goes on, only this process's /metrics is missing.
+        _logger.warning(
+            "otel-downstream: cannot serve /metrics on %s:%s (%s); accounting goes on without it. "
+            "Set %s/%s, or pass metrics_port=None and mount metrics_wsgi_app(); for several "
+            "workers set PROMETHEUS_MULTIPROC_DIR",
+            addr,
+            port,
+            exc.strerror,
+            env.OTEL_DOWNSTREAM_METRICS_ADDR,
+            env.OTEL_DOWNSTREAM_METRICS_PORT,
         )
         return None
 

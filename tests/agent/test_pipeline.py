@@ -29,7 +29,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_downstream.agent import WSGIMiddleware, configure
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import environment as env
-from otel_downstream.agent.faults import fault_counts, reset_faults
 from otel_downstream.agent.pipeline import RecordFootprintSpans, metrics_wsgi_app, traces_url
 from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.engine import Engine, EngineConfig
@@ -332,8 +331,7 @@ def test_port_in_use_is_reported_and_the_app_still_starts(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A second copy of the app (or a worker without multiprocess mode) must still start: the
-    busy port is said once, naming the setting, counted, and accounting goes on."""
-    reset_faults()
+    busy port is said, naming the settings, and accounting goes on."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
@@ -346,8 +344,8 @@ def test_port_in_use_is_reported_and_the_app_still_starts(
             )
     try:
         assert handle.metrics_address is None
+        assert f"127.0.0.1:{port}" in caplog.text
         assert "OTEL_DOWNSTREAM_METRICS_PORT" in caplog.text
-        assert fault_counts() == {"pipeline": 1}
         span = provider.get_tracer("t").start_span(
             "GET /",
             kind=SpanKind.SERVER,
@@ -365,6 +363,18 @@ def test_port_in_use_is_reported_and_the_app_still_starts(
         handle.shutdown()
 
 
+def test_an_unusable_metrics_address_is_a_clear_error() -> None:
+    """Only a busy port is softened: a wrong address is a setting to fix, said at configure()."""
+    with pytest.raises(OSError):
+        configure(
+            "shop",
+            tracer_provider=TracerProvider(),
+            registry=CollectorRegistry(),
+            metrics_port=9999,
+            metrics_addr="no-such-host.invalid",
+        )
+
+
 @pytest.mark.parametrize(
     ("given", "url"),
     [
@@ -372,6 +382,7 @@ def test_port_in_use_is_reported_and_the_app_still_starts(
         ("http://collector:4318/", "http://collector:4318/v1/traces"),
         ("https://gw.example/otlp", "https://gw.example/otlp/v1/traces"),
         ("http://collector:4318/v1/traces", "http://collector:4318/v1/traces"),
+        ("https://gw.example/otlp?tenant=a", "https://gw.example/otlp/v1/traces?tenant=a"),
     ],
 )
 def test_otlp_endpoint_is_a_base_url(given: str, url: str) -> None:
