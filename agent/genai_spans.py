@@ -13,17 +13,14 @@ from .attributes import GEN_AI_AGENT_OPERATIONS, GEN_AI_CALL_MARKERS, GEN_AI_OPE
 
 def is_model_call(attributes: Mapping[str, object], kind: str) -> bool:
     """Whether a span of ``kind`` (``CLIENT``, ``INTERNAL``, ``SERVER``, ...) with ``attributes``
-    records one call to a model.
+    records one call to a model: a GenAI marker on any span but a server span, unless its operation
+    is an agent-level one (``invoke_agent``, ``execute_tool``), which aggregates the calls below it.
 
-    It must carry a GenAI marker and not be a server span. A CLIENT span is a call (the conventions'
-    kind for a remote model); any other kind must also name a non-agent operation (an in-process
-    model run names one). That leaves out SDK-internal spans that only repeat the provider and usage
-    of a call already traced, such as mistralai 1.x's own ``chat_completion_v1_..._post`` span,
-    and agent or tool spans, which aggregate the calls below them.
+    Kinds vary between instrumentations (the Vercel AI SDK and mistralai's own tracing use INTERNAL,
+    and some senders leave the kind out), so the kind does not decide. When several spans record
+    the same call nested in each other, the exporter counts the innermost one only (see
+    ``exporters/nested_calls.py``).
     """
     if kind == "SERVER" or not any(marker in attributes for marker in GEN_AI_CALL_MARKERS):
         return False
-    operation = attributes.get(GEN_AI_OPERATION_NAME)
-    if operation in GEN_AI_AGENT_OPERATIONS:
-        return False
-    return kind == "CLIENT" or operation is not None
+    return attributes.get(GEN_AI_OPERATION_NAME) not in GEN_AI_AGENT_OPERATIONS

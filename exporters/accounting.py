@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry
@@ -43,6 +43,7 @@ from .labels import (
     normalize_host_method,
 )
 from .llm_registry import registry as llm_registry
+from .nested_calls import NestedCalls
 from .pending_sums import PendingSums
 from .span_inputs import (
     AttributeValue,
@@ -67,6 +68,8 @@ FUNCTIONAL_UNIT_LIMIT: Final = 16
 
 _NA: Final = NOT_APPLICABLE
 _ZZ: Final = "ZZ"
+GEN_AI_ENCLOSING: Final = "gen_ai_enclosing"
+"""``downstream_spans_accounted_total`` type of a model-call span around one already counted."""
 INTERNAL_REQUEST: Final = "internal_request"
 """``downstream_spans_accounted_total`` type of a SERVER span of a service not in the edge list."""
 _BUCKETS: Final = M.CO2E_BUCKETS_G
@@ -114,6 +117,7 @@ class Accountant:
         self._gen_ai_sets = LabelSets("gen_ai_labels", limit)
         self._host_sets = LabelSets("host_labels", limit)
         self._edge = settings.edge_services
+        self._nested = NestedCalls()
         self._sums = PendingSums(metrics)
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
@@ -129,11 +133,15 @@ class Accountant:
         name: str = "",
         kind: str = "",
         duration_s: float | None = None,
+        span_key: Hashable | None = None,
+        parent_key: Hashable | None = None,
     ) -> bool:
         """Account one span; ``True`` if it added to the footprint, ``False`` if not ours/rejected.
 
         ``weight`` is the sampling adjusted count (1 when every span is seen); ``duration_s`` the
-        span's duration, used as the LLM call latency.
+        span's duration, used as the LLM call latency. ``span_key``/``parent_key`` identify the
+        span and its parent, so that a model call recorded by nested spans counts once (see
+        :mod:`.nested_calls`); without them every model-call span counts.
         """
         try:
             span_type = classify(attributes, name, kind)
@@ -147,17 +155,22 @@ class Accountant:
             if span_type == "http":
                 if self._edge and raw not in self._edge:  # an internal hop, not a customer's
                     self._sums.bump(self.metrics.spans_accounted, (INTERNAL_REQUEST,), weight)
+                    if attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT) is not None:  # still an order
+                        self._count_unit(attributes, self._label(self._services, raw), weight)
                     return True
                 service = self._http(http_input(attributes), raw, weight)
             elif span_type == "gen_ai":
+                if self._nested.counted_inside(span_key):  # a span inside it counted this call
+                    self._sums.bump(self.metrics.spans_accounted, (GEN_AI_ENCLOSING,), weight)
+                    self._nested.note(parent_key)  # and so for every span around this one
+                    return True
                 service = self._gen_ai(gen_ai_input(attributes, duration_s), raw, weight)
+                self._nested.note(parent_key)
             elif span_type == "host":
                 service = self._host(host_input(attributes), raw, weight)
             else:
                 service = self._http(http_input(attributes, engagement_only=True), raw, weight)
-            unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
-            if unit is not None:
-                self._functional_unit(unit, service, weight)
+            self._count_unit(attributes, service, weight)
             return True
         except InputError as exc:  # SpanRejected included
             self._reject(exc, _weight_or_one(weight))
@@ -315,8 +328,13 @@ class Accountant:
             sums.count(m.spans_accounted, ("host",), weight)
         return service
 
-    def _functional_unit(self, unit: object, service: str, weight: float) -> None:
+    def _count_unit(
+        self, attributes: Mapping[str, AttributeValue], service: str, weight: float
+    ) -> None:
         """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
+        unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
+        if unit is None:
+            return
         if not isinstance(unit, str) or not unit.strip():
             self._sums.bump(self.metrics.unknown, ("functional_unit",), weight)
             return

@@ -101,6 +101,7 @@ def _account(
                 weight = adjusted_count(span.context.trace_state if span.context else None)
             except ValueError:  # a malformed sampling threshold: the span cannot be weighed;
                 weight = math.nan  # the accountant rejects it as invalid_weight, as serve does
+        context, parent = span.context, span.parent
         accountant.account(
             _attributes_of(span),
             service_name=services.of(span),
@@ -108,6 +109,8 @@ def _account(
             name=span.name,
             kind=span.kind.name,
             duration_s=_duration_s(span),
+            span_key=None if context is None else (context.trace_id, context.span_id),
+            parent_key=None if parent is None else (parent.trace_id, parent.span_id),
         )
     except Exception as exc:
         report_fault(component, exc)

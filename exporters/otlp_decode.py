@@ -52,6 +52,10 @@ class DecodedSpan(NamedTuple):
     weight: float
     duration_s: float | None
     """End minus start time; the LLM call latency when the span is a GenAI call."""
+    span_key: bytes | None = None
+    """Trace id + span id (raw bytes), so nested spans of one model call count once."""
+    parent_key: bytes | None = None
+    """Trace id + parent span id, or None for a root span."""
 
 
 class DecodeFailure(ValueError):
@@ -133,6 +137,8 @@ def decode_protobuf(body: bytes) -> list[DecodedSpan]:
                         value = _pb_value(any_value)
                         if value is not None:
                             attributes[kv.key] = value
+                trace_id = span.trace_id
+                parent_id = span.parent_span_id
                 append(
                     DecodedSpan(
                         service,
@@ -141,6 +147,8 @@ def decode_protobuf(body: bytes) -> list[DecodedSpan]:
                         kind_name(span.kind),
                         sampling_weight(span.trace_state),
                         duration_s(span.start_time_unix_nano, span.end_time_unix_nano),
+                        trace_id + span.span_id,
+                        trace_id + parent_id if parent_id else None,
                     )
                 )
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from otel_downstream.agent.attributes import GEN_AI_CALL_MARKERS
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp_decode import DecodedSpan, decode_protobuf
 from otel_downstream.exporters.otlp_json import decode_json
@@ -38,10 +39,32 @@ class SpanAccounting(Protocol):
         name: str = "",
         kind: str = "",
         duration_s: float | None = None,
+        span_key: Hashable | None = None,
+        parent_key: Hashable | None = None,
     ) -> bool: ...
 
     def flush(self) -> None:
         """Write what was accounted into the metrics (``serve`` calls it once, on stop)."""
+
+
+def children_first(spans: list[DecodedSpan]) -> list[DecodedSpan]:
+    """``spans`` with every parent of a GenAI-marked span after its children (at any depth), so
+    that a model call recorded by nested spans is counted once, on its innermost span (see
+    ``nested_calls``). A batch without nested GenAI spans is returned as it is."""
+    ordered: list[DecodedSpan] = []
+    remaining = spans
+    while True:
+        parents = {
+            span.parent_key
+            for span in remaining
+            if span.parent_key is not None
+            and any(marker in span.attributes for marker in GEN_AI_CALL_MARKERS)
+        }
+        inner = [span for span in remaining if span.span_key not in parents]
+        if not parents or not inner:  # nothing nested (left), or a cycle from a broken sender
+            return remaining if not ordered else ordered + remaining
+        ordered += inner
+        remaining = [span for span in remaining if span.span_key in parents]
 
 
 class ExportOutcome(NamedTuple):
@@ -122,7 +145,7 @@ class ExportCore:
         """
         rejected = accounted = 0
         account = self._accountant.account
-        for span in spans:
+        for span in children_first(spans):
             try:
                 if account(
                     span.attributes,
@@ -131,6 +154,8 @@ class ExportCore:
                     name=span.name,
                     kind=span.kind,
                     duration_s=span.duration_s,
+                    span_key=span.span_key,
+                    parent_key=span.parent_key,
                 ):
                     accounted += 1
                 # Not accounted: refused, unless the footprint does not cover the span at all

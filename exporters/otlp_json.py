@@ -217,6 +217,32 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
                         _json_kind(span.get("kind"), f"{where}.kind"),
                         sampling_weight(state),
                         duration_s(start_ns, end_ns),
+                        *_span_keys(span),
                     )
                 )
     return out
+
+
+def _span_keys(span: Mapping[str, Any]) -> tuple[bytes | None, bytes | None]:
+    """(trace id + span id, trace id + parent span id) as bytes, as the protobuf path has them.
+
+    Only compared with each other, to count a model call recorded by nested spans once; an id
+    that is not hex (OTLP/JSON says hex) gives None, and that span simply counts."""
+    trace_id = _hex_id(_field(span, "traceId", "trace_id"))
+    if trace_id is None:
+        return None, None
+    span_id = _hex_id(_field(span, "spanId", "span_id"))
+    parent_id = _hex_id(_field(span, "parentSpanId", "parent_span_id"))
+    return (
+        None if span_id is None else trace_id + span_id,
+        None if parent_id is None else trace_id + parent_id,
+    )
+
+
+def _hex_id(value: object) -> bytes | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        return None

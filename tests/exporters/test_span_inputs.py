@@ -40,15 +40,9 @@ GEN_AI = {
         (HTTP, "GET", "CLIENT", None),  # outgoing calls are not served requests
         (GEN_AI, "chat gpt-4o-mini", "CLIENT", "gen_ai"),
         ({A.GEN_AI_SYSTEM: "openai"}, "openai.chat", "CLIENT", "gen_ai"),  # pre-1.37 marking
-        ({**GEN_AI, A.GEN_AI_PROVIDER_NAME: "local"}, "chat llama", "INTERNAL", "gen_ai"),
-        # an SDK's own span inside a traced call (mistralai 1.x): no operation, not a CLIENT span
-        (
-            {k: v for k, v in GEN_AI.items() if k != A.GEN_AI_OPERATION_NAME},
-            "chat_completion_v1_chat_completions_post",
-            "INTERNAL",
-            None,
-        ),
-        ({A.GEN_AI_SYSTEM: "openai"}, "workflow", "INTERNAL", None),
+        # the Vercel AI SDK's doGenerate span: INTERNAL, gen_ai.system, no gen_ai.operation.name
+        ({A.GEN_AI_SYSTEM: "openai"}, "ai.generateText.doGenerate", "INTERNAL", "gen_ai"),
+        ({A.GEN_AI_SYSTEM: "openai"}, "chat", "", "gen_ai"),  # a sender that left the kind out
         ({**GEN_AI, A.GEN_AI_OPERATION_NAME: "invoke_agent"}, "agent", "INTERNAL", None),
         ({}, A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME, "INTERNAL", "host"),
         ({}, ENGAGEMENT_SPAN_NAME, "INTERNAL", "engagement"),

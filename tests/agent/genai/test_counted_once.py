@@ -1,12 +1,14 @@
 """End to end through configure(): one SDK call is one accounted call, on every supported SDK.
 
 Run in a child process because configure() installs the global TracerProvider, which is what makes
-mistralai 1.x switch on its own tracing (an INTERNAL span that repeats the call's provider, model and
-usage inside ours); a global provider cannot be undone inside the test process.
+mistralai 1.x switch on its own tracing (3.x with ``MISTRAL_SDK_TELEMETRY=global``): an INTERNAL span
+that repeats the call's provider, model and usage inside ours, which must not count a second time.
+A global provider cannot be undone inside the test process.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -52,8 +54,18 @@ print(calls)
 """
 
 
-@pytest.mark.parametrize("provider", ["openai", "mistral"])
-def test_one_call_is_accounted_once_through_configure(api: FakeLLMAPI, provider: str) -> None:
+@pytest.mark.parametrize(
+    ("provider", "env"),
+    [
+        ("openai", {}),
+        ("mistral", {}),
+        # mistralai 3.x's own tracing, opt-in: its INTERNAL chat span inside ours
+        ("mistral", {"MISTRAL_SDK_TELEMETRY": "global"}),
+    ],
+)
+def test_one_call_is_accounted_once_through_configure(
+    api: FakeLLMAPI, provider: str, env: dict[str, str]
+) -> None:
     base = api.mistral_server_url if provider == "mistral" else api.openai_base_url
     done = subprocess.run(
         [sys.executable, "-c", _CHILD, provider, base],
@@ -61,6 +73,7 @@ def test_one_call_is_accounted_once_through_configure(api: FakeLLMAPI, provider:
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **env},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert float(done.stdout.strip().splitlines()[-1]) == 2.0, done.stdout  # a call and a stream

@@ -1,0 +1,94 @@
+"""A model call recorded by nested spans (a framework's span around the SDK instrumentation's, ours
+around the SDK's own) counts once, on the innermost span; a rejected child leaves its parent."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from otel_downstream.agent import attributes as A
+from otel_downstream.exporters import metrics as M
+from otel_downstream.exporters.accounting import Accountant
+from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.nested_calls import NestedCalls
+
+TRACE = 0xABC
+
+
+def _call(**extra: object) -> dict[str, object]:
+    return {
+        A.GEN_AI_OPERATION_NAME: "chat",
+        A.GEN_AI_PROVIDER_NAME: "openai",
+        A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 100,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 10,
+        **extra,
+    }
+
+
+def _accountant() -> tuple[Accountant, CollectorRegistry]:
+    registry = CollectorRegistry()
+    return Accountant(Engine(EngineConfig()), registry=registry), registry
+
+
+def _calls(registry: CollectorRegistry) -> float:
+    return sum(
+        s.value for family in registry.collect() for s in family.samples if s.name == M.GEN_AI_CALLS
+    )
+
+
+def _end(acc: Accountant, attrs: dict[str, object], span: int, parent: int | None) -> bool:
+    """One span ending, children before parents as the SDK ends them."""
+    return acc.account(
+        attrs,
+        service_name="shop",
+        kind="CLIENT",
+        span_key=(TRACE, span),
+        parent_key=None if parent is None else (TRACE, parent),
+    )
+
+
+def test_three_nested_spans_of_one_call_count_once() -> None:
+    acc, registry = _accountant()
+    # SDK's own span (innermost) <- our CLIENT span <- a framework's chat span <- the request
+    assert _end(acc, _call(), span=3, parent=2)
+    assert _end(acc, _call(), span=2, parent=1)
+    assert _end(acc, _call(), span=1, parent=0)
+    assert _calls(registry) == 1.0
+    enclosing = registry.get_sample_value(
+        "downstream_spans_accounted_total", {"type": "gen_ai_enclosing"}
+    )
+    assert enclosing == 2.0
+
+
+def test_a_rejected_child_leaves_the_parent_to_count() -> None:
+    """An SDK span that ended before the stream was read has no usage: the call's own span,
+    which has it, is the one counted."""
+    acc, registry = _accountant()
+    no_usage = {k: v for k, v in _call().items() if "usage" not in k}
+    assert not _end(acc, no_usage, span=3, parent=2)
+    assert _end(acc, _call(), span=2, parent=1)
+    assert _calls(registry) == 1.0
+
+
+def test_sibling_calls_in_one_request_each_count() -> None:
+    acc, registry = _accountant()
+    for span in (11, 12, 13):
+        assert _end(acc, _call(), span=span, parent=1)
+    assert _calls(registry) == 3.0
+
+
+def test_without_span_keys_every_model_call_span_counts() -> None:
+    acc, registry = _accountant()
+    for _ in range(2):
+        assert acc.account(_call(), service_name="shop", kind="CLIENT")
+    assert _calls(registry) == 2.0
+
+
+def test_memory_is_bounded_oldest_parents_forgotten_first() -> None:
+    nested = NestedCalls(capacity=3)
+    for parent in range(5):
+        nested.note(("t", parent))
+    assert len(nested) == 3
+    assert not nested.counted_inside(("t", 0))  # forgotten
+    assert nested.counted_inside(("t", 4))
+    assert not nested.counted_inside(("t", 4))  # asked once: a span ends once
