@@ -23,7 +23,7 @@ from opentelemetry import trace
 from . import attributes as A
 from . import environment as env
 from .faults import report_fault
-from .host_lock import DEFAULT_LOCK_PATH, HostLock
+from .host_lock import HostLock, default_lock_path
 from .host_power import (
     HostProfile,
     cpu_watts,
@@ -59,10 +59,10 @@ class HostSampler:
     here, once. A bad value raises ``ValueError`` now, naming the setting, rather than later on the
     sampling thread.
 
-    With a fixed share, a started sampler records only while it holds the host lock at
-    ``lock_path`` (see :mod:`.host_lock`), so the workers of one server count the host once; the
-    others stand by. With ``share="process"`` each process records its own share and takes no lock.
-    ``lock_path=None`` turns the lock off.
+    With a fixed share, a started sampler records only while it holds its service's host lock
+    (see :mod:`.host_lock`; ``lock_path`` overrides where it lives), so the workers of one server
+    count the service's share once; the others stand by. With ``share="process"`` each process
+    records its own share and takes no lock. ``host_lock=False`` turns the lock off.
     """
 
     def __init__(
@@ -82,7 +82,8 @@ class HostSampler:
         process_cpu_reader: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock_ns: Callable[[], int] = time.time_ns,
-        lock_path: str | None = DEFAULT_LOCK_PATH,
+        host_lock: bool = True,
+        lock_path: str | None = None,
     ) -> None:
         self.interval_s = (
             interval_s
@@ -125,8 +126,8 @@ class HostSampler:
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("otel_downstream.agent.host_sampler")
         self._host_lock = (
-            HostLock(lock_path)
-            if lock_path is not None and isinstance(self._share_mode, float)
+            HostLock(lock_path or default_lock_path(_service_name(provider)))
+            if host_lock and isinstance(self._share_mode, float)
             else None
         )
         self._standby = False
@@ -288,6 +289,12 @@ class HostSampler:
         with self._lock:
             self._last = self._clock()
             self._last_wall_ns = self._wall_clock_ns()
+
+
+def _service_name(provider: object) -> str:
+    """``service.name`` of an SDK provider's resource, for the per-service host lock."""
+    name = getattr(getattr(provider, "resource", None), "attributes", {}).get("service.name")
+    return name if isinstance(name, str) and name else "unknown_service"
 
 
 def _clamp(value: float) -> float:

@@ -315,6 +315,77 @@ def test_unusable_lock_file_is_reported_once_and_sampling_goes_on(tmp_path: Path
     assert len(exporter.get_finished_spans()) == 1  # the final partial interval
 
 
+def test_each_service_has_its_own_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two services sharing a host (shares 0.3 and 0.7) each record their own share; only the
+    workers of one service exclude each other. The default lock is found by service name."""
+    import tempfile
+
+    from opentelemetry.sdk.resources import Resource
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    samplers = []
+    for service, share in (("checkout", 0.3), ("search", 0.7), ("search", 0.7)):
+        provider = TracerProvider(resource=Resource.create({"service.name": service}))
+        samplers.append(
+            HostSampler(tracer_provider=provider, interval_s=60, profile="mini_pc", share=share)
+        )
+    for s in samplers:
+        s.start()
+    try:
+        assert [s.standing_by for s in samplers] == [False, False, True]
+        assert sorted(p.name for p in tmp_path.glob("*.lock")) == [
+            "otel-downstream-host-sampler-checkout.lock",
+            "otel-downstream-host-sampler-search.lock",
+        ]
+    finally:
+        for s in samplers:
+            s.stop()
+
+
+def test_a_lock_file_of_another_user_is_still_shared(tmp_path: Path) -> None:
+    """A lock file root created (0644) is opened read-only by another user, which is all flock
+    needs: the other user's worker stands by instead of counting the host a second time."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").exists():
+        pytest.skip("needs root, setpriv and /usr/bin/python3 to act as another user")
+    from otel_downstream.agent import host_lock
+
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        shared.chmod(0o755)
+        shutil.copy(host_lock.__file__, shared / "host_lock.py")  # stdlib only
+        lock_path = shared / "service.lock"
+        mine = host_lock.HostLock(str(lock_path))
+        assert mine.try_acquire()
+        lock_path.chmod(0o644)  # as a umask of 022 leaves it
+        probe = (
+            "import sys; sys.path.insert(0, sys.argv[1]); import host_lock; "
+            "print(host_lock.HostLock(sys.argv[2]).try_acquire())"
+        )
+        as_nobody = [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            probe,
+            str(shared),
+            str(lock_path),
+        ]
+        held = subprocess.run(as_nobody, capture_output=True, text=True, timeout=30, check=False)
+        assert held.stdout.strip() == "False", held.stderr
+        mine.release()
+        free = subprocess.run(as_nobody, capture_output=True, text=True, timeout=30, check=False)
+        assert free.stdout.strip() == "True", free.stderr
+    finally:
+        shutil.rmtree(shared)
+
+
 _WORKER = """
 import sys, time
 from opentelemetry.sdk.trace import TracerProvider
