@@ -49,6 +49,7 @@ GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 GEN_AI_SYSTEM: Final = "gen_ai.system"
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+LLM_REQUEST_TYPE: Final = "llm.request.type"  # OpenLLMetry's operation ("chat", "embedding", ...)
 # A non-server span carrying any of these is one model call's span, and is counted as such,
 # unless its operation is an agent-level one, which aggregates the model calls below it.
 GEN_AI_CALL_MARKERS: Final = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, GEN_AI_OPERATION_NAME)

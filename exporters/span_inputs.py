@@ -214,8 +214,17 @@ def gen_ai_input(attributes: Attributes, duration_s: float | None = None) -> Gen
         round(output_tokens or 0.0),
         latency,
         zone,
-        _text(attributes, A.GEN_AI_OPERATION_NAME),
+        _operation(attributes),
     )
+
+
+def _operation(attributes: Attributes) -> str | None:
+    """``gen_ai.operation.name``, or what OpenLLMetry-style spans say instead
+    (``llm.request.type="embedding"``), so embeddings are priced as such."""
+    operation = _text(attributes, A.GEN_AI_OPERATION_NAME)
+    if operation is None and attributes.get(A.LLM_REQUEST_TYPE) == "embedding":
+        return "embeddings"
+    return operation
 
 
 _HOST_ENERGY: Final = (A.DOWNSTREAM_HOST_ENERGY_JOULES,)

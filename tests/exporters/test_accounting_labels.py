@@ -217,6 +217,17 @@ def test_server_spans_of_internal_services_add_no_footprint(
     assert _sum(reg, M.GEN_AI_CALLS, service_name="catalog") == 1
 
 
+def test_functional_units_of_internal_services_still_count() -> None:
+    """An order completed by the checkout service's (internal) span is still an order: the
+    per-order intensity keeps its denominator when edge services are set."""
+    reg = CollectorRegistry()
+    acc = Accountant(registry=reg, edge_services=("frontend",))
+    order = {**_request("FR", "desktop"), A.DOWNSTREAM_FUNCTIONAL_UNIT: "order"}
+    assert acc.account(order, service_name="checkout", kind="SERVER")
+    assert _sum(reg, M.FUNCTIONAL_UNITS, service_name="checkout", unit="order") == 1
+    assert _sum(reg, M.REQUESTS) == 0
+
+
 def test_rejected_spans_do_not_use_up_service_name_slots() -> None:
     reg = CollectorRegistry()
     acc = Accountant(registry=reg, service_limit=5)

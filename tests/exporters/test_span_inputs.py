@@ -206,3 +206,5 @@ def test_gen_ai_input_carries_the_operation() -> None:
     embeddings = {**GEN_AI, A.GEN_AI_OPERATION_NAME: "embeddings", A.GEN_AI_USAGE_OUTPUT_TOKENS: 0}
     assert gen_ai_input(embeddings).operation == "embeddings"
     assert gen_ai_input(GEN_AI).operation == "chat"
+    openllmetry = {k: v for k, v in embeddings.items() if k != A.GEN_AI_OPERATION_NAME}
+    assert gen_ai_input({**openllmetry, A.LLM_REQUEST_TYPE: "embedding"}).operation == "embeddings"
