@@ -54,6 +54,7 @@ class GenAICall:
         "_body",
         "_chars",
         "_done",
+        "_end_hook",
         "_operation",
         "_provider",
         "_reasons",
@@ -122,6 +123,7 @@ class GenAICall:
         self.busy = False
         self._done = False
         self.recording = span.is_recording()  # unsampled: nothing to observe
+        self._end_hook: Any = None if foreign is None else self._hook_end(foreign)
 
     # --- observations -------------------------------------------------------------------------
     def observe_http(self, response: Any) -> None:
@@ -232,12 +234,12 @@ class GenAICall:
                 failed = getattr(error, "response", None) or getattr(error, "raw_response", None)
                 if failed is not None and hasattr(failed, "request"):
                     self.observe_http(failed)
+            if not self.owns_span:  # the other instrumentation ends (and marks) its span
+                self._annotate(error)
+                self._unhook_end()
+                return
             record = self._record(error)
             span = self.span
-            if not self.owns_span:
-                if span.is_recording():  # the other instrumentation ends (and marks) its span
-                    span.set_attributes(annotation(getattr(span, "attributes", None), record))
-                return
             attributes = end_attributes(record)
             if attributes:
                 span.set_attributes(attributes)
@@ -249,6 +251,36 @@ class GenAICall:
         finally:
             # a finaliser may keep this object until the stream is collected: drop the payloads
             self._body = self._response = self._usage = self.context = None
+
+    def _annotate(self, error: BaseException | None) -> None:
+        """Add what we observed to the other instrumentation's span, unless it has ended."""
+        span = self.span
+        if span.is_recording():
+            span.set_attributes(annotation(getattr(span, "attributes", None), self._record(error)))
+
+    def _hook_end(self, span: Any) -> Any:
+        """Annotate the other span just before it ends, when that comes first: openai-v2 ends
+        its span when a ``with`` block around a stream exits, without closing the stream, whose
+        end we would only see at garbage collection, too late."""
+        original = span.end
+
+        def end(*args: Any, **kwargs: Any) -> Any:
+            try:
+                self._annotate(None)
+            except Exception as exc:
+                report_fault(self.component, exc)
+            return original(*args, **kwargs)
+
+        try:
+            span.end = end
+        except Exception:  # a span type without instance attributes: annotated at our end only
+            return None
+        return end
+
+    def _unhook_end(self) -> None:
+        hook, self._end_hook = self._end_hook, None
+        if hook is not None and vars(self.span).get("end") is hook:
+            del self.span.end
 
     def _record(self, error: BaseException | None) -> GenAIRecord:
         inp, out, cached, reasoning = usage_counts(self._usage)

@@ -518,9 +518,13 @@ def test_foreign_tokens_are_kept_and_deprecated_markers_defer(
     assert fault_counts() == {}
 
 
-def test_openai_v2_stream_without_usage_gets_our_estimate(api: FakeLLMAPI, spans: Spans) -> None:
+@pytest.mark.parametrize("form", ["read to the end", "with block left early"])
+def test_openai_v2_stream_without_usage_gets_our_estimate(
+    api: FakeLLMAPI, spans: Spans, form: str
+) -> None:
     """With opentelemetry-instrumentation-openai-v2 also active, a stream without usage is counted
-    once, on its span, with our estimated tokens (it records none for such streams)."""
+    once, on its span, with our estimated tokens (it records none for such streams). Leaving a
+    ``with`` block ends its span without closing the stream: we annotate before that end."""
     v2 = pytest.importorskip("opentelemetry.instrumentation.openai_v2")
     from otel_downstream.exporters.span_inputs import classify, gen_ai_input
 
@@ -529,9 +533,16 @@ def test_openai_v2_stream_without_usage_gets_our_estimate(api: FakeLLMAPI, spans
     try:
         instrument_openai(tracer_provider=spans.provider)
         client = sync_client(api)
-        chunks = list(
-            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
-        )
+        stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+        if form == "read to the end":
+            chunks = list(stream)
+        else:
+            chunks = []
+            with stream:
+                for chunk in stream:
+                    chunks.append(chunk)
+                    if len(chunks) == 3:
+                        break
     finally:
         official.uninstrument()
     span = spans.one()
@@ -539,6 +550,7 @@ def test_openai_v2_stream_without_usage_gets_our_estimate(api: FakeLLMAPI, spans
     attributes = span.attributes or {}
     assert attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
     assert attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] >= len(chunks) - 1 > 0
+    assert fault_counts() == {}
     assert classify(attributes, span.name, str(span.kind)) == "gen_ai"
     assert gen_ai_input(attributes).output_tokens == attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS]
 
