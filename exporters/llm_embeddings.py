@@ -33,6 +33,8 @@ __all__ = [
 EMBEDDING_METHOD: Final = "embedding-encoder-v1"
 EMBEDDINGS_OPERATION: Final = "embeddings"
 """``gen_ai.operation.name`` of an embedding call (OTel GenAI semantic conventions)."""
+_EMBEDDING_OPERATIONS: Final = frozenset({EMBEDDINGS_OPERATION, "embedding"})
+"""The semconv name and the singular some instrumentations write (OpenLLMetry's request type)."""
 
 CallKind = Literal["generate", "embed", "embed_by_name"]
 
@@ -60,13 +62,31 @@ def call_kind(operation: object, model: object) -> CallKind:
 
     Some instrumentations leave ``gen_ai.operation.name`` out or spell it otherwise, and a model
     such as ``text-embedding-3-large`` can only embed; no generative model in the registry has
-    "embed" in its name, so the name is safe evidence (flag ``operation_from_model_name``).
+    "embed" in its name, so the name is safe evidence (flag ``operation_from_model_name``). So is
+    a name the embeddings method lists with its size (``bge-large-en-v1.5``, ``all-minilm``,
+    ``gte-large``): those cards describe encoders that cannot generate.
     """
-    if operation == EMBEDDINGS_OPERATION:
+    if operation in _EMBEDDING_OPERATIONS:
         return "embed"
-    if isinstance(model, str) and "embed" in model.lower():
-        return "embed_by_name"
+    if isinstance(model, str):
+        name = _model_key(model)
+        if "embed" in name or name in _constants().by_name:
+            return "embed_by_name"
+        base, tag = _split_tag(name)
+        if tag and base in _constants().by_name:
+            return "embed_by_name"
     return "generate"
+
+
+def _model_key(model: str) -> str:
+    """``BAAI/bge-large-en-v1.5`` -> ``bge-large-en-v1.5``: the names in the data file."""
+    return model.strip().lower().rsplit("/", 1)[-1]
+
+
+def _split_tag(name: str) -> tuple[str, str]:
+    """``all-minilm:latest`` -> (``all-minilm``, ``latest``): Ollama's ``name:tag`` form."""
+    base, _, tag = name.partition(":")
+    return base, tag
 
 
 @cache
@@ -87,12 +107,16 @@ def _constants() -> _Constants:
 
 
 def embedding_spec(model: str, *, by_name: bool = False) -> EmbeddingSpec:
-    """Parameters: a model card we cite, else a size in the name (``7b``, ``335m``), else a range."""
+    """Parameters: a model card we cite, else a size in the name (``7b``, ``335m``), else a range.
+
+    An Ollama tag is read for a size first (``all-minilm:33m``); only ``latest`` falls back to the
+    untagged card, since another tag may be another size of the same family.
+    """
     c = _constants()
     flags: tuple[str, ...] = ("embedding_estimated",)
     if by_name:
         flags = (*flags, "operation_from_model_name")
-    name = model.strip().lower().rsplit("/", 1)[-1]
+    name = _model_key(model)
     known = c.by_name.get(name)
     if known is not None:
         return EmbeddingSpec(Bounds(known, known), flags)
@@ -101,6 +125,10 @@ def embedding_spec(model: str, *, by_name: bool = False) -> EmbeddingSpec:
         size = float(m.group(1)) / (1000.0 if m.group(2) == "m" else 1.0)
         if size > 0:
             return EmbeddingSpec(Bounds(size, size), (*flags, "model_estimated"))
+    base, tag = _split_tag(name)
+    known = c.by_name.get(base) if tag == "latest" else None
+    if known is not None:
+        return EmbeddingSpec(Bounds(known, known), flags)
     return EmbeddingSpec(c.unknown, (*flags, "model_estimated"))
 
 

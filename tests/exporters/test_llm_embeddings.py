@@ -94,7 +94,7 @@ def test_size_written_in_the_name_is_used() -> None:
     )
 
 
-@pytest.mark.parametrize("operation", [None, "chat", "embedding"])
+@pytest.mark.parametrize("operation", [None, "chat", "text_completion"])
 def test_an_embedding_model_name_is_priced_as_one_whatever_the_operation(
     operation: str | None,
 ) -> None:
@@ -103,6 +103,67 @@ def test_an_embedding_model_name_is_priced_as_one_whatever_the_operation(
     assert "operation_from_model_name" in fp.flags
     assert fp.total == _embed("text-embedding-3-large").total
     assert "operation_from_model_name" not in _embed("text-embedding-3-large").flags
+
+
+def _listed() -> list[str]:
+    return [m["name"] for m in _data()["models"]]
+
+
+@pytest.mark.parametrize("model", _listed())
+def test_every_model_the_method_lists_is_an_embedding_by_name(model: str) -> None:
+    fp = _embed(model, operation=None)
+    assert fp.method == EMBEDDING_METHOD
+    assert "operation_from_model_name" in fp.flags
+    assert "model_estimated" not in fp.flags  # its card's size, not the range
+    assert fp.total == _embed(model).total
+
+
+@pytest.mark.parametrize(
+    ("model", "params_billion"),
+    [
+        ("BAAI/bge-small-en-v1.5", 0.0334),
+        ("sentence-transformers/all-MiniLM-L6-v2", 0.023),
+        ("all-minilm", 0.023),
+        ("all-minilm:latest", 0.023),
+        ("thenlper/gte-large", 0.335),
+        ("intfloat/e5-mistral-7b-instruct", 7.11),
+    ],
+)
+def test_open_embedders_without_embed_in_the_name_get_their_cards_size(
+    model: str, params_billion: float
+) -> None:
+    fp = _embed(model, operation=None, provider="acme")
+    pue = registry().providers["huggingface_hub"].pue
+    assert fp.method == EMBEDDING_METHOD
+    assert math.isclose(
+        (fp.low or fp.total).energy_j / WH, pue.low * 1e4 * _it_wh_per_token(params_billion)
+    )
+
+
+def test_an_ollama_tag_with_another_size_is_not_read_as_the_default() -> None:
+    tagged = _embed("all-minilm:33m", operation=None)
+    assert tagged.method == EMBEDDING_METHOD
+    assert "model_estimated" in tagged.flags  # the size came from the tag, not a card
+    low = (tagged.low or tagged.total).energy_j / WH
+    pue = registry().providers["openai"].pue
+    assert math.isclose(low, pue.low * 1e4 * _it_wh_per_token(0.033))
+    other = _embed("all-minilm:l12-v2", operation=None)
+    assert other.method == EMBEDDING_METHOD and "model_estimated" in other.flags
+
+
+def test_the_singular_operation_is_an_embedding_too() -> None:
+    fp = _embed("my-encoder", operation="embedding")
+    assert fp.method == EMBEDDING_METHOD
+    assert "operation_from_model_name" not in fp.flags
+    assert fp.total == _embed("my-encoder").total
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "llama-3.1-8b", "mistral-large-latest", "gemma-2b"])
+def test_generative_names_stay_generative_without_an_operation(model: str) -> None:
+    fp = llm.llm_call(
+        provider="openai", model=model, input_tokens=100, output_tokens=10, latency_s=None
+    )
+    assert fp.method == llm.DEFAULT_METHOD
 
 
 def test_generative_calls_are_unchanged_by_the_operation() -> None:
