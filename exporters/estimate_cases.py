@@ -20,6 +20,7 @@ from typing import Any, Final
 from otel_downstream.exporters import device, grid, llm, network, water
 from otel_downstream.exporters.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import InputError
+from otel_downstream.exporters.llm_embeddings import call_kind
 from otel_downstream.exporters.span_inputs import MAX_BODY_BYTES, MAX_SECONDS, MAX_TOKENS
 
 _FIELDS: Final[dict[str, frozenset[str]]] = {
@@ -111,7 +112,9 @@ def _text(case: Mapping[str, Any], field: str, *, required: bool = False) -> str
 
 
 def _int(case: Mapping[str, Any], field: str, *, default: int | None = None) -> int:
-    value = case.get(field, default)
+    value = case.get(field)
+    if value is None:  # JSON null is a missing key, as for every other field
+        value = default
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
@@ -199,12 +202,16 @@ def _llm(case: Mapping[str, Any]) -> dict[str, Any]:
         include_embodied=_flag(case, "embodied"),
     )
     operation = _text(case, "operation")
+    provider = _text(case, "provider", required=True) or ""
+    model = _text(case, "model", required=True) or ""
+    # An embedding (by operation or by its model's name, as the engine decides) generates
+    # nothing: its usage has no output tokens to give.
+    embeds = call_kind(operation, model) != "generate"
     footprint = _engine(config).llm_call(
-        provider=_text(case, "provider", required=True) or "",
-        model=_text(case, "model", required=True) or "",
+        provider=provider,
+        model=model,
         input_tokens=_int(case, "input_tokens"),
-        # An embedding generates nothing: its usage has no output tokens to give.
-        output_tokens=_int(case, "output_tokens", default=0 if operation == "embeddings" else None),
+        output_tokens=_int(case, "output_tokens", default=0 if embeds else None),
         latency_s=_number(case, "latency_s", upper=MAX_SECONDS),
         zone=_text(case, "zone"),
         operation=operation,

@@ -89,7 +89,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     m.add_argument("--provider", required=True, help="openai, mistral_ai, anthropic, ...")
     m.add_argument("--model", required=True, help="model name as the API reports it")
     m.add_argument("--input-tokens", type=int, required=True)
-    m.add_argument("--output-tokens", type=int, help="required unless --operation embeddings")
+    m.add_argument(
+        "--output-tokens", type=int, help="required unless an embedding (by operation or model)"
+    )
     m.add_argument("--latency", type=float, dest="latency_s", help="request latency, seconds")
     m.add_argument("--zone", help="electricity zone of the provider's data centre")
     m.add_argument("--method", default="ecologits-prefill", help="ecologits-prefill (default), ...")

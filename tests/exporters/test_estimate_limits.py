@@ -93,7 +93,7 @@ def test_embeddings_take_the_operation_and_need_no_output_tokens(
     embed = {"model": "text-embedding-3-large", "input_tokens": 10_000}
     _, (batch, missing) = _batch(
         {"kind": "llm", "provider": "openai", "operation": "embeddings", **embed},
-        {"kind": "llm", "provider": "openai", **embed, "operation": "chat"},
+        {"kind": "llm", "provider": "openai", "model": "gpt-4o", "input_tokens": 10},
     )
     assert batch["method"] == "embedding-encoder-v1"
     assert missing["error"].startswith("output_tokens=None")
@@ -101,3 +101,40 @@ def test_embeddings_take_the_operation_and_need_no_output_tokens(
     assert cli.main(["estimate", "llm", *args, "--operation", "embeddings", "--json"]) == 0
     flags = json.loads(capsys.readouterr().out)
     assert flags["energy_j"] == batch["energy_j"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"model": "text-embedding-3-large"},
+        {"model": "text-embedding-3-large", "operation": "chat"},
+        {"model": "bge-large-en-v1.5"},
+        {"model": "my-encoder", "operation": "embedding"},
+    ],
+)
+def test_an_embedding_by_name_or_operation_needs_no_output_tokens(
+    fields: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    case = {"kind": "llm", "provider": "openai", "input_tokens": 1000, **fields}
+    code, (result, explicit, null) = _batch(
+        case, {**case, "output_tokens": 0}, {**case, "output_tokens": None}
+    )
+    assert code == 0, result
+    assert result["method"] == "embedding-encoder-v1"
+    assert result["energy_j"] == explicit["energy_j"] == null["energy_j"]
+    args = ["--provider", "openai", "--model", fields["model"], "--input-tokens", "1000"]
+    if "operation" in fields:
+        args += ["--operation", fields["operation"]]
+    assert cli.main(["estimate", "llm", *args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["energy_j"] == result["energy_j"]
+
+
+def test_a_json_null_is_a_missing_key() -> None:
+    code, (chat, given, tokens_in) = _batch(
+        _llm(output_tokens=None), _llm(), _llm(input_tokens=None, output_tokens=None)
+    )
+    assert code == 1
+    assert chat["error"].startswith("output_tokens=None: expected an integer")
+    assert "(required)" in chat["error"]
+    assert given["energy_j"]["value"] > 0
+    assert tokens_in["error"].startswith("input_tokens=None")
