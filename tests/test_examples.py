@@ -406,6 +406,36 @@ def test_two_gunicorn_masters_count_apart_and_clean_up(tmp_path: Path) -> None:
 
 
 @pytest.mark.e2e
+def test_gunicorn_reload_keeps_counting_in_its_directory_and_removes_it(tmp_path: Path) -> None:
+    """HUP re-reads the config in the master (on_starting does not run again): the directory it
+    made is still the one the new workers count in, and is still removed on exit."""
+    process, url = _start_gunicorn(_clean_env(TMPDIR=str(tmp_path), WEB_CONCURRENCY="1"))
+    try:
+        (made,) = _gunicorn_dirs(tmp_path, gauges=1)
+        httpx.get(f"{url}/", headers={"User-Agent": DESKTOP}, timeout=5)
+        process.send_signal(signal.SIGHUP)
+        assert _gunicorn_dirs(tmp_path, gauges=2) == [made]  # the new worker counts there too
+        httpx.get(f"{url}/", headers={"User-Agent": DESKTOP}, timeout=5)
+        assert summarize(httpx.get(f"{url}/metrics", timeout=5).text).requests == 2
+    finally:
+        _out, err = _stop(process)
+    assert process.returncode == 0, err[-2000:]
+    assert "Hang up: Master" in err
+    assert not list(tmp_path.glob("otel-downstream-gunicorn-*"))
+
+
+def _gunicorn_dirs(tmp_path: Path, *, gauges: int) -> list[Path]:
+    """The example's directories, once one holds ``gauges`` workers' files (each worker's own)."""
+    deadline = time.monotonic() + 30
+    while True:
+        dirs = sorted(tmp_path.glob("otel-downstream-gunicorn-*"))
+        if any(len(list(d.glob("gauge_max_*.db"))) >= gauges for d in dirs):
+            return dirs
+        assert time.monotonic() < deadline, dirs
+        time.sleep(0.1)
+
+
+@pytest.mark.e2e
 def test_service_mode_example_reaches_serve_over_otlp() -> None:
     serve = subprocess.Popen(
         [

@@ -35,7 +35,10 @@ must make a fresh directory rather than empty the one the old master's workers s
 
 _chosen = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _user_dir = _chosen if _chosen and _chosen != os.environ.get(_OWN_DIR_MARK) else None
-_own_dir: str | None = None
+_own_dir: str | None = _chosen if _chosen and _chosen == os.environ.get(_OWN_DIR_MARK) else None
+"""Ours to remove on exit. Set here too, not only in on_starting: HUP re-reads this file in the
+same master without running on_starting, and the directory made before is still this master's.
+(A USR2 master also starts with it, then on_starting gives it a fresh one.)"""
 
 
 def on_starting(server: Any) -> None:
