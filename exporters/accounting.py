@@ -183,6 +183,15 @@ class Accountant:
             if self._write_through:  # another process reads the values: no buffering
                 self.flush()
 
+    def reject(self, reason: str, weight: float = 1.0) -> None:
+        """Count a span that could not be read at all (``serve``: a malformed span-level field)."""
+        try:
+            self.metrics.spans_rejected.labels(reason[:64]).inc(_weight_or_one(weight))
+            if self._write_through:
+                self.flush()
+        except Exception as exc:  # the boundary, as in account()
+            report_fault("exporters.accounting", exc)
+
     def flush(self) -> None:
         """Write everything accounted so far into the Prometheus metrics."""
         try:

@@ -56,6 +56,12 @@ class DecodedSpan(NamedTuple):
     """Trace id + span id (raw bytes), so nested spans of one model call count once."""
     parent_key: bytes | None = None
     """Trace id + parent span id, or None for a root span."""
+    problem: str = ""
+    """The reason label (``invalid_span_kind``, ...) of a span-level field that did not parse, so
+    the span is rejected whole, with no other span of the batch (OTLP/JSON only: protobuf has
+    types); ``""`` for a readable span."""
+    problem_detail: str = ""
+    """That field's path, value and what was expected, for the partial-success message."""
 
 
 class DecodeFailure(ValueError):

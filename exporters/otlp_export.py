@@ -43,6 +43,9 @@ class SpanAccounting(Protocol):
         parent_key: Hashable | None = None,
     ) -> bool: ...
 
+    def reject(self, reason: str, weight: float = 1.0) -> None:
+        """Count a span ``serve`` could not read (``reason`` names the field) as rejected."""
+
     def flush(self) -> None:
         """Write what was accounted into the metrics (``serve`` calls it once, on stop)."""
 
@@ -144,10 +147,15 @@ class ExportCore:
         ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
         """
         rejected = accounted = 0
+        unreadable = ""
         account = self._accountant.account
         for span in children_first(spans):
             try:
-                if account(
+                if span.problem:  # a span-level field did not parse: nothing of it is known
+                    rejected += 1
+                    unreadable = unreadable or span.problem_detail
+                    self._accountant.reject(span.problem, span.weight)
+                elif account(
                     span.attributes,
                     service_name=span.service_name,
                     weight=span.weight,
@@ -171,8 +179,10 @@ class ExportCore:
             self.tally["spans_rejected"] += rejected
         if not rejected:
             return ExportOutcome(0, "")
-        return ExportOutcome(
-            rejected,
+        message = (
             f"{rejected} of {len(spans)} spans had invalid footprint attributes; "
-            "see downstream_spans_rejected_total on /metrics",
+            "see downstream_spans_rejected_total on /metrics"
         )
+        if unreadable:
+            message += f"; first unreadable span: {unreadable}"
+        return ExportOutcome(rejected, message)

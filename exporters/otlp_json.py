@@ -4,10 +4,16 @@ OTLP/JSON is protobuf's JSON mapping with the spec's deviations: lowerCamelCase 
 names are accepted too), trace and span ids as hex strings (not base64), 64-bit integers as decimal
 strings or numbers, enums as integers (names are accepted too), doubles as numbers or
 ``"NaN"``/``"Infinity"``/``"-Infinity"``. The body's structure is checked before anything is
-accounted, and every problem names the field path and the value, for the 400 answer.
+accounted (arrays where arrays belong, objects where objects do, attribute keys), and every
+problem names the field path and the value, for the 400 answer.
 
-One span must not cost the batch, so two things are per span instead:
+One span must not cost the batch, so three things are per span instead:
 - trace and span ids are not read: the footprint never uses them, so a malformed one is ignored;
+- a span-level field that does not parse (``kind: "CLIENT"``: OTLP/JSON allows only the enum's
+  integer, though ``SPAN_KIND_CLIENT`` is taken; a ``startTimeUnixNano`` that is not an integer; a
+  ``name`` that is not a string) leaves nothing of the span to trust: that span is rejected,
+  counted as ``invalid_span_<field>`` and reported through OTLP partial success with the field's
+  path and value;
 - an attribute value that does not parse as its declared type (``intValue: "1e3"``, ``1000.5``, an
   integer beyond int64, ``doubleValue: "lots"``) becomes NaN, which every numeric check of
   ``span_inputs`` refuses. A span whose footprint reads that attribute is then rejected with the
@@ -167,6 +173,37 @@ def _json_kind(value: Any, where: str) -> str:
     return kind_name(_json_int(value, where, lo=-(2**31), hi=2**31 - 1))
 
 
+_SpanFields = tuple[str, str, float, float | None, bytes | None, bytes | None, str, str]
+
+
+def _span_fields(span: Mapping[str, Any], where: str) -> _SpanFields:
+    """Name, kind, weight, duration, keys and problem of one span; a field that does not parse
+    rejects this span only (``problem`` is ``invalid_span_<field>``), never the batch."""
+    weight = 1.0  # the span's own once its traceState is read: a rejection counts as it would
+    try:
+        field = "trace_state"
+        state = _field(span, "traceState", "trace_state")
+        weight = (
+            1.0 if state is None else sampling_weight(_json_string(state, f"{where}.traceState"))
+        )
+        field = "name"
+        name = span.get("name")
+        name = "" if name is None else _json_string(name, f"{where}.name")
+        field = "kind"
+        kind = _json_kind(span.get("kind"), f"{where}.kind")
+        field = "start_time"
+        start = _field(span, "startTimeUnixNano", "start_time_unix_nano")
+        start_ns = (
+            0 if start is None else _json_int(start, f"{where}.startTimeUnixNano", 0, _UINT64_MAX)
+        )
+        field = "end_time"
+        end = _field(span, "endTimeUnixNano", "end_time_unix_nano")
+        end_ns = 0 if end is None else _json_int(end, f"{where}.endTimeUnixNano", 0, _UINT64_MAX)
+    except DecodeFailure as exc:
+        return "", "", weight, None, *_span_keys(span), f"invalid_span_{field}", str(exc)
+    return name, kind, weight, duration_s(start_ns, end_ns), *_span_keys(span), "", ""
+
+
 def decode_json(body: bytes) -> list[DecodedSpan]:
     """Decode an OTLP/JSON body; every problem names the field path and the value."""
     try:
@@ -196,28 +233,11 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
             _field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
         ):
             for where, span in _objects(ss.get("spans"), f"{ss_where}.spans"):
-                name = span.get("name")
-                state = _field(span, "traceState", "trace_state")
-                state = "" if state is None else _json_string(state, f"{where}.traceState")
-                start = _field(span, "startTimeUnixNano", "start_time_unix_nano")
-                end = _field(span, "endTimeUnixNano", "end_time_unix_nano")
-                start_ns = (
-                    0
-                    if start is None
-                    else _json_int(start, f"{where}.startTimeUnixNano", 0, _UINT64_MAX)
-                )
-                end_ns = (
-                    0 if end is None else _json_int(end, f"{where}.endTimeUnixNano", 0, _UINT64_MAX)
-                )
                 out.append(
                     DecodedSpan(
                         service,
                         dict(_json_attributes(span.get("attributes"), f"{where}.attributes")),
-                        "" if name is None else _json_string(name, f"{where}.name"),
-                        _json_kind(span.get("kind"), f"{where}.kind"),
-                        sampling_weight(state),
-                        duration_s(start_ns, end_ns),
-                        *_span_keys(span),
+                        *_span_fields(span, where),
                     )
                 )
     return out

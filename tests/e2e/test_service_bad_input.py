@@ -110,8 +110,8 @@ def test_malformed_protobuf_is_400_with_a_status(serve: Serve) -> None:
         (b'{"resourceSpans": [', "not valid JSON"),
         (b'{"resourceSpans": "everything"}', "resourceSpans='everything': expected an array"),
         (
-            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": "up"}]}]}]}',
-            "resourceSpans[0].scopeSpans[0].spans[0].kind='up'",
+            b'{"resourceSpans": [{"scopeSpans": [{"spans": {"kind": 2}}]}]}',
+            'resourceSpans[0].scopeSpans[0].spans={"kind": 2}: expected an array',
         ),
         (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
     ],
@@ -123,6 +123,15 @@ def test_malformed_json_is_400_naming_field_and_value(
     assert answer.status_code == 400
     assert answer.json()["code"] == 3
     assert names in answer.json()["message"]
+
+
+def test_a_span_whose_kind_does_not_parse_is_rejected_alone(serve: Serve) -> None:
+    body = b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"kind": "up"}]}]}]}'
+    answer = requests.post(serve.traces_url, data=body, headers=JS, timeout=10)
+    assert answer.status_code == 200
+    partial = answer.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "1"
+    assert "resourceSpans[0].scopeSpans[0].spans[0].kind='up'" in partial["errorMessage"]
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/protobuf+x", ""])

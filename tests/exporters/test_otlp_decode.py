@@ -149,14 +149,27 @@ def test_json_accepts_proto_field_names_and_enum_names() -> None:
         (b"[]", "expected an ExportTraceServiceRequest object"),
         (b'{"resourceSpans": {}}', "resourceSpans={}: expected an array"),
         (_json_body([{"key": 7, "value": {"stringValue": "x"}}]), "attributes[0].key=7"),
-        (_json_body([], kind="sideways"), "kind='sideways'"),
-        (_json_body([], name=5), "spans[0].name=5"),
     ],
 )
 def test_malformed_json_names_the_field_and_value(body: bytes, names: str) -> None:
     with pytest.raises(DecodeFailure, match=None) as info:
         decode_json(body)
     assert names in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem", "names"),
+    [
+        ({"kind": "sideways"}, "invalid_span_kind", "spans[0].kind='sideways'"),
+        ({"name": 5}, "invalid_span_name", "spans[0].name=5"),
+    ],
+)
+def test_a_malformed_span_field_is_that_spans_problem(
+    fields: dict[str, object], problem: str, names: str
+) -> None:
+    (span,) = decode_json(_json_body([], **fields))
+    assert span.problem == problem
+    assert names in span.problem_detail
 
 
 @pytest.mark.parametrize("body", [b"\xff\xff\xff\xff", b"\x0a\x05abc", b"\x0a\x80"])

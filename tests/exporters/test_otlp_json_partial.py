@@ -78,6 +78,56 @@ def test_the_structure_is_still_checked_as_a_whole() -> None:
         decode_json(_body([GOOD, {**GOOD, "attributes": {"a": 1}}]))
 
 
+def _doc(spans: Any) -> bytes:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        (json.dumps({"resourceSpans": {"scopeSpans": []}}).encode(), "resourceSpans={"),
+        (_doc({"name": "x"}), "spans={"),
+        (_doc(["a span"]), "spans[0]='a span': expected an object"),
+    ],
+)
+def test_arrays_and_objects_in_the_wrong_place_still_fail_the_batch(
+    body: bytes, names: str
+) -> None:
+    with pytest.raises(DecodeFailure) as info:
+        decode_json(body)
+    assert names in str(info.value)
+
+
+BAD_FIELDS = [
+    ({"kind": "CLIENT"}, "invalid_span_kind", "spans[1].kind='CLIENT': expected an integer"),
+    ({"kind": 2.5}, "invalid_span_kind", "spans[1].kind=2.5"),
+    ({"kind": 2**40}, "invalid_span_kind", "spans[1].kind=1099511627776"),
+    ({"name": 5}, "invalid_span_name", "spans[1].name=5: expected a string"),
+    (
+        {"startTimeUnixNano": "1.7e18"},
+        "invalid_span_start_time",
+        "spans[1].startTimeUnixNano='1.7e18': expected an integer",
+    ),
+    ({"endTimeUnixNano": -1}, "invalid_span_end_time", "spans[1].endTimeUnixNano=-1"),
+    ({"traceState": 7}, "invalid_span_trace_state", "spans[1].traceState=7"),
+]
+
+
+@pytest.mark.parametrize(("fields", "problem", "names"), BAD_FIELDS)
+def test_a_malformed_span_field_rejects_that_span_only(
+    fields: dict[str, Any], problem: str, names: str
+) -> None:
+    good, bad, after = decode_json(_body([GOOD, {**GOOD, **fields}, GOOD]))
+    assert (good.problem, after.problem) == ("", "")
+    assert bad.problem == problem
+    assert names in bad.problem_detail
+
+
+def test_enum_names_are_still_taken_for_the_kind() -> None:
+    (span,) = decode_json(_body([{**GOOD, "kind": "SPAN_KIND_SERVER"}]))
+    assert (span.kind, span.problem) == ("SERVER", "")
+
+
 @pytest.fixture
 def serve() -> Iterator[tuple[str, CollectorRegistry]]:
     registry = CollectorRegistry()
@@ -123,6 +173,31 @@ def test_a_bad_value_rejects_its_span_through_partial_success(
     assert "1 of 100 spans" in answer["partialSuccess"]["errorMessage"]
     assert _counted(registry, "downstream_requests_total", service_name="json") == 99
     assert _counted(registry, "downstream_spans_rejected_total", reason="invalid_bytes") == 1
+
+
+@pytest.mark.parametrize(("fields", "problem", "names"), BAD_FIELDS)
+def test_a_malformed_span_field_is_a_partial_success_naming_it(
+    serve: tuple[str, CollectorRegistry], fields: dict[str, Any], problem: str, names: str
+) -> None:
+    url, registry = serve
+    status, answer = _post(url, _body([GOOD, {**GOOD, **fields}] + [GOOD] * 98))
+    assert status == 200
+    assert answer["partialSuccess"]["rejectedSpans"] == "1"
+    message = answer["partialSuccess"]["errorMessage"]
+    assert "1 of 100 spans" in message
+    assert names in message
+    assert _counted(registry, "downstream_requests_total", service_name="json") == 99
+    assert _counted(registry, "downstream_spans_rejected_total", reason=problem) == 1
+
+
+def test_a_rejected_span_counts_with_its_sampling_weight(
+    serve: tuple[str, CollectorRegistry],
+) -> None:
+    url, registry = serve
+    sampled = {**GOOD, "traceState": "ot=th:c", "kind": "CLIENT"}  # th:c keeps 1 in 4
+    status, answer = _post(url, _body([sampled]))
+    assert status == 200 and answer["partialSuccess"]["rejectedSpans"] == "1"
+    assert _counted(registry, "downstream_spans_rejected_total", reason="invalid_span_kind") == 4
 
 
 def test_a_bad_span_id_costs_nothing(serve: tuple[str, CollectorRegistry]) -> None:
