@@ -109,8 +109,9 @@ def _account(
             name=span.name,
             kind=span.kind.name,
             duration_s=_duration_s(span),
-            span_key=None if context is None else (context.trace_id, context.span_id),
-            parent_key=None if parent is None else (parent.trace_id, parent.span_id),
+            # 64 random bits: unique enough among the few thousand calls remembered at once
+            span_key=None if context is None else context.span_id,
+            parent_key=None if parent is None else parent.span_id,
         )
     except Exception as exc:
         report_fault(component, exc)

@@ -27,7 +27,7 @@ DEFAULT_CAPACITY: Final = 8_192
 
 class NestedCalls:
     """Parent span keys under which a model call was counted (keys are opaque: the in-process
-    path uses (trace id, span id) integers, ``serve`` the raw OTLP id bytes)."""
+    path uses the 64-bit span id, ``serve`` the raw OTLP trace and span id bytes)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._parents: OrderedDict[Hashable, None] = OrderedDict()
