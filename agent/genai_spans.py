@@ -1,26 +1,74 @@
-"""Which spans are one model call's span: the rule the exporter counts by and the wrappers defer by.
+"""Which spans are one model call's span: the rules the exporter counts by and the wrappers defer by.
 
-One rule in one place, because the two must agree: a span the exporter counts as a model call is a span
-our wrappers must annotate rather than duplicate, and a span it does not count must not stop them.
+Both live here because they must agree: a span the wrappers annotate instead of opening their own
+must be one the exporter counts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .attributes import GEN_AI_AGENT_OPERATIONS, GEN_AI_CALL_MARKERS, GEN_AI_OPERATION_NAME
+from .attributes import (
+    GEN_AI_AGENT_OPERATIONS,
+    GEN_AI_CALL_MARKERS,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_PROMPT_TOKENS,
+)
+
+_USAGE = (
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_USAGE_PROMPT_TOKENS,
+    GEN_AI_USAGE_COMPLETION_TOKENS,
+)
+
+
+def _marked_call(attributes: Mapping[str, object], kind: str) -> str | None:
+    """``"client"``, ``"named"`` (an operation is named), ``"usage"`` (only usage says it is a
+    call) or ``None``: the evidence that a GenAI-marked, non-server, non-agent span is a call."""
+    if kind == "SERVER" or not any(marker in attributes for marker in GEN_AI_CALL_MARKERS):
+        return None
+    operation = attributes.get(GEN_AI_OPERATION_NAME)
+    if operation in GEN_AI_AGENT_OPERATIONS:
+        return None  # agent and tool spans aggregate the calls below them
+    if kind == "CLIENT":
+        return "client"
+    if operation is not None:
+        return "named"
+    return "usage" if any(name in attributes for name in _USAGE) else None
 
 
 def is_model_call(attributes: Mapping[str, object], kind: str) -> bool:
-    """Whether a span of ``kind`` (``CLIENT``, ``INTERNAL``, ``SERVER``, ...) with ``attributes``
-    records one call to a model: a GenAI marker on any span but a server span, unless its operation
-    is an agent-level one (``invoke_agent``, ``execute_tool``), which aggregates the calls below it.
+    """Whether the exporter counts a span of ``kind`` (``CLIENT``, ``INTERNAL``, ``SERVER``, ``""``
+    when a sender left it out) as one model call.
 
-    Kinds vary between instrumentations (the Vercel AI SDK and mistralai's own tracing use INTERNAL,
-    and some senders leave the kind out), so the kind does not decide. When several spans record
-    the same call nested in each other, the exporter counts the innermost one only (see
-    ``exporters/nested_calls.py``).
+    It needs a GenAI marker on a span that is not a server or agent span, and some sign of a call:
+    the CLIENT kind, an operation name, or token usage. Kinds vary between instrumentations (the
+    Vercel AI SDK's ``doGenerate`` spans and mistralai's own spans are INTERNAL), so usage on an
+    INTERNAL span counts; a framework's INTERNAL span with only ``gen_ai.system`` (a CrewAI
+    workflow, say) is decoration and is ignored, not rejected. When several spans record the same
+    call nested in each other, the exporter counts the innermost (``exporters/nested_calls.py``).
     """
-    if kind == "SERVER" or not any(marker in attributes for marker in GEN_AI_CALL_MARKERS):
+    return _marked_call(attributes, kind) is not None
+
+
+def is_call_in_progress(attributes: Mapping[str, object], kind: str) -> bool:
+    """Whether a wrapper, finding this span current as an SDK call starts, should take it for
+    another instrumentation's span of that very call and annotate it rather than open its own.
+
+    Stricter than :func:`is_model_call`: it must be a CLIENT span or name an operation, and name a
+    model, an operation or usage. A span that only carries ``gen_ai.system`` around several calls
+    (a framework's workflow, a user's batch) is a parent: each call gets its own span.
+    """
+    evidence = _marked_call(attributes, kind)
+    if evidence not in ("client", "named"):
         return False
-    return attributes.get(GEN_AI_OPERATION_NAME) not in GEN_AI_AGENT_OPERATIONS
+    return (
+        evidence == "named"
+        or GEN_AI_REQUEST_MODEL in attributes
+        or any(name in attributes for name in _USAGE)
+    )

@@ -43,7 +43,7 @@ from .labels import (
     normalize_host_method,
 )
 from .llm_registry import registry as llm_registry
-from .nested_calls import NestedCalls
+from .nested_calls import NestedCalls, same_call
 from .pending_sums import PendingSums
 from .span_inputs import (
     AttributeValue,
@@ -51,8 +51,10 @@ from .span_inputs import (
     HostInput,
     HttpInput,
     SpanRejected,
+    call_models,
     classify,
     gen_ai_input,
+    has_usage,
     host_input,
     http_input,
 )
@@ -160,12 +162,15 @@ class Accountant:
                     return True
                 service = self._http(http_input(attributes), raw, weight)
             elif span_type == "gen_ai":
-                if self._nested.counted_inside(span_key):  # a span inside it counted this call
+                models = call_models(attributes)
+                inner = self._nested.counted_inside(span_key)
+                if inner is not None and (not has_usage(attributes) or same_call(models, inner)):
+                    # a span inside it counted this very call: this one only encloses it
                     self._sums.bump(self.metrics.spans_accounted, (GEN_AI_ENCLOSING,), weight)
-                    self._nested.note(parent_key)  # and so for every span around this one
+                    self._nested.note(parent_key, inner | models)  # and every span around it
                     return True
                 service = self._gen_ai(gen_ai_input(attributes, duration_s), raw, weight)
-                self._nested.note(parent_key)
+                self._nested.note(parent_key, models)
             elif span_type == "host":
                 service = self._host(host_input(attributes), raw, weight)
             else:

@@ -51,23 +51,37 @@ class SpanAccounting(Protocol):
 
 
 def children_first(spans: list[DecodedSpan]) -> list[DecodedSpan]:
-    """``spans`` with every parent of a GenAI-marked span after its children (at any depth), so
-    that a model call recorded by nested spans is counted once, on its innermost span (see
-    ``nested_calls``). A batch without nested GenAI spans is returned as it is."""
-    ordered: list[DecodedSpan] = []
-    remaining = spans
-    while True:
-        parents = {
-            span.parent_key
-            for span in remaining
-            if span.parent_key is not None
-            and any(marker in span.attributes for marker in GEN_AI_CALL_MARKERS)
-        }
-        inner = [span for span in remaining if span.span_key not in parents]
-        if not parents or not inner:  # nothing nested (left), or a cycle from a broken sender
-            return remaining if not ordered else ordered + remaining
-        ordered += inner
-        remaining = [span for span in remaining if span.span_key in parents]
+    """``spans`` with every span after its descendants in the batch, so that a model call recorded
+    by nested spans is counted once, on its innermost span (see ``nested_calls``).
+
+    A batch without a GenAI-marked span whose parent is in it is returned as it is. Otherwise each
+    span's depth is found once (a walk up that stops at any span already measured, so the work is
+    linear in the batch) and the batch is sorted deepest first; a parent loop from a broken sender
+    is cut where it closes."""
+    if not any(
+        span.parent_key is not None
+        and any(marker in span.attributes for marker in GEN_AI_CALL_MARKERS)
+        for span in spans
+    ):
+        return spans
+    by_key = {span.span_key: span for span in spans if span.span_key is not None}
+    if not any(span.parent_key in by_key for span in spans):
+        return spans
+    depth: dict[bytes, int] = {}
+    for span in spans:
+        chain: list[bytes] = []
+        on_chain: set[bytes] = set()
+        key = span.span_key
+        while key is not None and key not in depth and key not in on_chain:
+            chain.append(key)
+            on_chain.add(key)
+            parent_key = by_key[key].parent_key
+            key = parent_key if parent_key in by_key else None
+        level = depth.get(key, 0) if key is not None and key not in on_chain else 0
+        for walked in reversed(chain):
+            level += 1
+            depth[walked] = level
+    return sorted(spans, key=lambda span: -depth.get(span.span_key, 0) if span.span_key else 0)
 
 
 class ExportOutcome(NamedTuple):

@@ -227,6 +227,22 @@ def _operation(attributes: Attributes) -> str | None:
     return operation
 
 
+def call_models(attributes: Attributes) -> frozenset[str]:
+    """The request and response model names a GenAI span gives (lower case): what tells two
+    nested spans of one call from two calls."""
+    names = set()
+    for field in (A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL):
+        value = attributes.get(field)
+        if isinstance(value, str) and value.strip():
+            names.add(value.strip().lower())
+    return frozenset(names)
+
+
+def has_usage(attributes: Attributes) -> bool:
+    """Whether a GenAI span reports token usage, under either name."""
+    return any(field in attributes for field in (*_INPUT_TOKENS, *_OUTPUT_TOKENS))
+
+
 _HOST_ENERGY: Final = (A.DOWNSTREAM_HOST_ENERGY_JOULES,)
 _HOST_PUE: Final = (A.DOWNSTREAM_HOST_PUE,)
 _HOST_SHARE: Final = (A.DOWNSTREAM_HOST_SHARE,)

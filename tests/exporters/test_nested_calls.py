@@ -10,6 +10,8 @@ from otel_downstream.exporters import metrics as M
 from otel_downstream.exporters.accounting import Accountant
 from otel_downstream.exporters.engine import Engine, EngineConfig
 from otel_downstream.exporters.nested_calls import NestedCalls
+from otel_downstream.exporters.otlp_decode import DecodedSpan
+from otel_downstream.exporters.otlp_export import children_first
 
 TRACE = 0xABC
 
@@ -84,11 +86,65 @@ def test_without_span_keys_every_model_call_span_counts() -> None:
     assert _calls(registry) == 2.0
 
 
+def test_a_different_call_inside_a_call_leaves_both_counted() -> None:
+    """An embedding made while a chat span is open is another call: both count."""
+    acc, registry = _accountant()
+    embedding = _call(**{A.GEN_AI_REQUEST_MODEL: "text-embedding-3-small"})
+    assert _end(acc, embedding, span=2, parent=1)
+    assert _end(acc, _call(), span=1, parent=0)
+    assert _calls(registry) == 2.0
+
+
+def test_an_enclosing_span_without_usage_is_taken_not_rejected() -> None:
+    """A framework span that names the call but reports no tokens around a counted call."""
+    acc, registry = _accountant()
+    assert _end(acc, _call(), span=2, parent=1)
+    no_usage = {k: v for k, v in _call().items() if "usage" not in k}
+    assert _end(acc, no_usage, span=1, parent=0)
+    assert _calls(registry) == 1.0
+    assert (
+        registry.get_sample_value("downstream_spans_rejected_total", {"reason": "missing_usage"})
+        is None
+    )
+
+
+def test_a_resolved_model_name_is_the_same_call() -> None:
+    """mistralai's own span may name the dated model the alias resolved to."""
+    acc, registry = _accountant()
+    dated = _call(**{A.GEN_AI_RESPONSE_MODEL: "gpt-4o-mini-2024-07-18"})
+    assert _end(acc, {**dated, A.GEN_AI_REQUEST_MODEL: "gpt-4o-mini-2024-07-18"}, span=2, parent=1)
+    assert _end(acc, _call(), span=1, parent=0)
+    assert _calls(registry) == 1.0
+
+
 def test_memory_is_bounded_oldest_parents_forgotten_first() -> None:
     nested = NestedCalls(capacity=3)
     for parent in range(5):
-        nested.note(("t", parent))
+        nested.note(("t", parent), frozenset({"m"}))
     assert len(nested) == 3
-    assert not nested.counted_inside(("t", 0))  # forgotten
-    assert nested.counted_inside(("t", 4))
-    assert not nested.counted_inside(("t", 4))  # asked once: a span ends once
+    assert nested.counted_inside(("t", 0)) is None  # forgotten
+    assert nested.counted_inside(("t", 4)) == frozenset({"m"})
+    assert nested.counted_inside(("t", 4)) is None  # asked once: a span ends once
+
+
+def _decoded(key: int, parent: int | None) -> DecodedSpan:
+    return DecodedSpan(
+        "shop",
+        _call(),
+        "chat",
+        "CLIENT",
+        1.0,
+        None,
+        key.to_bytes(8, "big"),
+        None if parent is None else parent.to_bytes(8, "big"),
+    )
+
+
+def test_children_first_orders_any_depth_and_survives_a_loop() -> None:
+    chain = [_decoded(i, i - 1 if i else None) for i in range(2_000)]  # root 0 ... leaf 1999
+    ordered = children_first(chain)
+    assert [int.from_bytes(s.span_key or b"", "big") for s in ordered] == list(range(1999, -1, -1))
+    loop = [_decoded(1, 2), _decoded(2, 1), _decoded(3, 1)]  # a broken sender's parent loop
+    assert sorted(s.span_key for s in children_first(loop)) == sorted(s.span_key for s in loop)
+    plain = [_decoded(5, None), _decoded(6, None)]
+    assert children_first(plain) is plain  # nothing nested: the batch as sent

@@ -40,9 +40,20 @@ GEN_AI = {
         (HTTP, "GET", "CLIENT", None),  # outgoing calls are not served requests
         (GEN_AI, "chat gpt-4o-mini", "CLIENT", "gen_ai"),
         ({A.GEN_AI_SYSTEM: "openai"}, "openai.chat", "CLIENT", "gen_ai"),  # pre-1.37 marking
-        # the Vercel AI SDK's doGenerate span: INTERNAL, gen_ai.system, no gen_ai.operation.name
-        ({A.GEN_AI_SYSTEM: "openai"}, "ai.generateText.doGenerate", "INTERNAL", "gen_ai"),
-        ({A.GEN_AI_SYSTEM: "openai"}, "chat", "", "gen_ai"),  # a sender that left the kind out
+        # the Vercel AI SDK's doGenerate span: INTERNAL, gen_ai.system and usage, no operation
+        (
+            {A.GEN_AI_SYSTEM: "openai", A.GEN_AI_USAGE_INPUT_TOKENS: 9},
+            "doGenerate",
+            "INTERNAL",
+            "gen_ai",
+        ),
+        (
+            {A.GEN_AI_SYSTEM: "openai", A.GEN_AI_USAGE_OUTPUT_TOKENS: 9},
+            "chat",
+            "",
+            "gen_ai",
+        ),  # no kind
+        ({A.GEN_AI_SYSTEM: "crewai"}, "crewai.workflow", "INTERNAL", None),  # decoration only
         ({**GEN_AI, A.GEN_AI_OPERATION_NAME: "invoke_agent"}, "agent", "INTERNAL", None),
         ({}, A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME, "INTERNAL", "host"),
         ({}, ENGAGEMENT_SPAN_NAME, "INTERNAL", "engagement"),

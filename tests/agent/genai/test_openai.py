@@ -488,6 +488,19 @@ def test_defers_to_another_genai_span(api: FakeLLMAPI, spans: Spans) -> None:
     assert foreign[attr.GEN_AI_REQUEST_MODEL] == "theirs"  # what it had is never overwritten
 
 
+def test_a_framework_span_around_several_calls_is_a_parent(api: FakeLLMAPI, spans: Spans) -> None:
+    """A workflow span that only carries ``gen_ai.system`` (CrewAI-style, or a user's batch) is
+    not any one call: each call inside it gets its own span, under its own provider."""
+    tracer = spans.provider.get_tracer("crewai-style")
+    client = instrument_openai(sync_client(api), tracer_provider=spans.provider)
+    with tracer.start_as_current_span("crewai.workflow", attributes={attr.GEN_AI_SYSTEM: "crewai"}):
+        for _ in range(3):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    ours = [s for s in spans.finished() if s.name == "chat gpt-4o-mini"]
+    assert len(ours) == 3
+    assert {(s.attributes or {})[attr.GEN_AI_PROVIDER_NAME] for s in ours} == {"openai"}
+
+
 def test_foreign_tokens_are_kept_and_deprecated_markers_defer(
     api: FakeLLMAPI, spans: Spans
 ) -> None:
