@@ -4,7 +4,8 @@ Under gunicorn or uWSGI every worker runs ``configure(host_sampler=True)``; with
 whole host by default) each would record the service's share and the host would be counted once per
 worker. Whoever holds the service's lock samples; the other workers stand by and take over when it is
 released (the holder stopped) or its process died, since the kernel drops a dead process's ``flock``.
-Each service has its own lock, so two services sharing a host each record their own share.
+Each service has its own lock, so two services sharing a host each record their own share; locks
+are per user, since a lock file in a shared directory must not be another user's to hold.
 
 ``flock`` locks belong to an open file, so two samplers in one process exclude each other too. On
 a platform without ``fcntl`` (Windows) every sampler samples: there the share setting must divide
@@ -13,9 +14,10 @@ the host between processes.
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -25,12 +27,18 @@ except ImportError:  # pragma: no cover - not on Linux/macOS
     fcntl = None  # type: ignore[assignment]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_lock_path(service_name: str) -> str:
-    """The lock every process of ``service_name`` on this host (container) finds by itself."""
-    safe = _UNSAFE.sub("_", service_name)[:100] or "unknown_service"
-    return str(Path(tempfile.gettempdir()) / f"otel-downstream-host-sampler-{safe}.lock")
+    """The lock every process of ``service_name`` run by this user on this host (container) finds
+    by itself: a readable part of the name plus a digest of all of it, so that names differing
+    only in characters a file name cannot hold still get their own lock."""
+    readable = _UNSAFE.sub("_", service_name)[:60] or "service"
+    digest = hashlib.sha256(service_name.encode()).hexdigest()[:12]
+    user = os.getuid() if hasattr(os, "getuid") else 0
+    name = f"otel-downstream-host-sampler-{user}-{readable}-{digest}.lock"
+    return str(Path(tempfile.gettempdir()) / name)
 
 
 class HostLock:
@@ -47,8 +55,8 @@ class HostLock:
     def try_acquire(self) -> bool:
         """Take the lock if nobody holds it; True while this object holds it.
 
-        Raises ``OSError`` when the lock file can be neither created nor opened: the caller decides
-        whether to sample anyway."""
+        Raises ``OSError`` when the lock file cannot be used (missing directory, or a file or link
+        this user does not own at that path): the caller decides whether to sample anyway."""
         if self._fd is not None:
             return True
         if fcntl is None:
@@ -66,14 +74,22 @@ class HostLock:
         return True
 
     def _open(self) -> int:
-        """Open for locking; a file another user created (0644 under the usual umask) is opened
-        read-only, which is all ``flock`` needs, so users share one lock."""
+        """Open the lock file, never through a symbolic link, and only if this user owns it: the
+        path is predictable in a shared temporary directory, where another user could plant a link
+        or hold a file of their own to stop the sampler."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-        except PermissionError:
-            return os.open(self.path, os.O_RDONLY)
-        with contextlib.suppress(OSError):  # not our file: read-write access was enough
-            os.fchmod(fd, 0o666)  # so that other users' workers can open it read-write too
+            return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+        except FileExistsError:
+            pass
+        fd = os.open(self.path, os.O_RDONLY | _NOFOLLOW)  # flock needs no write access
+        try:
+            info = os.fstat(fd)
+            mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+            if not stat.S_ISREG(info.st_mode) or not mine:
+                raise PermissionError(f"{self.path}: not a regular file of this user")
+        except BaseException:
+            os.close(fd)
+            raise
         return fd
 
     def release(self) -> None:
