@@ -40,6 +40,8 @@ CallKind = Literal["generate", "embed", "embed_by_name"]
 
 _SIZE_IN_NAME: Final = re.compile(r"(?<![a-z0-9.])(\d+(?:\.\d+)?)([bm])(?![a-z0-9])")
 _SECONDS_PER_HOUR: Final = 3600.0
+_SAME_SIZE_TAG: Final = re.compile(r"latest|(?:b?f|fp)(?:16|32)|q\d\w*|v\d[\w.]*")
+"""Ollama tags that change only the number format or the release (or nothing): same size."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +111,9 @@ def _constants() -> _Constants:
 def embedding_spec(model: str, *, by_name: bool = False) -> EmbeddingSpec:
     """Parameters: a model card we cite, else a size in the name (``7b``, ``335m``), else a range.
 
-    An Ollama tag is read for a size first (``all-minilm:33m``); only ``latest`` falls back to the
-    untagged card, since another tag may be another size of the same family.
+    An Ollama tag is read for a size first (``all-minilm:33m``), then as a variant the data lists
+    (``all-minilm:l6-v2`` is ``all-minilm-l6-v2``); ``latest``, number-format (``f16``, ``q4_0``)
+    and release tags (``v1.5``) keep the untagged card's size; any other tag may be another size of the family.
     """
     c = _constants()
     flags: tuple[str, ...] = ("embedding_estimated",)
@@ -126,7 +129,11 @@ def embedding_spec(model: str, *, by_name: bool = False) -> EmbeddingSpec:
         if size > 0:
             return EmbeddingSpec(Bounds(size, size), (*flags, "model_estimated"))
     base, tag = _split_tag(name)
-    known = c.by_name.get(base) if tag == "latest" else None
+    # a tag naming a variant of the card (all-minilm:l6-v2) or only its number format (:f16,
+    # :q4_0, :latest) keeps the card's size; any other tag may be another size of the family
+    known = c.by_name.get(f"{base}-{tag}") if tag else None
+    if known is None and tag and _SAME_SIZE_TAG.fullmatch(tag):
+        known = c.by_name.get(base)
     if known is not None:
         return EmbeddingSpec(Bounds(known, known), flags)
     return EmbeddingSpec(c.unknown, (*flags, "model_estimated"))

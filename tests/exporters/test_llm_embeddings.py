@@ -10,8 +10,8 @@ import pytest
 from otel_downstream.exporters import llm
 from otel_downstream.exporters.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import InputError
-from otel_downstream.exporters.llm_embeddings import EMBEDDING_METHOD
-from otel_downstream.exporters.llm_registry import registry
+from otel_downstream.exporters.llm_embeddings import EMBEDDING_METHOD, embedding_spec
+from otel_downstream.exporters.llm_registry import Bounds, registry
 
 WH = 3600.0
 
@@ -236,3 +236,18 @@ def test_every_number_has_a_unit_year_source_and_licence() -> None:
     assert d["method"] == EMBEDDING_METHOD
     for model in d["models"]:
         assert model["source"].startswith("https://") and model["params_billion"] > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("all-minilm:l6-v2", 0.023),  # a variant the data lists
+        ("bge-large-en-v1.5:f16", 0.335),  # number format only
+        ("bge-large-en-v1.5:q4_0", 0.335),
+        ("all-minilm:latest", 0.023),
+    ],
+)
+def test_ollama_tags_that_keep_the_size_keep_the_card(model: str, params: float) -> None:
+    spec = embedding_spec(model)
+    assert spec.params_billion == Bounds(params, params)
+    assert "model_estimated" not in spec.flags
