@@ -7,9 +7,10 @@ idempotent, so those places need not coordinate. Nothing here may raise into the
 every observation is guarded and faults go to :func:`otel_downstream.agent.faults.report_fault`.
 
 When another instrumentation's span of the same call is current (see
-:func:`.genai_context.foreign_call_span`), no span is opened: the call observes as usual and, at the
-end, adds to that span only what it lacks (typically the tokens of a stream without usage, and the
-byte counts), so the exporter counts the call once, with tokens.
+:func:`.genai_context.foreign_call_span`), no span is opened: the call observes as usual and, at its
+end or just before that span's end if that comes first, adds to that span only what it lacks
+(typically the tokens of a stream without usage, and the byte counts), so the exporter counts the
+call once, with tokens.
 """
 
 from __future__ import annotations
