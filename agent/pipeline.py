@@ -7,7 +7,8 @@ What it does, in order:
    host-sample spans the trace sampler drops are recorded instead (``RECORD_ONLY``): the footprint
    processor sees every one, while exporting processors still see only sampled spans;
 3. adds a ``FootprintSpanProcessor`` (accounting in ``on_end``, no queue to overflow);
-4. serves ``/metrics`` on its own port, or leaves that to ``metrics_wsgi_app()``/``metrics_asgi_app()``;
+4. serves ``/metrics`` on its own port (:mod:`.metrics_http`), or leaves that to
+   ``metrics_wsgi_app()``/``metrics_asgi_app()``;
 5. optionally exports the sampled spans over OTLP and starts the host sampler.
 
 Calling it again returns the same handle (nothing counted twice); ``handle.shutdown()`` undoes it.
@@ -17,7 +18,6 @@ Settings go argument -> ``OTEL_DOWNSTREAM_*`` variable -> default (see ``environ
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -31,6 +31,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from . import environment as env
 from .footprint_sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
+from .metrics_http import exposition_registry, serve_metrics
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -189,7 +190,10 @@ def _build(
         if endpoint:
             handle._closers.append(_add_otlp_export(provider, endpoint))
         if metrics_port:
-            handle.metrics_address = _serve_metrics(handle, reg, addr, metrics_port)
+            served = serve_metrics(reg, addr, metrics_port)
+            if served is not None:
+                handle.metrics_address, stop = served
+                handle._closers.append(stop)
         if owns:
             handle._closers.append(provider.shutdown)
         if host_sampler:  # stopped first: its last partial interval must still be accounted
@@ -250,47 +254,6 @@ def traces_url(endpoint: str) -> str:
     return urlunsplit(parts._replace(path=path))
 
 
-def _serve_metrics(
-    handle: Configured, registry: CollectorRegistry, addr: str, port: int
-) -> tuple[str, int] | None:
-    from prometheus_client import start_http_server
-
-    from otel_downstream.exporters.metrics import multiprocess_dir
-
-    served = _exposition_registry(registry)
-    try:
-        server, thread = start_http_server(port, addr=addr, registry=served)
-    except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise  # a wrong address or a privileged port: a setting to fix, said now
-        if multiprocess_dir() is not None:
-            # Another worker holds the port and serves every worker's totals.
-            _logger.info("otel-downstream: /metrics on %s:%s served by another worker", addr, port)
-            return None
-        # The app must still start (a second copy of it, a worker without multiprocess mode):
-        # accounting goes on, only this process's /metrics is missing.
-        _logger.warning(
-            "otel-downstream: cannot serve /metrics on %s:%s (%s); accounting goes on without it. "
-            "Set %s/%s, or pass metrics_port=None and mount metrics_wsgi_app(); for several "
-            "workers set PROMETHEUS_MULTIPROC_DIR",
-            addr,
-            port,
-            exc.strerror,
-            env.OTEL_DOWNSTREAM_METRICS_ADDR,
-            env.OTEL_DOWNSTREAM_METRICS_PORT,
-        )
-        return None
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-    handle._closers.append(stop)
-    host, bound = server.server_address[:2]
-    return str(host), int(bound)
-
-
 def _start_host_sampler(provider: TracerProvider) -> Callable[[], None]:
     from .host_sampler import HostSampler
 
@@ -298,25 +261,11 @@ def _start_host_sampler(provider: TracerProvider) -> Callable[[], None]:
     return sampler.stop
 
 
-def _exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry to serve: under multiprocess mode, one summing every worker's files."""
-    from prometheus_client import CollectorRegistry as Registry
-    from prometheus_client import multiprocess
-
-    from otel_downstream.exporters.metrics import multiprocess_dir
-
-    if multiprocess_dir() is None:
-        return registry
-    summed = Registry()
-    multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
-    return summed
-
-
 def _served_registry() -> CollectorRegistry:
     from prometheus_client import REGISTRY
 
     handle = _current
-    return _exposition_registry(handle.registry if handle is not None else REGISTRY)
+    return exposition_registry(handle.registry if handle is not None else REGISTRY)
 
 
 def metrics_wsgi_app() -> Callable[..., Iterable[bytes]]:
