@@ -9,8 +9,8 @@ every observation is guarded and faults go to :func:`otel_downstream.agent.fault
 When another instrumentation's span of the same call is current (see
 :func:`.genai_context.foreign_call_span`), no span is opened: the call observes as usual and, at its
 end or just before that span's end if that comes first, adds to that span only what it lacks
-(typically the tokens of a stream without usage, and the byte counts), so the exporter counts the
-call once, with tokens.
+(typically the tokens of a stream without usage, and the byte counts; see
+:mod:`.genai_annotation`), so the exporter counts the call once, with tokens.
 """
 
 from __future__ import annotations
@@ -21,20 +21,10 @@ from typing import Any
 
 from opentelemetry.context import Context, get_current
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
-from opentelemetry.util.types import AttributeValue
 
-from .attributes import (
-    DOWNSTREAM_TOKENS_ESTIMATED,
-    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    GEN_AI_USAGE_COMPLETION_TOKENS,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_USAGE_PROMPT_TOKENS,
-    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    SERVER_ADDRESS,
-    SERVER_PORT,
-)
+from .attributes import SERVER_ADDRESS, SERVER_PORT
 from .faults import report_fault
+from .genai_annotation import annotation
 from .genai_context import foreign_call_span
 from .genai_record import (
     FIELDS,
@@ -45,6 +35,7 @@ from .genai_record import (
     start_attributes,
     usage_counts,
 )
+from .genai_text import error_type, in_choice_order, reason_text, tool_call_chars
 from .token_estimate import input_tokens, text_chars, tokens_from_chars
 
 
@@ -163,7 +154,7 @@ class GenAICall:
                 for index, choice in enumerate(getattr(result, "choices", None) or ()):
                     reason = getattr(choice, "finish_reason", None)
                     if reason:
-                        self._reasons[index] = _reason_text(reason)
+                        self._reasons[index] = reason_text(reason)
             elif "status" in fields and "output" in fields:  # Responses API: the status
                 status = getattr(result, "status", None)
                 if isinstance(status, str):
@@ -198,7 +189,7 @@ class GenAICall:
                     text = delta.content
                     calls = delta.tool_calls
                     if calls:
-                        self._chars += _tool_call_chars(calls)
+                        self._chars += tool_call_chars(calls)
                 else:
                     text = choice.text
                 if text:
@@ -206,7 +197,7 @@ class GenAICall:
                 reason = choice.finish_reason
                 if reason:
                     index = choice.index
-                    self._reasons[index if isinstance(index, int) else 0] = _reason_text(reason)
+                    self._reasons[index if isinstance(index, int) else 0] = reason_text(reason)
         except Exception as exc:
             report_fault(self.component, exc)
 
@@ -315,8 +306,8 @@ class GenAICall:
             stream=self._stream,
             finish_reasons=tuple(reasons.values())
             if len(reasons) < 2
-            else _in_choice_order(reasons),
-            error_type=None if error is None else _error_type(error),
+            else in_choice_order(reasons),
+            error_type=None if error is None else error_type(error),
             server_address=server[0],
             server_port=server[1],
             request_bytes=self._request_bytes,
@@ -324,59 +315,3 @@ class GenAICall:
             time_to_first_chunk=self._ttfc if self._stream else None,
             tokens_estimated=estimated,
         )
-
-
-_INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS)
-_OUTPUT_TOKENS = (GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
-_TOKEN_DETAILS = (
-    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
-    DOWNSTREAM_TOKENS_ESTIMATED,
-)
-
-
-def annotation(
-    existing: Mapping[str, object] | None, record: GenAIRecord
-) -> dict[str, AttributeValue]:
-    """What another instrumentation's span of this call lacks of ``record``: never overwrite what
-    it recorded, and never mix our token counts into counts it has (under either name)."""
-    ours = end_attributes(record)
-    if record.server_address is not None:
-        ours[SERVER_ADDRESS] = record.server_address
-        if record.server_port is not None:
-            ours[SERVER_PORT] = record.server_port
-    if not existing:
-        return ours
-    if any(name in existing for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS)):
-        for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS, *_TOKEN_DETAILS):
-            ours.pop(name, None)
-    return {name: value for name, value in ours.items() if name not in existing}
-
-
-def _tool_call_chars(calls: Any) -> int:
-    chars = 0
-    for call in calls:
-        function = getattr(call, "function", None)
-        arguments = getattr(function, "arguments", None)
-        if isinstance(arguments, str):
-            chars += len(arguments)
-        name = getattr(function, "name", None)
-        if isinstance(name, str):
-            chars += len(name)
-    return chars
-
-
-def _reason_text(reason: object) -> str:
-    """A finish reason as text: OpenAI sends plain strings, some SDKs enums (use their value)."""
-    if type(reason) is str:  # skips a failing getattr, which costs an exception inside
-        return reason
-    return str(getattr(reason, "value", reason))
-
-
-def _in_choice_order(reasons: dict[int, str]) -> tuple[str, ...]:
-    return tuple(reasons[index] for index in sorted(reasons))
-
-
-def _error_type(error: BaseException) -> str:
-    """The exception's class name, as the GenAI conventions suggest when no status code applies."""
-    return type(error).__qualname__
