@@ -23,6 +23,15 @@ from opentelemetry import trace
 from . import attributes as A
 from . import environment as env
 from .faults import report_fault
+from .host_inputs import (
+    clamp,
+    country_code,
+    open_reader,
+    psutil_cpu,
+    psutil_process_cpu,
+    service_name_of,
+    share_setting,
+)
 from .host_lock import HostLock, default_lock_path
 from .host_power import (
     HostProfile,
@@ -34,10 +43,9 @@ from .host_power import (
     storage_watts,
 )
 from .nvml import NvmlReader, NvmlUnavailable
-from .rapl import DEFAULT_ROOT, RaplAbsent, RaplReader, RaplUnavailable
+from .rapl import DEFAULT_ROOT, RaplReader, RaplUnavailable
 
 DEFAULT_INTERVAL_S = 15.0
-PROCESS_SHARE = "process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +103,11 @@ class HostSampler:
         self.profile: HostProfile = resolve_profile(
             profile or env.env_str(env.OTEL_DOWNSTREAM_HOST_PROFILE, "auto"), profile_overrides
         )
-        self.country = _country(country or env.env_str(env.OTEL_DOWNSTREAM_HOST_COUNTRY, "ZZ"))
+        self.country = country_code(country or env.env_str(env.OTEL_DOWNSTREAM_HOST_COUNTRY, "ZZ"))
         self.pue = pue if pue is not None else env.env_float(env.OTEL_DOWNSTREAM_HOST_PUE, 1.0)
         if not self.pue >= 1.0:
             raise ValueError(f"host sampler pue={self.pue!r} must be >= 1.0")
-        self._share_mode = _share(share, env.env_str(env.OTEL_DOWNSTREAM_HOST_SHARE, "1.0"))
+        self._share_mode = share_setting(share, env.env_str(env.OTEL_DOWNSTREAM_HOST_SHARE, "1.0"))
         self.include_embodied = (
             include_embodied
             if include_embodied is not None
@@ -117,16 +125,16 @@ class HostSampler:
         root = powercap_root or env.env_str(
             env.OTEL_DOWNSTREAM_HOST_POWERCAP_ROOT, str(DEFAULT_ROOT)
         )
-        self._rapl = _try(lambda: RaplReader(root), RaplUnavailable)
-        self._nvml = _try(NvmlReader, NvmlUnavailable) if self.profile.gpu_count else None
-        self._cpu_reader = cpu_reader or _psutil_cpu()
-        self._process_cpu_reader = process_cpu_reader or _psutil_process_cpu()
+        self._rapl = open_reader(lambda: RaplReader(root), RaplUnavailable)
+        self._nvml = open_reader(NvmlReader, NvmlUnavailable) if self.profile.gpu_count else None
+        self._cpu_reader = cpu_reader or psutil_cpu()
+        self._process_cpu_reader = process_cpu_reader or psutil_process_cpu()
         self._clock = clock
         self._wall_clock_ns = wall_clock_ns
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("otel_downstream.agent.host_sampler")
         self._host_lock = (
-            HostLock(lock_path or default_lock_path(_service_name(provider)))
+            HostLock(lock_path or default_lock_path(service_name_of(provider)))
             if host_lock and isinstance(self._share_mode, float)
             else None
         )
@@ -192,7 +200,7 @@ class HostSampler:
             return sample
 
     def _measure(self, elapsed: float) -> HostSample:
-        cpu_u = _clamp(self._cpu_reader())
+        cpu_u = clamp(self._cpu_reader())
         share = (
             self._share_mode if isinstance(self._share_mode, float) else self._process_share(cpu_u)
         )
@@ -236,8 +244,8 @@ class HostSampler:
             return None
 
     def _process_share(self, system_u: float) -> float:
-        process_u = _clamp(self._process_cpu_reader())
-        return 1.0 if system_u <= 0 else _clamp(process_u / system_u)
+        process_u = clamp(self._process_cpu_reader())
+        return 1.0 if system_u <= 0 else clamp(process_u / system_u)
 
     def _record(self, sample: HostSample, start_ns: int, end_ns: int) -> None:
         attrs: dict[str, Any] = {
@@ -289,59 +297,3 @@ class HostSampler:
         with self._lock:
             self._last = self._clock()
             self._last_wall_ns = self._wall_clock_ns()
-
-
-def _service_name(provider: object) -> str:
-    """``service.name`` of an SDK provider's resource, for the per-service host lock."""
-    name = getattr(getattr(provider, "resource", None), "attributes", {}).get("service.name")
-    return name if isinstance(name, str) and name else "unknown_service"
-
-
-def _clamp(value: float) -> float:
-    return min(max(float(value), 0.0), 1.0)
-
-
-def _try(factory: Callable[[], Any], unavailable: type[Exception]) -> Any:
-    try:
-        return factory()
-    except RaplAbsent:
-        return None  # no counters at all is normal: the model is used, nothing to report
-    except unavailable as exc:
-        report_fault("host_sampler", exc)  # present but unusable: say so once, use the model
-        return None
-
-
-def _country(code: str) -> str:
-    code = code.strip().upper()
-    if len(code) != 2 or not code.isascii() or not code.isalpha():
-        raise ValueError(f"host sampler country={code!r} must be an ISO 3166 alpha-2 code")
-    return code
-
-
-def _share(argument: float | str | None, from_env: str) -> float | str:
-    raw: float | str = argument if argument is not None else from_env
-    if raw == PROCESS_SHARE:
-        return PROCESS_SHARE
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"host sampler share={raw!r} must be a number in 0..1 or 'process'"
-        ) from None
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"host sampler share={raw!r} must be within 0..1")
-    return value
-
-
-def _psutil_cpu() -> Callable[[], float]:
-    import psutil
-
-    return lambda: psutil.cpu_percent(interval=None) / 100.0
-
-
-def _psutil_process_cpu() -> Callable[[], float]:
-    import psutil
-
-    process = psutil.Process()
-    cores = psutil.cpu_count() or 1
-    return lambda: process.cpu_percent(interval=None) / (100.0 * cores)
