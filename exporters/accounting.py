@@ -7,7 +7,8 @@ adjusted count, so a span that stands for ten requests adds ten requests' footpr
 Why it is fast (>= 100k spans/s per core): the engine's HTTP figures are linear in the request and
 response bytes for a given (country, device class), so each such pair is probed once and then a
 span only adds its weight and byte counts into a per-label-set cell (one dict lookup, a few float
-additions, no engine call, no Prometheus call; the cells are in ``http_cells.py``). Cells and every
+additions, no engine call, no Prometheus call; that path is ``http_accounting.py``, the cells are
+in ``http_cells.py``; model calls are priced in ``gen_ai_accounting.py``). Cells and every
 other sum wait in ``pending_sums.py`` until the registry is collected (a scrape), ``flush()``, or,
 in multiprocess mode, the end of the span (values there live in files other processes read). A
 pair whose probes are not linear, and every span with engagement seconds, an LLM call or a host
@@ -16,7 +17,6 @@ sample, goes to the engine per span.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 from collections.abc import Hashable, Iterable, Mapping
@@ -30,34 +30,20 @@ from otel_downstream.agent.faults import report_fault
 from . import metrics as M
 from .accounting_settings import DEFAULT_LABEL_SET_LIMIT, DEFAULT_MODEL_LIMIT, AccountingSettings
 from .engine import Engine, EngineConfig
-from .footprint import Footprint, InputError
-from .http_cells import HttpCell, engine_country, http_unknown_kinds, probe_cell, unknown_kinds
+from .footprint import InputError
+from .gen_ai_accounting import GenAIAccounting
+from .http_accounting import HttpAccounting
+from .http_cells import engine_country, unknown_kinds
 from .labels import (
-    FOLDED_DEVICE_CLASS,
     NOT_APPLICABLE,
     OTHER,
     BoundedLabel,
     LabelSets,
     normalize_country,
-    normalize_device_class,
     normalize_host_method,
 )
-from .llm_registry import registry as llm_registry
-from .nested_calls import NestedCalls, same_call
 from .pending_sums import PendingSums
-from .span_inputs import (
-    AttributeValue,
-    GenAIInput,
-    HostInput,
-    HttpInput,
-    SpanRejected,
-    call_models,
-    classify,
-    gen_ai_input,
-    has_usage,
-    host_input,
-    http_input,
-)
+from .span_inputs import AttributeValue, HostInput, SpanRejected, classify, host_input, http_input
 
 __all__ = ["DEFAULT_LABEL_SET_LIMIT", "DEFAULT_MODEL_LIMIT", "Accountant"]
 
@@ -70,12 +56,8 @@ FUNCTIONAL_UNIT_LIMIT: Final = 16
 
 _NA: Final = NOT_APPLICABLE
 _ZZ: Final = "ZZ"
-GEN_AI_ENCLOSING: Final = "gen_ai_enclosing"
-"""``downstream_spans_accounted_total`` type of a model-call span around one already counted."""
 INTERNAL_REQUEST: Final = "internal_request"
 """``downstream_spans_accounted_total`` type of a SERVER span of a service not in the edge list."""
-_BUCKETS: Final = M.CO2E_BUCKETS_G
-_N_BUCKETS: Final = M.CO2E_N_BUCKETS
 
 
 class Accountant:
@@ -108,19 +90,26 @@ class Accountant:
             build = {"version": _package_version(), **self.engine.versions()}
             metrics = M.FootprintMetrics(registry, build_info=build)
         self.metrics = metrics
-        # Models the engine knows never fold into ``other`` because of unknown fine-tune ids.
-        known = (*llm_registry().by_name, *settings.allowed_models)
-        self._models = BoundedLabel("gen_ai_request_model", settings.model_limit, known)
-        self._providers = BoundedLabel("gen_ai_provider_name", provider_limit)
         self._services = BoundedLabel("service_name", service_limit)
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
         limit = settings.label_set_limit
-        self._request_sets = LabelSets("request_labels", limit)
-        self._gen_ai_sets = LabelSets("gen_ai_labels", limit)
         self._host_sets = LabelSets("host_labels", limit)
         self._edge = settings.edge_services
-        self._nested = NestedCalls()
         self._sums = PendingSums(metrics)
+        self._gen_ai = GenAIAccounting(
+            self.engine,
+            metrics,
+            self._sums,
+            self._label,
+            self._services,
+            allowed_models=settings.allowed_models,
+            model_limit=settings.model_limit,
+            provider_limit=provider_limit,
+            label_set_limit=limit,
+        )
+        self._http = HttpAccounting(
+            self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
+        )
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
 
@@ -160,21 +149,24 @@ class Accountant:
                     if attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT) is not None:  # still an order
                         self._count_unit(attributes, self._label(self._services, raw), weight)
                     return True
-                service = self._http(http_input(attributes), raw, weight)
+                service = self._http.account(http_input(attributes), raw, weight)
             elif span_type == "gen_ai":
-                models = call_models(attributes)
-                inner = self._nested.counted_inside(span_key)
-                if inner is not None and (not has_usage(attributes) or same_call(models, inner)):
-                    # a span inside it counted this very call: this one only encloses it
-                    self._sums.bump(self.metrics.spans_accounted, (GEN_AI_ENCLOSING,), weight)
-                    self._nested.note(parent_key, inner | models)  # and every span around it
+                counted = self._gen_ai.account(
+                    attributes,
+                    raw,
+                    weight,
+                    duration_s=duration_s,
+                    span_key=span_key,
+                    parent_key=parent_key,
+                )
+                if counted is None:  # it only encloses a call counted inside it
                     return True
-                service = self._gen_ai(gen_ai_input(attributes, duration_s), raw, weight)
-                self._nested.note(parent_key, models)
+                service = counted
             elif span_type == "host":
                 service = self._host(host_input(attributes), raw, weight)
             else:
-                service = self._http(http_input(attributes, engagement_only=True), raw, weight)
+                record = http_input(attributes, engagement_only=True)
+                service = self._http.account(record, raw, weight)
             self._count_unit(attributes, service, weight)
             return True
         except InputError as exc:  # SpanRejected included
@@ -208,111 +200,6 @@ class Accountant:
             report_fault("exporters.accounting.flush", exc)
 
     # --- per span type -------------------------------------------------------------------------
-
-    def _http(self, record: HttpInput, service_name: str, weight: float) -> str:
-        sums = self._sums
-        country, country_ok = normalize_country(record.country)
-        device, device_ok = normalize_device_class(record.device_class)
-        service = self._label(self._services, service_name)
-        key = (service, country, device)
-        cell = sums.cells.get(key)
-        if cell is None:
-            cell = self._cell(key)
-            if cell.labels != key:  # over the cap: folded (its spans never find a cell by key)
-                sums.bump(self.metrics.label_overflow, (self._request_sets.name,), 1.0)
-        label_country, label_device = cell.labels[1], cell.labels[2]
-        if not country_ok:
-            sums.bump(self.metrics.unknown, ("invalid_country",), weight)
-        if not device_ok:
-            sums.bump(self.metrics.unknown, ("device_class",), weight)
-        if not record.response_size_known:
-            sums.bump(self.metrics.unknown, ("response_size",), weight)
-        if not record.counts_request:
-            cell = None  # a beacon adds footprint under the cell's labels, not a request
-        elif record.engagement_s is None and cell.linear:
-            req, resp = record.request_bytes, record.response_bytes
-            co2 = cell.co2_a + cell.co2_b * req + cell.co2_c * resp
-            with sums.lock:
-                if cell.n == 0.0:
-                    sums.dirty.append(cell)
-                cell.n += weight
-                cell.req += weight * req
-                cell.resp += weight * resp
-                cell.ln += weight
-                cell.lreq += weight * req
-                cell.lresp += weight * resp
-                hist = cell.hist
-                hist[bisect.bisect_left(_BUCKETS, co2)] += weight
-                hist[_N_BUCKETS] += weight * co2
-            return service
-        footprints = self.engine.http_request(
-            request_bytes=record.request_bytes,
-            response_bytes=record.response_bytes,
-            country=engine_country(country),
-            device_class=device,
-            engagement_s=record.engagement_s,
-        )
-        tail = (label_country, label_device, _NA, _NA)
-        with sums.lock:
-            for fp in footprints:
-                sums.add_footprint(fp, (service, fp.segment), tail, weight)
-            for kind in http_unknown_kinds(footprints, country):
-                sums.count(self.metrics.unknown, (kind,), weight)
-            if cell is not None:
-                if cell.n == 0.0:
-                    sums.dirty.append(cell)
-                cell.n += weight
-                cell.req += weight * record.request_bytes
-                cell.resp += weight * record.response_bytes
-                sums.observe(service, "http", sum(fp.total.co2e_g for fp in footprints), weight)
-            else:
-                sums.count(self.metrics.spans_accounted, ("engagement",), weight)
-        return service
-
-    def _gen_ai(self, record: GenAIInput, service_name: str, weight: float) -> str:
-        def call(zone: str | None) -> Footprint:
-            return self.engine.llm_call(
-                provider=record.provider,
-                model=record.model,
-                input_tokens=record.input_tokens,
-                output_tokens=record.output_tokens,
-                latency_s=record.latency_s,
-                zone=zone,
-                operation=record.operation,
-            )
-
-        sums = self._sums
-        try:
-            fp = call(record.zone)
-        except InputError as exc:
-            if exc.field != "zone" or record.zone is None:
-                raise
-            # An unusable zone attribute: the provider's own zone stands in, counted.
-            sums.bump(self.metrics.unknown, ("invalid_zone",), weight)
-            fp = call(None)
-        service = self._label(self._services, service_name)
-        provider = self._label(self._providers, record.provider)
-        model = self._label(self._models, record.model)
-        labels = (service, provider, model)
-        m = self.metrics
-        if not self._gen_ai_sets.admit(labels):  # the engine priced the real model already
-            sums.bump(m.label_overflow, (self._gen_ai_sets.name,), 1.0)
-            provider, model = (
-                (provider, OTHER)
-                if (service, provider, OTHER) in self._gen_ai_sets
-                else (OTHER, OTHER)
-            )
-            labels = (service, provider, model)
-        with sums.lock:
-            sums.add_footprint(fp, (service, fp.segment), (_NA, _NA, provider, model), weight)
-            for kind in unknown_kinds((fp,)):
-                sums.count(m.unknown, (kind,), weight)
-            sums.count(m.gen_ai_calls, labels, weight)
-            sums.count(m.tokens, (*labels, M.TOKEN_INPUT), weight * record.input_tokens)
-            sums.count(m.tokens, (*labels, M.TOKEN_OUTPUT), weight * record.output_tokens)
-            sums.count(m.spans_accounted, ("gen_ai",), weight)
-            sums.observe(service, "gen_ai", fp.total.co2e_g, weight)
-        return service
 
     def _host(self, record: HostInput, service_name: str, weight: float) -> str:
         sums, m = self._sums, self.metrics
@@ -372,26 +259,6 @@ class Accountant:
                 self.metrics.unknown.labels(exc.field).inc(weight)
         self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
-
-    def _cell(self, key: tuple[str, str, str]) -> HttpCell:
-        """The cell for a (service, country, device class) seen for the first time.
-
-        Under the label-set cap: a new cell, its coefficients probed once. Over it: the service's
-        fold cell (``ZZ``, ``other``), never probed, so each of its spans goes to the engine with
-        its real country and device class: the totals stay exact, only the breakdown is folded.
-        """
-        sums = self._sums
-        admitted = self._request_sets.admit(key)
-        label = key if admitted else (key[0], _ZZ, FOLDED_DEVICE_CLASS)
-        if not admitted:
-            cell = sums.cells.get(label)
-            if cell is not None:
-                return cell
-        with sums.lock:  # flush iterates the histograms
-            hist = sums.hist(key[0], "http")
-        cell = probe_cell(self.engine, key, hist) if admitted else HttpCell(label, hist)
-        with sums.lock:
-            return sums.cells.setdefault(label, cell)
 
 
 def _weight_or_one(weight: float) -> float:
