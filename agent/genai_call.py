@@ -38,6 +38,10 @@ from .genai_record import (
 from .genai_text import error_type, in_choice_order, reason_text, tool_call_chars
 from .token_estimate import input_tokens, text_chars, tokens_from_chars
 
+_CONVERSATION_EVENTS = frozenset(
+    ("message.output.delta", "function.call.delta", "conversation.response.done")
+)
+
 
 class GenAICall:
     """Mutable accumulator for one call; turned into a frozen :class:`GenAIRecord` at the end."""
@@ -159,11 +163,18 @@ class GenAICall:
                 status = getattr(result, "status", None)
                 if isinstance(status, str):
                     self._reasons[0] = status
+            elif "outputs" in fields:  # Mistral Conversations: the output entries name the model
+                for output in getattr(result, "outputs", None) or ():
+                    model = getattr(output, "model", None)
+                    if isinstance(model, str) and model:
+                        self._response_model = model
+                        break
         except Exception as exc:
             report_fault(self.component, exc)
 
     def observe_chunk(self, chunk: Any) -> None:
-        """One streamed chunk: OpenAI chat/completion chunk, Responses event or Mistral event."""
+        """One streamed chunk: OpenAI chat/completion chunk, Responses event, Mistral chunk or
+        Conversations event."""
         try:
             if self._ttfc is None:
                 self._ttfc = time.perf_counter() - self._start
@@ -173,8 +184,11 @@ class GenAICall:
                 fields = FIELDS[type(chunk)]
             if "choices" not in fields:
                 kind = getattr(chunk, "type", None)
-                if isinstance(kind, str) and kind.startswith("response."):
-                    self._observe_response_event(kind, chunk)
+                if isinstance(kind, str):
+                    if kind.startswith("response."):
+                        self._observe_response_event(kind, chunk)
+                    elif kind in _CONVERSATION_EVENTS:
+                        self._observe_conversation_event(kind, chunk)
                 return
             if self._response_model is None:
                 model = chunk.model if "model" in fields else None
@@ -212,6 +226,26 @@ class GenAICall:
             model = getattr(getattr(event, "response", None), "model", None)
             if isinstance(model, str):
                 self._response_model = model
+
+    def _observe_conversation_event(self, kind: str, event: Any) -> None:
+        """Mistral Conversations: text in ``message.output.delta``, function-call arguments in
+        ``function.call.delta`` (the name repeats on every delta: not counted), usage in
+        ``conversation.response.done``."""
+        if kind == "message.output.delta":
+            model = getattr(event, "model", None)
+            if self._response_model is None and isinstance(model, str) and model:
+                self._response_model = model
+            text = getattr(event, "content", None)
+            if text:
+                self._chars += len(text) if type(text) is str else text_chars(text)
+        elif kind == "function.call.delta":
+            arguments = getattr(event, "arguments", None)
+            if isinstance(arguments, str):
+                self._chars += len(arguments)
+        else:  # conversation.response.done
+            usage = getattr(event, "usage", None)
+            if usage is not None:
+                self._usage = usage
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:

@@ -9,8 +9,7 @@ for byte counts, ``BaseSDK.do_request``/``do_request_async``, which every operat
 HTTP exchange. Both the 3.x layout (``mistralai.client``) and the 1.x/2.x one (``mistralai``) are
 supported, and so are the Azure and GCP clients 3.x bundles (``mistralai.azure.client``,
 ``mistralai.gcp.client``) when they import. Streams are the SDK's own ``EventStream`` objects,
-observed in place (see :mod:`.genai_stream`); Conversations results and events are read through the
-adapter in :mod:`.mistral_conversations`.
+observed in place (see :mod:`.genai_stream`).
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ from .genai_context import CURRENT_CALL, trace_context, traced
 from .genai_patch import unwrap_attribute, wrap_attribute
 from .genai_record import OPERATION_CHAT, OPERATION_EMBEDDINGS, OPERATION_TEXT_COMPLETION
 from .genai_stream import trace_iterator, trace_stream
-from .mistral_conversations import ConversationCall as _ConversationCall
 
 __all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
 
@@ -45,8 +43,8 @@ _COMPONENT = "mistral"
 
 
 # (client attribute path, module, class, operation, methods -> streamed? (None: when the call
-# passes stream=True), the call class reading its results)
-_Target = tuple[str, str, str, str, dict[str, bool | None], type[GenAICall]]
+# passes stream=True))
+_Target = tuple[str, str, str, str, dict[str, bool | None]]
 _COMPLETIONS: dict[str, bool | None] = {
     "complete": False,
     "complete_async": False,
@@ -64,16 +62,15 @@ _CONVERSATIONS: dict[str, bool | None] = {
     )
 }
 _TARGETS: tuple[_Target, ...] = (
-    ("chat", "chat", "Chat", OPERATION_CHAT, _COMPLETIONS, GenAICall),
-    ("agents", "agents", "Agents", OPERATION_CHAT, _COMPLETIONS, GenAICall),
-    ("fim", "fim", "Fim", OPERATION_TEXT_COMPLETION, _COMPLETIONS, GenAICall),
+    ("chat", "chat", "Chat", OPERATION_CHAT, _COMPLETIONS),
+    ("agents", "agents", "Agents", OPERATION_CHAT, _COMPLETIONS),
+    ("fim", "fim", "Fim", OPERATION_TEXT_COMPLETION, _COMPLETIONS),
     (
         "embeddings",
         "embeddings",
         "Embeddings",
         OPERATION_EMBEDDINGS,
         {"create": False, "create_async": False},
-        GenAICall,
     ),
     # POST /v1/responses: one method, streamed when called with stream=True
     (
@@ -82,7 +79,6 @@ _TARGETS: tuple[_Target, ...] = (
         "Responses",
         OPERATION_CHAT,
         {"create": None, "create_async": None},
-        GenAICall,
     ),
     (
         "beta.conversations",
@@ -90,7 +86,6 @@ _TARGETS: tuple[_Target, ...] = (
         "Conversations",
         OPERATION_CHAT,
         _CONVERSATIONS,
-        _ConversationCall,
     ),
 )
 # Clients for other clouds that mistralai 3.x bundles, each with its own BaseSDK and Chat (GCP's also
@@ -167,7 +162,6 @@ def _wrap_operation(
     settings: _Settings,
     operation: str,
     streamed: bool | None,
-    call_class: type[GenAICall],
     bound_sdk: Any = None,
 ) -> Callable[[Any], Any]:
     """Factory for an operation-method wrapper (class-level when ``bound_sdk`` is None);
@@ -181,7 +175,7 @@ def _wrap_operation(
                     return None
                 sdk = bound_sdk if bound_sdk is not None else args[0]
                 model = kwargs.get("model")
-                return call_class(
+                return GenAICall(
                     settings.tracer,
                     component=_COMPONENT,
                     operation=operation,
@@ -258,28 +252,26 @@ def _settings(tracer_provider: TracerProvider | None, provider_name: str | None)
     return _Settings(trace.get_tracer(__name__, tracer_provider=tracer_provider), provider)
 
 
-def _owners(
-    client: Any, packages: list[str]
-) -> Iterator[tuple[Any, str, dict[str, bool | None], type[GenAICall]]]:
-    """(object to patch, operation, methods, call class) for one client's sub-SDKs, or for the SDK
-    classes of every package in ``packages`` when ``client`` is None."""
+def _owners(client: Any, packages: list[str]) -> Iterator[tuple[Any, str, dict[str, bool | None]]]:
+    """(object to patch, operation, methods) for one client's sub-SDKs, or for the SDK classes of
+    every package in ``packages`` when ``client`` is None."""
     if client is not None:
-        for attribute, _, _, operation, methods, call_class in _TARGETS:
+        for attribute, _, _, operation, methods in _TARGETS:
             try:
                 owner = client
                 for part in attribute.split("."):
                     owner = getattr(owner, part)
             except (ImportError, AttributeError):
                 continue  # this SDK version (or this cloud's client) has no such resource
-            yield owner, operation, methods, call_class
+            yield owner, operation, methods
         return
     for package in packages:
-        for _, module, cls, operation, methods, call_class in _TARGETS:
+        for _, module, cls, operation, methods in _TARGETS:
             try:
                 owner = getattr(_module(package, module), cls)
             except (ImportError, AttributeError):
                 continue
-            yield owner, operation, methods, call_class
+            yield owner, operation, methods
 
 
 def _base_sdks(packages: list[str]) -> Iterator[Any]:
@@ -301,14 +293,12 @@ def instrument_mistral(
     settings = _settings(tracer_provider, provider_name)
     bound = client is not None
     packages = _packages()
-    for owner, operation, methods, call_class in _owners(client, packages):
+    for owner, operation, methods in _owners(client, packages):
         for name, streamed in methods.items():
             wrap_attribute(
                 owner,
                 name,
-                _wrap_operation(
-                    settings, operation, streamed, call_class, owner if bound else None
-                ),
+                _wrap_operation(settings, operation, streamed, owner if bound else None),
             )
         if bound:
             for name in _HTTP_METHODS:
@@ -323,7 +313,7 @@ def instrument_mistral(
 def uninstrument_mistral(client: Any = None) -> None:
     """Undo :func:`instrument_mistral` for ``client``, or the global patch when None."""
     packages = _packages()
-    for owner, _, methods, _ in _owners(client, packages):
+    for owner, _, methods in _owners(client, packages):
         for name in (*methods, *_HTTP_METHODS):
             unwrap_attribute(owner, name)
     if client is None:

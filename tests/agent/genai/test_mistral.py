@@ -399,9 +399,9 @@ async def test_conversation_errors_propagate(api: FakeLLMAPI, spans: Spans, stre
 @conversations_api
 def test_conversation_function_call_deltas_are_estimated(api: FakeLLMAPI, spans: Spans) -> None:
     """A streamed function call counts its argument text when the stream reports no usage."""
-    from otel_downstream.agent.mistral import _ConversationCall
+    from otel_downstream.agent.genai_call import GenAICall
 
-    call = _ConversationCall(
+    call = GenAICall(
         spans.provider.get_tracer("test"),
         component="mistral",
         operation="chat",
