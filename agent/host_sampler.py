@@ -68,7 +68,8 @@ class HostSampler:
     sampling thread.
 
     With a fixed share, a started sampler records only while it holds its service's host lock
-    (see :mod:`.host_lock`; ``lock_path`` overrides where it lives), so the workers of one server
+    (see :mod:`.host_lock`; the service is ``service_name``, else the provider's ``service.name``;
+    ``lock_path`` overrides where it lives), so the workers of one server
     count the service's share once; the others stand by. With ``share="process"`` each process
     records its own share and takes no lock. ``host_lock=False`` turns the lock off.
     """
@@ -92,6 +93,7 @@ class HostSampler:
         wall_clock_ns: Callable[[], int] = time.time_ns,
         host_lock: bool = True,
         lock_path: str | None = None,
+        service_name: str | None = None,
     ) -> None:
         self.interval_s = (
             interval_s
@@ -134,7 +136,7 @@ class HostSampler:
         provider = tracer_provider or trace.get_tracer_provider()
         self._tracer = provider.get_tracer("otel_downstream.agent.host_sampler")
         self._host_lock = (
-            HostLock(lock_path or default_lock_path(service_name_of(provider)))
+            HostLock(lock_path or default_lock_path(service_name or service_name_of(provider)))
             if host_lock and isinstance(self._share_mode, float)
             else None
         )

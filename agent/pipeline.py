@@ -197,7 +197,7 @@ def _build(
         if owns:
             handle._closers.append(provider.shutdown)
         if host_sampler:  # stopped first: its last partial interval must still be accounted
-            handle._closers.append(_start_host_sampler(provider))
+            handle._closers.append(_start_host_sampler(provider, name))
     except Exception:
         handle.shutdown()
         raise
@@ -254,10 +254,11 @@ def traces_url(endpoint: str) -> str:
     return urlunsplit(parts._replace(path=path))
 
 
-def _start_host_sampler(provider: TracerProvider) -> Callable[[], None]:
+def _start_host_sampler(provider: TracerProvider, service_name: str) -> Callable[[], None]:
     from .host_sampler import HostSampler
 
-    sampler = HostSampler(tracer_provider=provider).start()
+    # the service name the metrics carry, which the provider's resource may lack
+    sampler = HostSampler(tracer_provider=provider, service_name=service_name).start()
     return sampler.stop
 
 

@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             share=args.share,
             include_embodied=args.embodied,
             powercap_root=args.powercap_root,
+            service_name=handle.service_name,
         )
     except ValueError as exc:
         handle.shutdown()

@@ -339,6 +339,28 @@ def test_each_service_has_its_own_lock(tmp_path: Path, monkeypatch: pytest.Monke
             s.stop()
 
 
+def test_the_service_name_given_names_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """configure("shop", tracer_provider=p) labels metrics "shop" though p's resource may name no
+    service: the sampler is told the name, so two such services do not share one lock."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    provider = TracerProvider()  # its resource names no service
+    samplers = [
+        HostSampler(tracer_provider=provider, interval_s=60, profile="mini_pc", service_name=name)
+        for name in ("shop", "search")
+    ]
+    for s in samplers:
+        s.start()
+    try:
+        assert [s.standing_by for s in samplers] == [False, False]
+    finally:
+        for s in samplers:
+            s.stop()
+
+
 def test_lock_names_keep_services_apart() -> None:
     """Names that differ only in characters a file name cannot hold still get their own lock."""
     from otel_downstream.agent.host_lock import default_lock_path
