@@ -49,6 +49,9 @@ GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
 GEN_AI_SYSTEM: Final = "gen_ai.system"
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+# Token counts under either name, the current one first (it wins when both are present).
+GEN_AI_INPUT_TOKEN_NAMES: Final = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS)
+GEN_AI_OUTPUT_TOKEN_NAMES: Final = (GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
 LLM_REQUEST_TYPE: Final = "llm.request.type"  # OpenLLMetry's operation ("chat", "embedding", ...)
 # A non-server span carrying any of these is one model call's span, and is counted as such,
 # unless its operation is an agent-level one, which aggregates the model calls below it.

@@ -16,20 +16,19 @@ from opentelemetry.util.types import AttributeValue
 
 from .attributes import (
     DOWNSTREAM_TOKENS_ESTIMATED,
+    GEN_AI_INPUT_TOKEN_NAMES,
+    GEN_AI_OUTPUT_TOKEN_NAMES,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
-    GEN_AI_USAGE_COMPLETION_TOKENS,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_USAGE_PROMPT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     SERVER_ADDRESS,
     SERVER_PORT,
 )
 from .genai_record import GenAIRecord, end_attributes
+from .genai_spans import has_usage
 
-_INPUT_TOKENS = (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_PROMPT_TOKENS)
-_OUTPUT_TOKENS = (GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_COMPLETION_TOKENS)
-_TOKEN_DETAILS = (
+_TOKEN_NAMES = (
+    *GEN_AI_INPUT_TOKEN_NAMES,
+    *GEN_AI_OUTPUT_TOKEN_NAMES,
     GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     DOWNSTREAM_TOKENS_ESTIMATED,
@@ -48,7 +47,7 @@ def annotation(
             ours[SERVER_PORT] = record.server_port
     if not existing:
         return ours
-    if any(name in existing for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS)):
-        for name in (*_INPUT_TOKENS, *_OUTPUT_TOKENS, *_TOKEN_DETAILS):
+    if has_usage(existing):
+        for name in _TOKEN_NAMES:
             ours.pop(name, None)
     return {name: value for name, value in ours.items() if name not in existing}

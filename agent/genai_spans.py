@@ -11,20 +11,18 @@ from collections.abc import Mapping
 from .attributes import (
     GEN_AI_AGENT_OPERATIONS,
     GEN_AI_CALL_MARKERS,
+    GEN_AI_INPUT_TOKEN_NAMES,
     GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_TOKEN_NAMES,
     GEN_AI_REQUEST_MODEL,
-    GEN_AI_USAGE_COMPLETION_TOKENS,
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_USAGE_PROMPT_TOKENS,
 )
 
-_USAGE = (
-    GEN_AI_USAGE_INPUT_TOKENS,
-    GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_USAGE_PROMPT_TOKENS,
-    GEN_AI_USAGE_COMPLETION_TOKENS,
-)
+_USAGE = (*GEN_AI_INPUT_TOKEN_NAMES, *GEN_AI_OUTPUT_TOKEN_NAMES)
+
+
+def has_usage(attributes: Mapping[str, object]) -> bool:
+    """Whether a GenAI span reports token usage, under either name."""
+    return any(name in attributes for name in _USAGE)
 
 
 def _marked_call(attributes: Mapping[str, object], kind: str) -> str | None:
@@ -39,7 +37,7 @@ def _marked_call(attributes: Mapping[str, object], kind: str) -> str | None:
         return "client"
     if operation is not None:
         return "named"
-    return "usage" if any(name in attributes for name in _USAGE) else None
+    return "usage" if has_usage(attributes) else None
 
 
 def is_model_call(attributes: Mapping[str, object], kind: str) -> bool:
@@ -67,8 +65,4 @@ def is_call_in_progress(attributes: Mapping[str, object], kind: str) -> bool:
     evidence = _marked_call(attributes, kind)
     if evidence not in ("client", "named"):
         return False
-    return (
-        evidence == "named"
-        or GEN_AI_REQUEST_MODEL in attributes
-        or any(name in attributes for name in _USAGE)
-    )
+    return evidence == "named" or GEN_AI_REQUEST_MODEL in attributes or has_usage(attributes)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Final
 
+from otel_downstream.agent.genai_spans import has_usage
+
 from . import metrics as M
 from .engine import Engine
 from .footprint import Footprint, InputError
@@ -18,7 +20,7 @@ from .labels import NOT_APPLICABLE, OTHER, BoundedLabel, LabelSets
 from .llm_registry import registry as llm_registry
 from .nested_calls import NestedCalls, same_call
 from .pending_sums import PendingSums
-from .span_inputs import AttributeValue, GenAIInput, call_models, gen_ai_input, has_usage
+from .span_inputs import AttributeValue, GenAIInput, call_models, gen_ai_input
 
 __all__ = ["GEN_AI_ENCLOSING", "GenAIAccounting"]
 

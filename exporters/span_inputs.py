@@ -187,8 +187,8 @@ def http_input(attributes: Attributes, *, engagement_only: bool = False) -> Http
     )
 
 
-_INPUT_TOKENS: Final = (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS)
-_OUTPUT_TOKENS: Final = (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS)
+_INPUT_TOKENS: Final = A.GEN_AI_INPUT_TOKEN_NAMES
+_OUTPUT_TOKENS: Final = A.GEN_AI_OUTPUT_TOKEN_NAMES
 
 
 def gen_ai_input(attributes: Attributes, duration_s: float | None = None) -> GenAIInput:
@@ -236,11 +236,6 @@ def call_models(attributes: Attributes) -> frozenset[str]:
         if isinstance(value, str) and value.strip():
             names.add(value.strip().lower())
     return frozenset(names)
-
-
-def has_usage(attributes: Attributes) -> bool:
-    """Whether a GenAI span reports token usage, under either name."""
-    return any(field in attributes for field in (*_INPUT_TOKENS, *_OUTPUT_TOKENS))
 
 
 _HOST_ENERGY: Final = (A.DOWNSTREAM_HOST_ENERGY_JOULES,)
