@@ -66,14 +66,16 @@ def serve_metrics(
 
 
 def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    """The registry to serve: under multiprocess mode, one summing every worker's files."""
+    """The registry to serve: under multiprocess mode, one summing every worker's files; either
+    way seen through ``safe_registry``, so no label value can make the page unencodable."""
     from prometheus_client import CollectorRegistry as Registry
     from prometheus_client import multiprocess
 
+    from otel_downstream.exporters.exposition import safe_registry
     from otel_downstream.exporters.metrics import multiprocess_dir
 
     if multiprocess_dir() is None:
-        return registry
+        return safe_registry(registry)
     summed = Registry()
     multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]
-    return summed
+    return safe_registry(summed)

@@ -26,6 +26,7 @@ from typing import Final
 from otel_downstream.agent.attributes import DEVICE_CLASSES, UNKNOWN_COUNTRY
 from otel_downstream.agent.country import ISO_COUNTRIES
 
+from .exposition import safe_label_value
 from .grid import alpha3_to_alpha2
 
 OTHER: Final = "other"
@@ -132,8 +133,11 @@ class BoundedLabel:
         """The label value to use for ``value``: itself, or ``other`` past the limit."""
         if value in self._admitted or value in self._allowed:
             return value
-        if len(value) > MAX_LABEL_LENGTH:
-            value = value[:MAX_LABEL_LENGTH]
+        # Admitted values are stored safe, so a raw value the exposition cannot encode (a lone
+        # surrogate from OTLP/JSON) never matches above and is made safe here, once.
+        safe = safe_label_value(value[:MAX_LABEL_LENGTH])
+        if safe is not value:
+            value = safe
             if value in self._admitted or value in self._allowed:
                 return value
         with self._lock:

@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.exposition import safe_registry
 from otel_downstream.exporters.otlp_export import ExportCore, SpanAccounting
 from otel_downstream.exporters.otlp_grpc import grpc_server
 from otel_downstream.exporters.otlp_http import OtlpHttpServer
@@ -74,7 +75,12 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         if path == "/metrics":
             encoder, content_type = choose_encoder(self.headers.get("Accept", ""))
-            status, payload = 200, encoder(self.server.registry)
+            try:
+                status, payload = 200, encoder(self.server.registry)
+            except Exception as exc:  # a scrape must get an answer that says why, never a reset
+                report_fault("serve", exc)
+                status, content_type = 500, "text/plain"
+                payload = f"exposition failed ({type(exc).__name__}); see the serve log\n".encode()
             if "gzip" in self.headers.get("Accept-Encoding", ""):
                 payload, headers["Content-Encoding"] = gzip.compress(payload, 1), "gzip"
         elif path == "/healthz" or (path == "/readyz" and not self.server.draining):
@@ -133,7 +139,7 @@ class OtlpService:
         cfg = self.config
         try:
             if cfg.metrics_port >= 0:
-                self._metrics = _MetricsServer((cfg.host, cfg.metrics_port), self.registry)
+                self._metrics = _MetricsServer((cfg.host, cfg.metrics_port), safe_registry(self.registry))
                 self._serve(self._metrics, "metrics")
             if cfg.otlp_http_port >= 0:
                 self._http = OtlpHttpServer(
