@@ -179,6 +179,12 @@ OTEL_DOWNSTREAM_EDGE_SERVICES: Final = "OTEL_DOWNSTREAM_EDGE_SERVICES"
 """Comma-separated ``service.name`` values whose SERVER spans are customer requests; SERVER spans
 of other services are internal hops and add no footprint. Unset = every service is an edge."""
 
+OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY: Final = "OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY"
+"""The lowest trace-sampling probability your own samplers use (default 1: no sampling trusted).
+A span's ``ot=th`` weight is believed up to ``1 / probability``; a larger claim is capped there and
+counted in ``downstream_unknown_total{kind="sampling_weight"}``, since a client can write any
+threshold into the ``tracestate`` it sends."""
+
 
 def env_str(name: str, default: str) -> str:
     """The variable's value, stripped, or ``default`` when unset or blank."""

@@ -25,6 +25,7 @@ from typing import Final
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
+from otel_downstream.agent.environment import OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY
 from otel_downstream.agent.faults import report_fault
 
 from . import metrics as M
@@ -76,6 +77,7 @@ class Accountant:
         service_limit: int = DEFAULT_SERVICE_LIMIT,
         label_set_limit: int | None = None,
         edge_services: Iterable[str] | None = None,
+        min_sampling_probability: float | None = None,
     ) -> None:
         """``None`` settings come from the environment (``accounting_settings.py``), so the
         in-process path and ``serve`` read the same variables; a bad value raises ``ValueError``."""
@@ -84,7 +86,10 @@ class Accountant:
             model_limit=model_limit,
             label_set_limit=label_set_limit,
             edge_services=edge_services,
+            min_sampling_probability=min_sampling_probability,
         )
+        self._max_weight = settings.max_weight
+        self._warned_weight = False
         self.engine = engine if engine is not None else Engine(engine_config)
         if metrics is None:
             build = {"version": _package_version(), **self.engine.versions()}
@@ -140,6 +145,8 @@ class Accountant:
                 return False
             if not 0.0 < weight < math.inf:
                 raise SpanRejected("invalid_weight", "weight", weight, "an adjusted count > 0")
+            if weight > self._max_weight:
+                weight = self._cap_weight(weight)
             # The service label is admitted only after the span passed validation, so rejected
             # spans cannot use up the service_name slots.
             raw = service_name or "unknown_service"
@@ -179,6 +186,24 @@ class Accountant:
         finally:
             if self._write_through:  # another process reads the values: no buffering
                 self.flush()
+
+    def _cap_weight(self, claimed: float) -> float:
+        """A weight above the sampling floor is a claim we do not believe: cap it, count it, and
+        say once what to set if the claim was an honest sampler below the configured floor."""
+        self._sums.bump(self.metrics.unknown, ("sampling_weight",), 1.0)
+        if not self._warned_weight:
+            self._warned_weight = True
+            _logger.warning(
+                "otel-downstream: a span claims a sampling weight of %.6g (tracestate ot=th), "
+                "above the trusted %.6g; counted at %.6g. If your own samplers go below "
+                "probability %.6g, set %s",
+                claimed,
+                self._max_weight,
+                self._max_weight,
+                1.0 / self._max_weight,
+                OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY,
+            )
+        return self._max_weight
 
     def reject(self, reason: str, weight: float = 1.0) -> None:
         """Count a span that could not be read at all (``serve``: a malformed span-level field)."""

@@ -30,6 +30,14 @@ class AccountingSettings:
     label_set_limit: int = DEFAULT_LABEL_SET_LIMIT
     edge_services: frozenset[str] = frozenset()
     """Services whose SERVER spans are customer requests; empty means every service."""
+    min_sampling_probability: float = 1.0
+    """The lowest probability our own samplers use: a span's sampling weight is believed up to its
+    inverse (a client writes what it likes into the ``tracestate`` it sends)."""
+
+    @property
+    def max_weight(self) -> float:
+        """The largest sampling adjusted count a span is believed to stand for."""
+        return 1.0 / self.min_sampling_probability
 
     @classmethod
     def resolve(
@@ -39,6 +47,7 @@ class AccountingSettings:
         model_limit: int | None = None,
         label_set_limit: int | None = None,
         edge_services: Iterable[str] | None = None,
+        min_sampling_probability: float | None = None,
     ) -> AccountingSettings:
         """Each argument, else its variable, else the default; a bad value names the setting."""
         if allowed_models is None:
@@ -51,6 +60,15 @@ class AccountingSettings:
             )
         if edge_services is None:
             edge_services = _names(env.env_str(env.OTEL_DOWNSTREAM_EDGE_SERVICES, ""))
+        if min_sampling_probability is None:
+            min_sampling_probability = env.env_float(
+                env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY, 1.0
+            )
+        if not 0.0 < min_sampling_probability <= 1.0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY}={min_sampling_probability}: "
+                "expected a probability in (0, 1]"
+            )
         if model_limit < 0:
             raise ValueError(
                 f"{env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT}={model_limit}: expected a count >= 0"
@@ -64,6 +82,7 @@ class AccountingSettings:
             model_limit,
             label_set_limit,
             frozenset(s.strip() for s in edge_services if s.strip()),
+            min_sampling_probability,
         )
 
 

@@ -3,18 +3,22 @@
 A span kept by a 10 % probability sampler stands for ten spans; the sampler writes its threshold
 into ``tracestate`` (``ot=th:...``), so the exporter and ``serve`` scale each span by it and totals
 stay unbiased by sampling.
+
+A ``tracestate`` travels with the trace, so a client can write any threshold into the context it
+sends; the weight read here is therefore a claim, which the accountant believes only up to the
+configured sampling floor (``AccountingSettings.min_sampling_probability``, see docs/metrics.md).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Final
 
 __all__ = ["adjusted_count", "adjusted_count_from_ot"]
 
 _THRESHOLD_DIGITS: Final = 14
-_MAX_ADJUSTED: Final = float(2**56)
+_RANGE: Final = 2**56
+"""Randomness and thresholds are 56-bit integers: ``T`` ranges over ``0 .. 2**56 - 1``."""
 
 
 def adjusted_count_from_ot(ot_value: str) -> float:
@@ -32,7 +36,9 @@ def adjusted_count_from_ot(ot_value: str) -> float:
         if not 1 <= len(digits) <= _THRESHOLD_DIGITS or digits.strip("0123456789abcdef"):
             raise ValueError(f"tracestate ot th={digits!r}: expected 1-14 lower-case hex digits")
         threshold = int(digits.ljust(_THRESHOLD_DIGITS, "0"), 16)
-        return _MAX_ADJUSTED / (_MAX_ADJUSTED - threshold)
+        # Integer subtraction: in floats 2**56 - (2**56 - 1) rounds to 0 and the largest valid
+        # threshold divided by zero (an error raised while decoding, outside any per-span guard).
+        return _RANGE / (_RANGE - threshold)
     return 1.0
 
 
@@ -51,7 +57,4 @@ def adjusted_count(tracestate: str | Mapping[str, str] | None) -> float:
         ot = tracestate.get("ot")
     if not ot:
         return 1.0
-    count = adjusted_count_from_ot(ot)
-    if not math.isfinite(count):  # pragma: no cover - T < 2**56 keeps it finite
-        raise ValueError(f"tracestate ot={ot!r}: threshold gives no finite count")
-    return count
+    return adjusted_count_from_ot(ot)

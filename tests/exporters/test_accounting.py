@@ -18,9 +18,14 @@ from otel_downstream.exporters.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import Footprint
 
 
-def _accountant(**config: object) -> tuple[Accountant, CollectorRegistry]:
+def _accountant(
+    min_sampling_probability: float = 0.01, **config: object
+) -> tuple[Accountant, CollectorRegistry]:
+    """An accountant that believes sampling weights up to 100 (tests of weighting need them)."""
     registry = CollectorRegistry()
-    return Accountant(Engine(EngineConfig(**config)), registry=registry), registry  # type: ignore[arg-type]
+    engine = Engine(EngineConfig(**config))  # type: ignore[arg-type]
+    acc = Accountant(engine, registry=registry, min_sampling_probability=min_sampling_probability)
+    return acc, registry
 
 
 def _http(req: int, resp: int, country: str | None = "FR", device: str | None = "desktop") -> dict:
@@ -116,6 +121,39 @@ def test_weight_scales_every_figure() -> None:
         assert _sum(reg, metric) == pytest.approx(_sum(once_reg, metric), rel=1e-12)
     assert _sum(reg, M.REQUEST_CO2E + "_count") == 10
     assert _sum(reg, M.REQUEST_CO2E + "_sum") == pytest.approx(_sum(reg, M.CO2E), rel=1e-12)
+
+
+def test_a_weight_above_the_sampling_floor_is_capped_and_counted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client writes any ``ot=th`` it likes into the context it sends: 4.5e15 requests from one
+    must not reach the counters, which never go down."""
+    acc, reg = _accountant(min_sampling_probability=0.1)
+    assert acc.account(_http(100, 20_000), service_name="s", kind="SERVER", weight=4.5e15)
+    assert acc.account(_http(100, 20_000), service_name="s", kind="SERVER", weight=2.0**56)
+    assert acc.account(_http(100, 20_000), service_name="s", kind="SERVER", weight=4.0)
+    assert _sum(reg, M.REQUESTS) == 24.0  # 10 + 10 + 4
+    assert _sum(reg, M.UNKNOWN, kind="sampling_weight") == 2
+    assert sum("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY" in r.message for r in caplog.records) == 1
+
+
+def test_by_default_no_sampling_weight_is_believed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", raising=False)
+    registry = CollectorRegistry()
+    acc = Accountant(Engine(EngineConfig()), registry=registry)
+    assert acc.account(_http(1, 2), service_name="s", kind="SERVER", weight=10.0)
+    assert _sum(registry, M.REQUESTS) == 1.0
+    monkeypatch.setenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", "0.5")
+    acc = Accountant(Engine(EngineConfig()), registry=(registry := CollectorRegistry()))
+    assert acc.account(_http(1, 2), service_name="s", kind="SERVER", weight=10.0)
+    assert _sum(registry, M.REQUESTS) == 2.0
+
+
+@pytest.mark.parametrize("bad", ["0", "1.5", "-0.1", "nan", "x"])
+def test_a_bad_sampling_floor_names_the_setting(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", bad)
+    with pytest.raises(ValueError, match="OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY"):
+        Accountant(Engine(EngineConfig()), registry=CollectorRegistry())
 
 
 @pytest.mark.parametrize("weight", [0.0, -1.0, math.nan, math.inf])
@@ -424,7 +462,7 @@ _span = st.tuples(
 @given(st.lists(_span, min_size=1, max_size=30))
 def test_any_batch_totals_equal_the_weighted_engine_sum(spans: list) -> None:
     registry = CollectorRegistry()
-    acc = Accountant(_ENGINE, registry=registry)
+    acc = Accountant(_ENGINE, registry=registry, min_sampling_probability=0.1)
     want = 0.0
     for req, resp, country, device, weight in spans:
         assert acc.account(

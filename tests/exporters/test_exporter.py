@@ -123,7 +123,10 @@ def _remote_parent(tracestate: str) -> Context:
     return trace.set_span_in_context(NonRecordingSpan(ctx))
 
 
-def test_exporter_under_batch_processor_weighs_by_sampling_threshold() -> None:
+def test_exporter_under_batch_processor_weighs_by_sampling_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", "0.25")
     registry = CollectorRegistry()
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(FootprintExporter(registry=registry)))
@@ -150,8 +153,11 @@ def test_malformed_threshold_is_a_counted_rejection() -> None:
     provider.shutdown()
 
 
-def test_ratio_sampled_pipeline_without_the_wrapper_is_scaled_by_the_processor() -> None:
+def test_ratio_sampled_pipeline_without_the_wrapper_is_scaled_by_the_processor(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A processor told it does not see unsampled spans weighs sampled ones by their threshold."""
+    monkeypatch.setenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", "0.5")
     registry = CollectorRegistry()
     provider = TracerProvider(sampler=TraceIdRatioBased(1.0))
     provider.add_span_processor(

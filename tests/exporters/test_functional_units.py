@@ -12,7 +12,8 @@ from otel_downstream.exporters.engine import Engine, EngineConfig
 
 def _accountant() -> tuple[Accountant, CollectorRegistry]:
     registry = CollectorRegistry()
-    return Accountant(Engine(EngineConfig()), registry=registry), registry
+    acc = Accountant(Engine(EngineConfig()), registry=registry, min_sampling_probability=0.25)
+    return acc, registry
 
 
 def _http(**extra: object) -> dict[str, object]:

@@ -200,6 +200,10 @@ def test_host_rejections(attrs: dict[str, object]) -> None:
         ("ot=th:e666666666666", 10.000000000000036),  # ~10 %, as the spec's examples spell it
         ("a=1, ot=rv:0123;th:fd70a4 ,b=2", 2**56 / (2**56 - 0xFD70A400000000)),
         ({"ot": "th:8"}, 2.0),
+        # The largest valid threshold: 2**56 - (2**56 - 1) is 0 in floats (a ZeroDivisionError
+        # that lost a whole OTLP batch); in integers it is 1.
+        ("ot=th:ffffffffffffff", float(2**56)),
+        ("ot=th:fffffffffffff0", 2**56 / 16),
     ],
 )
 def test_adjusted_count(tracestate: object, expected: float) -> None:
