@@ -51,6 +51,12 @@ OTEL_DOWNSTREAM_HTTP_CAPTURE_USER_AGENT: Final = "OTEL_DOWNSTREAM_HTTP_CAPTURE_U
 OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP: Final = "OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP"
 """``true`` to record ``client.address`` (personal data; off by default)."""
 
+OTEL_DOWNSTREAM_HTTP_TRUST_TRACE_CONTEXT: Final = "OTEL_DOWNSTREAM_HTTP_TRUST_TRACE_CONTEXT"
+"""``true`` when every caller is one of your own services (behind a gateway that strips the
+headers): the SERVER span becomes a child of the incoming ``traceparent``, taking its sampling
+decision and ``tracestate``. Default ``false``: a public endpoint, whose span starts its own trace
+and links to the caller's, so no client decides whether a request is sampled or what it weighs."""
+
 OTEL_DOWNSTREAM_ENGAGEMENT_BEACON: Final = "OTEL_DOWNSTREAM_ENGAGEMENT_BEACON"
 """``true`` to accept engagement-time beacons (POST JSON ``{"seconds": s}``); off by default."""
 

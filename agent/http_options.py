@@ -58,6 +58,7 @@ class HTTPOptions:
     excluded_paths: frozenset[str]
     capture_user_agent: bool
     capture_client_ip: bool
+    trust_trace_context: bool
     engagement_beacon: bool
     engagement_path: str
     classifier: Classifier
@@ -102,6 +103,7 @@ def build_options(
     country_header: str | None = None,
     capture_user_agent: bool | None = None,
     capture_client_ip: bool | None = None,
+    trust_trace_context: bool | None = None,
     engagement_beacon: bool | None = None,
     engagement_path: str | None = None,
     classifier: Classifier | None = None,
@@ -133,6 +135,9 @@ def build_options(
         excluded_paths=paths,
         capture_user_agent=_flag(capture_user_agent, env.OTEL_DOWNSTREAM_HTTP_CAPTURE_USER_AGENT),
         capture_client_ip=_flag(capture_client_ip, env.OTEL_DOWNSTREAM_HTTP_CAPTURE_CLIENT_IP),
+        trust_trace_context=_flag(
+            trust_trace_context, env.OTEL_DOWNSTREAM_HTTP_TRUST_TRACE_CONTEXT
+        ),
         engagement_beacon=_flag(engagement_beacon, env.OTEL_DOWNSTREAM_ENGAGEMENT_BEACON),
         engagement_path=path,
         classifier=classifier,

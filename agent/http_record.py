@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from .attributes import (
@@ -114,6 +114,24 @@ def host_without_port(host: str | None) -> str | None:
     return host.partition(":")[0] or None
 
 
+def _start_server_span(tracer: Tracer, name: str, headers: Mapping[str, str], trust: bool) -> Span:
+    """The request's SERVER span, in the caller's trace only when callers are trusted.
+
+    A public client controls its ``traceparent`` and ``tracestate``: as a parent it would decide
+    whether the request is sampled (``-00`` hid requests from ``serve``) and, through ``ot=th``,
+    how many requests it stands for. Untrusted, its context becomes a link (what OpenTelemetry Go's
+    ``otelhttp`` does for public endpoints): the trace stays findable, our sampler decides, and the
+    span carries no client ``tracestate``. Baggage and any local parent are kept either way."""
+    context = extract(headers)
+    if trust:
+        return tracer.start_span(name, context=context, kind=SpanKind.SERVER)
+    remote = trace.get_current_span(context).get_span_context()
+    if not remote.is_remote:  # no usable traceparent: nothing of the client's to keep apart
+        return tracer.start_span(name, context=context, kind=SpanKind.SERVER)
+    root = trace.set_span_in_context(INVALID_SPAN, context)
+    return tracer.start_span(name, context=root, kind=SpanKind.SERVER, links=(Link(remote),))
+
+
 class Exchange:
     """One request in flight: the span, byte counters and outcome. Created per request.
 
@@ -170,7 +188,7 @@ class Exchange:
             self.owned = False
         else:
             name = "HTTP" if self.method == "_OTHER" else self.method
-            self.span = tracer.start_span(name, context=extract(headers), kind=SpanKind.SERVER)
+            self.span = _start_server_span(tracer, name, headers, options.trust_trace_context)
             self.owned = True
 
     def activate(self) -> None:

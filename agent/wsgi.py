@@ -33,7 +33,8 @@ class WSGIMiddleware:
 
     Options (argument → ``OTEL_DOWNSTREAM_*`` → default): ``tracer_provider``, ``excluded_paths``,
     ``trusted_proxies``, ``country_header``, ``capture_user_agent``, ``capture_client_ip``,
-    ``engagement_beacon``, ``engagement_path``, ``classifier``, ``country_resolver``.
+    ``trust_trace_context``, ``engagement_beacon``, ``engagement_path``, ``classifier``,
+    ``country_resolver``.
     """
 
     def __init__(self, app: WSGIApp, **options: Any) -> None:

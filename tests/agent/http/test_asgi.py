@@ -204,8 +204,12 @@ async def test_head_and_304_count_no_body(exporter, opts) -> None:
 async def test_traceparent_is_extracted(exporter, opts) -> None:
     trace_id = "0af7651916cd43dd8448eb211c80319c"
     scope = http_scope(headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
-    await call_asgi(ASGIMiddleware(echo, **opts()), scope)
+    await call_asgi(ASGIMiddleware(echo, **opts(trust_trace_context=True)), scope)
     assert format(server_spans(exporter)[0].context.trace_id, "032x") == trace_id
+    await call_asgi(ASGIMiddleware(echo, **opts()), scope)  # a public endpoint: a link instead
+    span = server_spans(exporter)[1]
+    assert format(span.context.trace_id, "032x") != trace_id
+    assert format(span.links[0].context.trace_id, "032x") == trace_id
 
 
 async def test_contrib_asgi_span_is_annotated_not_duplicated(exporter, opts, provider) -> None:

@@ -227,13 +227,42 @@ def test_bad_configuration_names_the_variable(opts, monkeypatch) -> None:
         WSGIMiddleware(hello, **opts(excluded_paths=["metrics"]))
 
 
-def test_w3c_parent_is_extracted(exporter, opts) -> None:
+def test_w3c_parent_is_extracted_when_callers_are_trusted(exporter, opts) -> None:
     trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
     parent = f"00-{trace_id}-00f067aa0ba902b7-01"
-    call_wsgi(WSGIMiddleware(hello, **opts()), environ_for(headers={"traceparent": parent}))
+    app = WSGIMiddleware(hello, **opts(trust_trace_context=True))
+    call_wsgi(app, environ_for(headers={"traceparent": parent}))
     (span,) = server_spans(exporter)
     assert format(span.context.trace_id, "032x") == trace_id
     assert span.parent is not None and format(span.parent.span_id, "016x") == "00f067aa0ba902b7"
+
+
+@pytest.mark.parametrize("flags", ["00", "01"])
+def test_a_public_clients_context_is_a_link_and_decides_nothing(exporter, opts, flags) -> None:
+    """A client's traceparent/tracestate neither hides its request (``-00``) nor weighs it
+    (``ot=th``): the span starts its own trace, sampled by our sampler, linked to the client's."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    headers = {
+        "traceparent": f"00-{trace_id}-00f067aa0ba902b7-{flags}",
+        "tracestate": "ot=th:fffffffffffff0,vendor=x",
+    }
+    call_wsgi(WSGIMiddleware(hello, **opts()), environ_for(headers=headers))
+    (span,) = server_spans(exporter)
+    assert span.parent is None
+    assert format(span.context.trace_id, "032x") != trace_id
+    assert span.context.trace_flags.sampled
+    assert "ot" not in span.context.trace_state
+    (link,) = span.links
+    assert format(link.context.trace_id, "032x") == trace_id
+    assert format(link.context.span_id, "016x") == "00f067aa0ba902b7"
+
+
+def test_trust_trace_context_from_the_environment(exporter, opts, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_HTTP_TRUST_TRACE_CONTEXT", "true")
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    call_wsgi(WSGIMiddleware(hello, **opts()), environ_for(headers={"traceparent": parent}))
+    (span,) = server_spans(exporter)
+    assert span.parent is not None and not span.links
 
 
 def test_app_spans_are_children_of_ours(exporter, opts, provider: TracerProvider) -> None:
