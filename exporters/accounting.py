@@ -177,15 +177,20 @@ class Accountant:
             self._count_unit(attributes, service, weight)
             return True
         except InputError as exc:  # SpanRejected included
-            self._reject(exc, _weight_or_one(weight))
+            self._reject(exc, self._counted(weight))
             return False
         except Exception as exc:  # the boundary: a bug here must not reach the host app
             report_fault("exporters.accounting", exc)
-            self.metrics.spans_rejected.labels("internal_error").inc(_weight_or_one(weight))
+            self.metrics.spans_rejected.labels("internal_error").inc(self._counted(weight))
             return False
         finally:
             if self._write_through:  # another process reads the values: no buffering
                 self.flush()
+
+    def _counted(self, weight: float) -> float:
+        """A rejection's weight fit for a counter: unusable weights count once, and a claim above
+        the sampling floor no more than the floor allows (rejections are counters too)."""
+        return min(weight, self._max_weight) if 0.0 < weight < math.inf else 1.0
 
     def _cap_weight(self, claimed: float) -> float:
         """A weight above the sampling floor is a claim we do not believe: cap it, count it, and
@@ -208,7 +213,7 @@ class Accountant:
     def reject(self, reason: str, weight: float = 1.0) -> None:
         """Count a span that could not be read at all (``serve``: a malformed span-level field)."""
         try:
-            self.metrics.spans_rejected.labels(reason[:64]).inc(_weight_or_one(weight))
+            self.metrics.spans_rejected.labels(reason[:64]).inc(self._counted(weight))
             if self._write_through:
                 self.flush()
         except Exception as exc:  # the boundary, as in account()
@@ -284,11 +289,6 @@ class Accountant:
                 self.metrics.unknown.labels(exc.field).inc(weight)
         self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
-
-
-def _weight_or_one(weight: float) -> float:
-    """A weight fit for a counter (rejections of a span with an unusable weight count once)."""
-    return weight if 0.0 < weight < math.inf else 1.0
 
 
 def _package_version() -> str:

@@ -137,6 +137,15 @@ def test_a_weight_above_the_sampling_floor_is_capped_and_counted(
     assert sum("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY" in r.message for r in caplog.records) == 1
 
 
+def test_rejections_are_capped_by_the_sampling_floor_too() -> None:
+    acc, reg = _accountant(min_sampling_probability=0.5)
+    acc.reject("invalid_span_kind", weight=4.5e15)
+    bad = _http(1, 2)
+    bad[A.HTTP_RESPONSE_BODY_SIZE] = -1
+    assert not acc.account(bad, service_name="s", kind="SERVER", weight=4.5e15)
+    assert _sum(reg, M.SPANS_REJECTED) == 4.0
+
+
 def test_by_default_no_sampling_weight_is_believed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY", raising=False)
     registry = CollectorRegistry()
