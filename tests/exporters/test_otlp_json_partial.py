@@ -131,7 +131,9 @@ def test_enum_names_are_still_taken_for_the_kind() -> None:
 @pytest.fixture
 def serve() -> Iterator[tuple[str, CollectorRegistry]]:
     registry = CollectorRegistry()
-    accountant = Accountant(Engine(EngineConfig()), registry=registry)
+    accountant = Accountant(
+        Engine(EngineConfig()), registry=registry, min_sampling_probability=0.25
+    )
     config = ServiceConfig(otlp_http_port=0, otlp_grpc_port=-1, metrics_port=-1)
     service = OtlpService(config, accountant=accountant, registry=registry)
     ports = service.start()
