@@ -9,8 +9,12 @@ one a 413, an unknown encoding a 415.
 from __future__ import annotations
 
 import zlib
+from typing import Final
 
 __all__ = ["BodyError", "inflate"]
+
+_FIRST_PIECE: Final = 256
+_MAX_PIECE: Final = 1 << 20
 
 
 class BodyError(Exception):
@@ -35,21 +39,41 @@ def inflate(body: bytes, encoding: str, cap: int) -> bytes:
         wbits = zlib.MAX_WBITS if body[:1] and (body[0] & 0x0F) == 8 else -zlib.MAX_WBITS
     else:
         raise BodyError(415, f"Content-Encoding={encoding!r}: expected gzip, deflate or identity")
+    if not body:
+        return body
+    if wbits != 16 + zlib.MAX_WBITS:
+        out, used = _member(memoryview(body), 0, bytearray(), wbits=wbits, cap=cap, enc=encoding)
+        if used != len(body):
+            raise BodyError(400, f"Content-Encoding={encoding}: trailing bytes after the body")
+        return bytes(out)
     out = bytearray()
-    rest = body
-    while rest:
-        inflater = zlib.decompressobj(wbits)
+    view, at = memoryview(body), 0
+    while at < len(body):  # gzip allows several members back to back
+        out, at = _member(view, at, out, wbits=wbits, cap=cap, enc=encoding)
+    return bytes(out)
+
+
+def _member(
+    view: memoryview, at: int, out: bytearray, *, wbits: int, cap: int, enc: str
+) -> tuple[bytearray, int]:
+    """Inflate the one stream starting at ``view[at]``: the output so far and where it ended.
+
+    zlib copies whatever input it did not use (``unused_data``) when a stream ends; handing it the
+    whole rest of the body made many small members quadratic. Input goes in pieces that start
+    small and double while the stream lasts, so each copy is at most twice what the member used.
+    """
+    inflater = zlib.decompressobj(wbits)
+    piece = _FIRST_PIECE
+    while not inflater.eof:
+        if at >= len(view):
+            raise BodyError(400, f"Content-Encoding={enc}: truncated body")
+        data = view[at : at + piece]
         try:
-            out += inflater.decompress(rest, cap + 1 - len(out))
+            out += inflater.decompress(data, cap + 1 - len(out))
         except zlib.error as exc:
-            raise BodyError(400, f"Content-Encoding={encoding}: corrupt body ({exc})") from None
+            raise BodyError(400, f"Content-Encoding={enc}: corrupt body ({exc})") from None
         if len(out) > cap:
             raise BodyError(413, f"decompressed body exceeds max_decompressed_bytes={cap}")
-        if not inflater.eof:
-            raise BodyError(400, f"Content-Encoding={encoding}: truncated body")
-        rest = inflater.unused_data  # gzip allows several members back to back
-        if wbits != 16 + zlib.MAX_WBITS:
-            if rest:
-                raise BodyError(400, f"Content-Encoding={encoding}: trailing bytes after the body")
-            break
-    return bytes(out)
+        at += len(data) - len(inflater.unused_data) - len(inflater.unconsumed_tail)
+        piece = min(piece * 2, _MAX_PIECE)
+    return out, at

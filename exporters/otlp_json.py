@@ -31,10 +31,12 @@ from typing import Any, Final
 
 from otel_downstream.exporters.otlp_decode import (
     KIND_NAMES,
+    MAX_SPANS_PER_EXPORT,
     SERVICE_NAME_KEY,
     UNKNOWN_SERVICE,
     DecodedSpan,
     DecodeFailure,
+    TooManySpans,
     duration_s,
     homogeneous_array,
     kind_name,
@@ -42,7 +44,12 @@ from otel_downstream.exporters.otlp_decode import (
 )
 from otel_downstream.exporters.span_inputs import AttributeScalar, AttributeValue
 
-__all__ = ["decode_json"]
+__all__ = ["MAX_JSON_VALUES", "decode_json"]
+
+MAX_JSON_VALUES: Final = 4_000_000
+"""JSON values per body, counted before parsing (``{``, ``[`` and ``,`` bytes: an upper bound).
+``json.loads`` costs ~100 bytes per value (36 for ``{}``), so 64 MiB of ``{},`` took 1.6 GB;
+this caps it near 400 MiB, and still takes ~70k realistic spans (~55 values each)."""
 
 _KIND_BY_ENUM_NAME: Final = {f"SPAN_KIND_{n or 'UNSPECIFIED'}": i for i, n in enumerate(KIND_NAMES)}
 _INT64_MIN: Final = -(2**63)
@@ -204,8 +211,16 @@ def _span_fields(span: Mapping[str, Any], where: str) -> _SpanFields:
     return name, kind, weight, duration_s(start_ns, end_ns), *_span_keys(span), "", ""
 
 
-def decode_json(body: bytes) -> list[DecodedSpan]:
+def decode_json(
+    body: bytes, *, max_spans: int = MAX_SPANS_PER_EXPORT, max_values: int = MAX_JSON_VALUES
+) -> list[DecodedSpan]:
     """Decode an OTLP/JSON body; every problem names the field path and the value."""
+    values = body.count(b"{") + body.count(b"[") + body.count(b",")
+    if values > max_values:
+        raise TooManySpans(
+            f"body: about {values} JSON values, more than max_json_values={max_values}; "
+            "send smaller batches"
+        )
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -233,6 +248,11 @@ def decode_json(body: bytes) -> list[DecodedSpan]:
             _field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
         ):
             for where, span in _objects(ss.get("spans"), f"{ss_where}.spans"):
+                if len(out) >= max_spans:
+                    raise TooManySpans(
+                        f"body: more than {max_spans} spans (max_spans_per_export); "
+                        "send smaller batches"
+                    )
                 out.append(
                     DecodedSpan(
                         service,
