@@ -147,6 +147,28 @@ OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS: Final = "OTEL_DOWNSTREAM_SERVE_MAX
 OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS: Final = "OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS"
 """Open OTLP/HTTP connections (one thread each) before new ones get 503 and close (default 256)."""
 
+OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS_PER_SOURCE: Final = (
+    "OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS_PER_SOURCE"
+)
+"""Open OTLP/HTTP connections from one peer address before its new ones get 503 (default 64)."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES_IN_FLIGHT: Final = (
+    "OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES_IN_FLIGHT"
+)
+"""OTLP/HTTP body bytes being received at once over all connections, counted as they arrive,
+before a sender gets 503 and retries (default 256 MiB)."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_SPANS_PER_EXPORT: Final = "OTEL_DOWNSTREAM_SERVE_MAX_SPANS_PER_EXPORT"
+"""Spans in one export before the whole export is refused (413 / RESOURCE_EXHAUSTED): the decoded
+spans are what an export holds in memory (default 200,000)."""
+
+OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BYTES"
+"""Encoded size of one span before that span alone is rejected (``span_too_large``; default 1 MiB):
+it bounds the protobuf messages one span can make, which is what costs memory."""
+
+OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT: Final = "OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT"
+"""Seconds to receive one OTLP/HTTP request, head and body, before 408 (default 30)."""
+
 
 # --- Exporter / configure (in-process) ----------------------------------------------------------
 OTEL_DOWNSTREAM_METRICS_PORT: Final = "OTEL_DOWNSTREAM_METRICS_PORT"

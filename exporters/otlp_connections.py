@@ -1,7 +1,14 @@
-"""Which OTLP/HTTP connections are idle or busy, so a graceful stop closes exactly the idle ones.
+"""Which OTLP/HTTP connections are open, idle or answering, so a graceful stop loses no answer.
 
-Keep-alive clients hold connections open between exports; on stop, those idle sockets are shut
-down at once while requests in flight run to completion (``drain``).
+Keep-alive clients hold connections open between exports. On stop, idle readers are woken with
+``SHUT_RD`` only: a request line already read can still be answered (the write side stays open),
+while one the shutdown cut is closed unanswered and never accounted. The drain then waits for
+every connection thread, not only for requests already parsed, because a thread that has just read
+a request line is not yet "busy". If threads are still reading when the grace runs out, no new
+export is accounted (it could not be answered before exit) and exports already accounting get the
+same grace to send their answer.
+
+Connections are also counted per source address, so one sender cannot take every thread.
 """
 
 from __future__ import annotations
@@ -14,14 +21,41 @@ __all__ = ["Connections"]
 
 
 class Connections:
-    """Which connections are idle between requests, so a drain can close exactly those."""
+    """Open connections (overall and per source), the idle ones, and exports being answered."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_connections: int = 256, max_per_source: int = 64) -> None:
         self._lock = threading.Lock()
         self._idle: set[socket.socket] = set()
-        self._busy = 0
-        self._drained = threading.Condition(self._lock)
+        self._open = 0
+        self._by_source: dict[str, int] = {}
+        self._exporting = 0
+        self._changed = threading.Condition(self._lock)
+        self.max_connections = max_connections
+        self.max_per_source = max_per_source
         self.draining = False
+        self._closed = False
+
+    def open(self, source: str) -> str | None:
+        """Count a new connection from ``source``; the reason to refuse it, if any."""
+        with self._lock:
+            if self._open >= self.max_connections:
+                return "too many connections"
+            if self._by_source.get(source, 0) >= self.max_per_source:
+                return "too many connections from this address"
+            self._open += 1
+            self._by_source[source] = self._by_source.get(source, 0) + 1
+            return None
+
+    def close(self, source: str, sock: socket.socket) -> None:
+        with self._lock:
+            self._idle.discard(sock)
+            self._open -= 1
+            left = self._by_source[source] - 1
+            if left:
+                self._by_source[source] = left
+            else:
+                del self._by_source[source]
+            self._changed.notify_all()
 
     def idle(self, sock: socket.socket) -> bool:
         """Mark a connection idle; False when draining (the handler must close it instead)."""
@@ -34,24 +68,31 @@ class Connections:
     def busy(self, sock: socket.socket) -> None:
         with self._lock:
             self._idle.discard(sock)
-            self._busy += 1
 
-    def done(self) -> None:
+    def begin_export(self) -> bool:
+        """Whether a body that was read may be accounted: not once a drain has given up waiting."""
         with self._lock:
-            self._busy -= 1
-            if self._busy == 0:
-                self._drained.notify_all()
+            if self._closed:
+                return False
+            self._exporting += 1
+            return True
 
-    def gone(self, sock: socket.socket) -> None:
+    def end_export(self) -> None:
+        """The export's answer is sent (or failed): the drain need not wait for it any more."""
         with self._lock:
-            self._idle.discard(sock)
+            self._exporting -= 1
+            self._changed.notify_all()
 
     def drain(self, timeout: float) -> bool:
-        """Close idle connections, then wait until requests in flight finish (or time runs out)."""
+        """Wake idle readers, wait for every connection thread; False if some were still open."""
         with self._lock:
             self.draining = True
             for sock in self._idle:
                 with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.shutdown(socket.SHUT_RD)
             self._idle.clear()
-            return self._drained.wait_for(lambda: self._busy == 0, timeout)
+            if self._changed.wait_for(lambda: self._open == 0, timeout):
+                return True
+            self._closed = True
+            self._changed.wait_for(lambda: self._exporting == 0, timeout)
+            return False

@@ -20,7 +20,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_downstream.agent.attributes import GEN_AI_CALL_MARKERS
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.otlp_decode import DecodedSpan, decode_protobuf
+from otel_downstream.exporters.otlp_decode import (
+    MAX_SPAN_BYTES,
+    MAX_SPANS_PER_EXPORT,
+    DecodedSpan,
+    decode_protobuf,
+)
 from otel_downstream.exporters.otlp_json import decode_json
 from otel_downstream.exporters.span_inputs import classify
 
@@ -126,9 +131,13 @@ class ExportCore:
         max_body_bytes: int,
         max_decompressed_bytes: int,
         max_concurrent_exports: int,
+        max_spans_per_export: int = MAX_SPANS_PER_EXPORT,
+        max_span_bytes: int = MAX_SPAN_BYTES,
     ) -> None:
         self._accountant = accountant
-        self._token = f"Bearer {auth_token}".encode() if auth_token else None
+        self.max_spans_per_export = max_spans_per_export
+        self.max_span_bytes = max_span_bytes
+        self._token = auth_token.encode() if auth_token else None
         self.max_body_bytes = max_body_bytes
         self.max_decompressed_bytes = max_decompressed_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent_exports)
@@ -137,9 +146,13 @@ class ExportCore:
         """Spans seen since start, for the ``stopped`` line and tests (metrics carry the rest)."""
 
     def authorized(self, header: str | None) -> bool:
+        """``Bearer <token>``, the scheme in any case (RFC 7235), the token compared in constant
+        time so its bytes cannot be guessed from how fast a wrong one is refused."""
         if self._token is None:
             return True
-        return header is not None and hmac.compare_digest(header.strip().encode(), self._token)
+        scheme, _, credentials = (header or "").strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "replace")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given, self._token)
 
     @contextlib.contextmanager
     def slot(self, wait_s: float = 1.0) -> Iterator[None]:
@@ -152,7 +165,13 @@ class ExportCore:
 
     def export(self, body: bytes, *, json_body: bool) -> ExportOutcome:
         """Decode a whole body (raising ``DecodeFailure``), then account every span in it."""
-        return self.account(decode_json(body) if json_body else decode_protobuf(body))
+        if json_body:
+            return self.account(decode_json(body, max_spans=self.max_spans_per_export))
+        return self.account(
+            decode_protobuf(
+                body, max_spans=self.max_spans_per_export, max_span_bytes=self.max_span_bytes
+            )
+        )
 
     def account(self, spans: list[DecodedSpan]) -> ExportOutcome:
         """Account each span; only footprint spans the core refused count as rejected.

@@ -4,25 +4,37 @@ A stdlib ``ThreadingHTTPServer`` (one thread per connection, HTTP/1.1 keep-alive
 free of web-framework dependencies; the work per request is protobuf decoding and accounting, which
 dwarfs the HTTP parsing. Every body is bounded twice: on the wire (``max_body_bytes``, checked before
 reading) and after decompression (``max_decompressed_bytes``, enforced while inflating, so a gzip
-bomb costs at most the cap). Connections are tracked so a graceful stop can close idle keep-alive
-connections while requests in flight finish.
+bomb costs at most the cap). The body is read whole before an export slot is taken, so a slow
+upload holds a thread but never a slot; what bounds slow senders instead is the overall deadline
+per request, the byte budget of bodies being read, and the per-source connection limit
+(``otlp_limits``). Connections are tracked so a graceful stop answers every request it reads
+(``otlp_connections``). Each answer leaves in one write on a ``TCP_NODELAY`` socket: headers and
+body sent apart would wait for the peer's delayed ACK (about 40 ms) on every keep-alive export.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
-import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 
 from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.http_answer import answer_bytes, linger, refusal
 from otel_downstream.exporters.inflate import BodyError, inflate
+from otel_downstream.exporters.otlp_body import BodyCut, BodyReader, FramingError, TooLarge
 from otel_downstream.exporters.otlp_connections import Connections
 from otel_downstream.exporters.otlp_decode import DecodeFailure
 from otel_downstream.exporters.otlp_export import ExportCore, Overloaded
+from otel_downstream.exporters.otlp_limits import (
+    BodyBudget,
+    BudgetExceeded,
+    DeadlineReader,
+    RequestTimeout,
+)
 from otel_downstream.exporters.otlp_status import status_body
 
 __all__ = ["OtlpHttpServer"]
@@ -38,17 +50,13 @@ _DISCARD_MAX: Final = 64 * 1024 * 1024
 """Bodies we refuse but still read and drop (up to this size) so the client sees our answer
 instead of a connection reset; anything larger closes the connection."""
 
-_TOO_MANY_CONNECTIONS: Final = (
-    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\n"
-    b"Content-Length: 21\r\nConnection: close\r\n\r\ntoo many connections\n"
-)
-
 
 class OtlpHttpServer(ThreadingHTTPServer):
     """The OTLP/HTTP listener; ``core`` does auth, decoding and accounting."""
 
-    daemon_threads = True  # drain() waits for requests in flight; idle sockets are closed by then
+    daemon_threads = True  # drain() waits for every connection thread, up to its grace
     allow_reuse_address = True
+    request_queue_size = 1024  # the listen backlog: a burst of collectors reconnecting at once
 
     def __init__(
         self,
@@ -56,25 +64,26 @@ class OtlpHttpServer(ThreadingHTTPServer):
         core: ExportCore,
         *,
         idle_timeout: float,
+        request_timeout: float = 30.0,
         max_connections: int = 256,
+        max_connections_per_source: int = 64,
+        max_body_bytes_in_flight: int = 256 * 1024 * 1024,
     ) -> None:
         self.core = core
-        self.connections = Connections()
+        self.connections = Connections(
+            max_connections=max_connections, max_per_source=max_connections_per_source
+        )
+        self.budget = BodyBudget(max_body_bytes_in_flight)
         self.idle_timeout = idle_timeout
-        self.max_connections = max_connections
-        self._open = 0
-        self._open_lock = threading.Lock()
+        self.request_timeout = request_timeout
         super().__init__(address, _OtlpHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """One thread per connection, up to ``max_connections``; beyond that, 503 and close."""
-        with self._open_lock:
-            full = self._open >= self.max_connections
-            if not full:
-                self._open += 1
-        if full:
+        """One thread per connection, within ``max_connections`` overall and per source address."""
+        refused = self.connections.open(str(client_address[0]))
+        if refused is not None:
             with contextlib.suppress(OSError):
-                request.sendall(_TOO_MANY_CONNECTIONS)
+                request.sendall(refusal(refused))
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
@@ -83,8 +92,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            with self._open_lock:
-                self._open -= 1
+            self.connections.close(str(client_address[0]), request)
 
 
 class _OtlpHandler(BaseHTTPRequestHandler):
@@ -95,35 +103,67 @@ class _OtlpHandler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    disable_nagle_algorithm = True  # TCP_NODELAY: see the module docstring
+
     def setup(self) -> None:
         super().setup()
-        # Slow or idle clients cannot pin a thread for longer than this.
-        self.connection.settimeout(self.server.idle_timeout)
-
-    def handle(self) -> None:
-        try:
-            super().handle()
-        finally:
-            self.server.connections.gone(self.connection)
+        # Every read waits at most idle_timeout between requests, and the time left within one.
+        self.reader = DeadlineReader(
+            self.connection,
+            idle_timeout=self.server.idle_timeout,
+            request_timeout=self.server.request_timeout,
+        )
+        self.rfile.close()  # the stdlib's buffered file: ours reads through the deadline
+        self.rfile = io.BufferedReader(self.reader, 65536)
 
     def handle_one_request(self) -> None:
+        """One request; unlike the stdlib's, a head cut short (by the peer or a drain's
+        ``SHUT_RD``) is closed without an answer, and a request past its deadline gets 408."""
         connections = self.server.connections
+        self.reader.idle()
         if not connections.idle(self.connection):
             self.close_connection = True
             return
-        self._counted = False
         try:
-            super().handle_one_request()
-        finally:
-            if self._counted:
-                connections.done()
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) <= 65536 and not self.raw_requestline.endswith(b"\n"):
+                self.close_connection = True  # closed, or cut mid-line: nothing to answer
+                return
+            connections.busy(self.connection)
+            self.reader.start()
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.parse_request():
+                return
+            if self.reader.eof:  # the head ended early: not a request we may answer
+                self.close_connection = True
+                return
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self.send_error(
+                    HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})"
+                )
+                return
+            method()
+        except RequestTimeout as exc:
+            self.close_connection = True
+            message = f"{exc} ({self.server.request_timeout:g} s)\n".encode()
+            with contextlib.suppress(OSError):
+                self.wfile.write(
+                    answer_bytes(
+                        self,
+                        408,
+                        [("Content-Type", "text/plain"), ("Connection", "close")],
+                        message,
+                    )
+                )
+                linger(self.connection)
+        except OSError:  # reset, broken pipe, or an idle keep-alive connection timing out
+            self.close_connection = True
         if connections.draining:
             self.close_connection = True
-
-    def parse_request(self) -> bool:
-        self.server.connections.busy(self.connection)
-        self._counted = True
-        return super().parse_request()
 
     def log_message(self, format: str, *args: object) -> None:
         _logger.debug("%s " + format, self.address_string(), *args)
@@ -144,17 +184,16 @@ class _OtlpHandler(BaseHTTPRequestHandler):
 
     def _discard_body(self) -> None:
         """Read and drop a body we will not use, keeping the connection usable when cheap."""
-        raw = self.headers.get("Content-Length")
-        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        body = BodyReader(self.rfile, self.headers, self.server.budget)
         try:
-            left = int(raw) if raw is not None and not chunked else (0 if not chunked else -1)
-        except ValueError:
+            left = -1 if body.chunked() else (body.length() or 0)
+        except FramingError:
             left = -1
         if not 0 <= left <= _DISCARD_MAX:
             self.close_connection = True
             return
         while left > 0:
-            chunk = self.rfile.read(min(left, 65536))
+            chunk = self.rfile.read1(min(left, 65536))
             if not chunk:
                 self.close_connection = True
                 return
@@ -188,21 +227,45 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self._discard_body()
             self._reply_status(415, f"Content-Type={media!r}: expected {PROTOBUF} or {JSON}", True)
             return
+        body = BodyReader(self.rfile, self.headers, self.server.budget)
         try:
-            # The slot is taken before the body is read: it bounds memory (bodies in flight) too.
-            with core.slot():
-                body = inflate(
-                    self._read_body(core.max_body_bytes),
-                    self.headers.get("Content-Encoding", ""),
-                    core.max_decompressed_bytes,
-                )
-                outcome = core.export(body, json_body=json_body)
-        except BodyError as exc:
-            self._reply_status(exc.status, str(exc), json_body)
-        except DecodeFailure as exc:
-            self._reply_status(400, str(exc), json_body)
-        except Overloaded as exc:
+            data = body.read(core.max_body_bytes)
+            spans = inflate(
+                data, self.headers.get("Content-Encoding", ""), core.max_decompressed_bytes
+            )
+            if spans is not data:
+                body.charge(len(spans))
+            self.reader.idle()  # all of it is here; answers are written within idle_timeout
+            self._account(spans, json_body)
+        except BodyCut as exc:
+            self.close_connection = True
+            if not self.server.connections.draining:  # a drain's SHUT_RD cut it: no answer
+                self._reply_status(400, str(exc), json_body)
+        except TooLarge as exc:
             self._discard_body()
+            self._reply_status(exc.status, str(exc), json_body)
+        except BodyError as exc:
+            self.close_connection = self.close_connection or isinstance(exc, FramingError)
+            self._reply_status(exc.status, str(exc), json_body)
+        except BudgetExceeded as exc:
+            self.close_connection = True
+            self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
+            linger(self.connection)
+        finally:
+            body.release()
+
+    def _account(self, body: bytes, json_body: bool) -> None:
+        """Decode and account a body that was read whole; only this holds an export slot."""
+        core, connections = self.server.core, self.server.connections
+        if not connections.begin_export():  # the drain gave up: this could not be answered
+            self.close_connection = True
+            return
+        try:
+            with core.slot():
+                outcome = core.export(body, json_body=json_body)
+        except DecodeFailure as exc:  # 400, or 413 for a well-formed body over a span limit
+            self._reply_status(exc.status, str(exc), json_body)
+        except Overloaded as exc:
             self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
         except Exception as exc:  # a bug of ours: answer 500, keep serving
             report_fault("serve", exc)
@@ -211,54 +274,8 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         else:
             payload = json.dumps(outcome.to_json()).encode() if json_body else outcome.to_protobuf()
             self._reply(200, JSON if json_body else PROTOBUF, payload)
-
-    def _read_body(self, limit: int) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(limit)
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            self.close_connection = True
-            raise BodyError(411, "Content-Length or chunked Transfer-Encoding required")
-        try:
-            length = int(raw)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.close_connection = True
-            raise BodyError(400, f"Content-Length={raw!r}: expected a non-negative integer")
-        if length > limit:
-            self._discard_body()
-            raise BodyError(413, f"Content-Length={length} exceeds max_body_bytes={limit}")
-        body = self.rfile.read(length)
-        if len(body) < length:
-            self.close_connection = True
-            raise BodyError(400, f"body ended after {len(body)} of {length} bytes")
-        return body
-
-    def _read_chunked(self, limit: int) -> bytes:
-        body = bytearray()
-        while True:
-            line = self.rfile.readline(1026)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                size = -1
-            if size < 0:
-                self.close_connection = True
-                raise BodyError(400, f"bad chunk size line {line[:40]!r}")
-            if size == 0:
-                while self.rfile.readline(8194) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers are ignored
-                return bytes(body)
-            if len(body) + size > limit:
-                self.close_connection = True
-                raise BodyError(413, f"chunked body exceeds max_body_bytes={limit}")
-            chunk = self.rfile.read(size)
-            self.rfile.readline(3)
-            if len(chunk) < size:
-                self.close_connection = True
-                raise BodyError(400, "chunked body ended early")
-            body += chunk
+        finally:
+            connections.end_export()
 
     # --- answers -------------------------------------------------------------------------------
 
@@ -271,14 +288,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
     def _reply(
         self, status: int, content_type: str, payload: bytes, headers: dict[str, str] | None = None
     ) -> None:
-        self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
+        fields = [("Content-Type", content_type), *(headers or {}).items()]
         if self.close_connection or self.server.connections.draining:
-            self.send_header("Connection", "close")
+            fields.append(("Connection", "close"))
             self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        self.log_request(status, len(payload))
+        self.wfile.write(answer_bytes(self, status, fields, payload))

@@ -21,6 +21,8 @@ from prometheus_client.exposition import choose_encoder
 
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.exposition import safe_registry
+from otel_downstream.exporters.http_answer import answer_bytes
+from otel_downstream.exporters.otlp_decode import MAX_SPAN_BYTES, MAX_SPANS_PER_EXPORT
 from otel_downstream.exporters.otlp_export import ExportCore, SpanAccounting
 from otel_downstream.exporters.otlp_grpc import grpc_server
 from otel_downstream.exporters.otlp_http import OtlpHttpServer
@@ -45,14 +47,20 @@ class ServiceConfig:
     max_decompressed_bytes: int = 64 * MIB
     max_concurrent_exports: int = 16
     max_connections: int = 256
+    max_connections_per_source: int = 64
+    max_spans_per_export: int = MAX_SPANS_PER_EXPORT
+    max_span_bytes: int = MAX_SPAN_BYTES
+    max_body_bytes_in_flight: int = 256 * MIB
     grpc_workers: int = 16
     idle_timeout_s: float = 30.0
+    request_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
 
 
 class _MetricsServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry) -> None:
         self.registry = registry
@@ -66,6 +74,7 @@ class _MetricsHandler(BaseHTTPRequestHandler):
     server: _MetricsServer
     protocol_version = "HTTP/1.1"
     timeout = 30
+    disable_nagle_algorithm = True  # with one write per answer: no delayed-ACK wait on keep-alive
 
     def version_string(self) -> str:
         return "otel-downstream"
@@ -89,14 +98,9 @@ class _MetricsHandler(BaseHTTPRequestHandler):
             status, payload, content_type = 503, b"draining\n", "text/plain"
         else:
             status, payload, content_type = 404, b"not found; try /metrics\n", "text/plain"
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        self.log_request(status, len(payload))
+        fields = [("Content-Type", content_type), *headers.items()]
+        self.wfile.write(answer_bytes(self, status, fields, payload))
 
     do_HEAD = do_GET
 
@@ -127,6 +131,8 @@ class OtlpService:
             max_body_bytes=self.config.max_body_bytes,
             max_decompressed_bytes=self.config.max_decompressed_bytes,
             max_concurrent_exports=self.config.max_concurrent_exports,
+            max_spans_per_export=self.config.max_spans_per_export,
+            max_span_bytes=self.config.max_span_bytes,
         )
         self._http: OtlpHttpServer | None = None
         self._grpc: grpc.Server | None = None
@@ -139,14 +145,19 @@ class OtlpService:
         cfg = self.config
         try:
             if cfg.metrics_port >= 0:
-                self._metrics = _MetricsServer((cfg.host, cfg.metrics_port), safe_registry(self.registry))
+                self._metrics = _MetricsServer(
+                    (cfg.host, cfg.metrics_port), safe_registry(self.registry)
+                )
                 self._serve(self._metrics, "metrics")
             if cfg.otlp_http_port >= 0:
                 self._http = OtlpHttpServer(
                     (cfg.host, cfg.otlp_http_port),
                     self.core,
                     idle_timeout=cfg.idle_timeout_s,
+                    request_timeout=cfg.request_timeout_s,
                     max_connections=cfg.max_connections,
+                    max_connections_per_source=cfg.max_connections_per_source,
+                    max_body_bytes_in_flight=cfg.max_body_bytes_in_flight,
                 )
                 self._serve(self._http, "otlp_http")
             if cfg.otlp_grpc_port >= 0:

@@ -63,6 +63,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-connections", type=int, help="open OTLP/HTTP connections before 503 (256)"
     )
     parser.add_argument(
+        "--max-connections-per-source",
+        type=int,
+        help="open OTLP/HTTP connections from one address before 503 (64)",
+    )
+    parser.add_argument(
+        "--max-body-bytes-in-flight",
+        type=int,
+        help="OTLP/HTTP body bytes being read at once, all connections, before 503 (256 MiB)",
+    )
+    parser.add_argument(
+        "--max-spans-per-export",
+        type=int,
+        help="spans in one export before 413 / RESOURCE_EXHAUSTED (200000)",
+    )
+    parser.add_argument(
+        "--max-span-bytes",
+        type=int,
+        help="encoded size of one span before that span alone is rejected (1 MiB)",
+    )
+    parser.add_argument(
+        "--min-sampling-probability",
+        type=float,
+        help="lowest sampling probability of your own samplers: span weights (ot=th) are believed "
+        f"up to its inverse (default 1: none; env {env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY})",
+    )
+    parser.add_argument(
+        "--request-timeout",
+        type=float,
+        help="seconds to receive one OTLP/HTTP request, head and body, before 408 (30)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         type=str.upper,
@@ -79,6 +110,10 @@ _INT_SETTINGS: Final = {
     "max_decompressed_bytes": env.OTEL_DOWNSTREAM_SERVE_MAX_DECOMPRESSED_BYTES,
     "max_concurrent_exports": env.OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS,
     "max_connections": env.OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS,
+    "max_connections_per_source": env.OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS_PER_SOURCE,
+    "max_body_bytes_in_flight": env.OTEL_DOWNSTREAM_SERVE_MAX_BODY_BYTES_IN_FLIGHT,
+    "max_spans_per_export": env.OTEL_DOWNSTREAM_SERVE_MAX_SPANS_PER_EXPORT,
+    "max_span_bytes": env.OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BYTES,
 }
 """Integer settings (flag dest = ServiceConfig field) and their variables: flag, env, default."""
 
@@ -96,9 +131,15 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
     for field, variable in _INT_SETTINGS.items():
         flag = getattr(args, field)
         numbers[field] = flag if flag is not None else env.env_int(variable, getattr(base, field))
+    timeout = args.request_timeout
+    if timeout is None:
+        timeout = env.env_float(env.OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT, base.request_timeout_s)
+    if not timeout > 0:
+        raise ValueError(f"request_timeout_s={timeout}: expected a positive number of seconds")
     config = ServiceConfig(
         host=args.host or env.env_str(env.OTEL_DOWNSTREAM_SERVE_HOST, base.host),
         auth_token=token,
+        request_timeout_s=timeout,
         **numbers,
     )
     positive = (
@@ -106,6 +147,10 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         "max_decompressed_bytes",
         "max_concurrent_exports",
         "max_connections",
+        "max_connections_per_source",
+        "max_body_bytes_in_flight",
+        "max_spans_per_export",
+        "max_span_bytes",
     )
     for field in positive:
         if getattr(config, field) < 1:
@@ -133,7 +178,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         config = _config(args)
-        service = OtlpService(config)
+        accountant = None
+        if args.min_sampling_probability is not None:
+            from otel_downstream.exporters.accounting import Accountant
+
+            accountant = Accountant(min_sampling_probability=args.min_sampling_probability)
+        service = OtlpService(config, accountant=accountant)
     except (OSError, ValueError) as exc:
         print(f"otel-downstream serve: {exc}", file=sys.stderr)
         return 2

@@ -38,6 +38,7 @@ def serve() -> Iterator[Serve]:
     server = Serve(
         f"--max-body-bytes={MAX_BODY}",
         f"--max-decompressed-bytes={MAX_INFLATED}",
+        "--min-sampling-probability=0.5",  # the threshold test's th:8 counts twice
         env={"OTEL_DOWNSTREAM_SERVE_TOKEN": TOKEN},
     )
     try:
@@ -383,28 +384,27 @@ def test_still_serving_after_all_that(serve: Serve) -> None:
     assert requests.post(serve.traces_url, data=body, headers=JS, timeout=10).json() == {}
 
 
-def test_overload_answers_503_with_retry_after_then_recovers() -> None:
+def test_a_slow_upload_holds_no_export_slot() -> None:
     server = Serve("--max-concurrent-exports=1")
     try:
         host, port = server.info["otlp_http"].rsplit(":", 1)  # type: ignore[union-attr]
         body = _request([_good_http()], "busy")
         with socket.create_connection((host, int(port)), timeout=10) as slow:
-            # a sender that is slow to upload holds the only export slot
+            # a sender that is slow to upload: the only export slot is taken once its body is in
             slow.sendall(
                 b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body[:5]
             )
             time.sleep(0.3)
-            busy = requests.post(server.traces_url, data=body, headers=PB, timeout=10)
-            assert busy.status_code == 503
-            assert busy.headers["Retry-After"] == "1"
+            other = requests.post(server.traces_url, data=body, headers=PB, timeout=10)
+            assert other.status_code == 200
             slow.sendall(body[5:])
             assert slow.recv(4096).startswith(b"HTTP/1.1 200")
         again = requests.post(server.traces_url, data=body, headers=PB, timeout=10)
         assert again.status_code == 200
         samples = scrape(server.metrics_url)
-        assert total(samples, "downstream_requests_total", service_name="busy") == 2
+        assert total(samples, "downstream_requests_total", service_name="busy") == 3
     finally:
         server.close()
 

@@ -1,0 +1,415 @@
+"""``serve`` under hostile or busy conditions: slow senders, a graceful stop under load, latency of
+keep-alive answers, strict framing and auth parsing, and retryable gRPC overload.
+
+Every test runs a real ``otel-downstream serve`` (or its server classes) on 127.0.0.1, is bounded
+by timeouts, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+import requests
+from google.rpc import error_details_pb2, status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+from prometheus_client import CollectorRegistry
+
+from otel_downstream.exporters.otlp_export import ExportCore
+from otel_downstream.exporters.otlp_http import OtlpHttpServer
+from otel_downstream.exporters.service import _MetricsServer
+
+from .test_service import Serve, scrape, total
+
+pytestmark = pytest.mark.e2e
+
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def _batch(service: str, spans: int = 1, response_bytes: int = 10_000) -> bytes:
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.append(_kv("service.name", service))
+    scope = resource_spans.scope_spans.add()
+    for _ in range(spans):
+        span = scope.spans.add(name="GET /", kind=Span.SPAN_KIND_SERVER)
+        span.attributes.extend(
+            [
+                _kv("http.request.method", "GET"),
+                _kv("http.response.body.size", response_bytes),
+                _kv("geo.country.iso_code", "DE"),
+            ]
+        )
+    return request.SerializeToString()
+
+
+def _address(serve: Serve) -> tuple[str, int]:
+    host, port = str(serve.info["otlp_http"]).rsplit(":", 1)
+    return host, int(port)
+
+
+def _head(length: int | str, extra: str = "") -> bytes:
+    return (
+        "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+        f"Content-Length: {length}\r\n{extra}\r\n"
+    ).encode()
+
+
+def _answer(sock: socket.socket, limit_s: float) -> bytes:
+    """What the server sends until it closes or ``limit_s`` passes."""
+    sock.settimeout(limit_s)
+    got = b""
+    end = time.monotonic() + limit_s
+    try:
+        while time.monotonic() < end:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except (TimeoutError, ConnectionError):
+        pass
+    return got
+
+
+@pytest.fixture
+def slow_serve() -> Iterator[Serve]:
+    server = Serve("--request-timeout=2")
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+# --- 1. slow senders ------------------------------------------------------------------------------
+
+
+def _trickle(address: tuple[str, int]) -> tuple[bytes, float]:
+    """Send a request head, then one body byte every 0.1 s until the server answers (or 8 s)."""
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=10) as sock:
+        sock.sendall(_head(100_000))
+        while time.monotonic() - started < 8:
+            try:
+                sock.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK)
+                break  # an answer (or the end of the connection) is here
+            except BlockingIOError:
+                pass
+            try:
+                sock.sendall(b"\x00")
+            except ConnectionError:
+                break
+            time.sleep(0.1)
+        answer = _answer(sock, 3)
+    return answer, time.monotonic() - started
+
+
+def test_slow_senders_do_not_starve_exports_and_get_408(slow_serve: Serve) -> None:
+    address = _address(slow_serve)
+    with ThreadPoolExecutor(32) as pool:
+        slow = [pool.submit(_trickle, address) for _ in range(32)]
+        try:
+            time.sleep(0.7)  # every slow sender is connected and trickling
+            started = time.monotonic()
+            answer = requests.post(
+                slow_serve.traces_url, data=_batch("fast-http"), headers=PB, timeout=5
+            )
+            assert answer.status_code == 200, answer.status_code
+            assert time.monotonic() - started < 2
+            started = time.monotonic()
+            with grpc.insecure_channel(slow_serve.grpc) as channel:
+                channel.unary_unary(EXPORT)(_batch("fast-grpc"), timeout=5)
+            assert time.monotonic() - started < 2
+        finally:
+            results = [job.result(timeout=20) for job in slow]
+    for answer, seconds in results:
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+        assert b"Connection: close" in answer
+        assert 1.5 < seconds < 6, seconds
+    samples = scrape(slow_serve.metrics_url)
+    assert total(samples, "downstream_requests_total", service_name="fast-http") == 1
+    assert total(samples, "downstream_requests_total", service_name="fast-grpc") == 1
+
+
+def test_a_request_head_trickled_past_the_deadline_gets_408(slow_serve: Serve) -> None:
+    started = time.monotonic()
+    with socket.create_connection(_address(slow_serve), timeout=10) as sock:
+        for byte in b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n" * 10:
+            if time.monotonic() - started > 5:
+                break
+            try:
+                sock.sendall(bytes([byte]))
+            except ConnectionError:
+                break
+            time.sleep(0.05)
+        answer = _answer(sock, 3)
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    assert time.monotonic() - started < 7
+
+
+def test_body_bytes_being_read_are_bounded_across_connections() -> None:
+    server = Serve("--max-body-bytes-in-flight=262144")
+    try:
+        address = _address(server)
+        with socket.create_connection(address, timeout=10) as first:
+            # A large claimed length reserves nothing: only bytes that arrive count.
+            first.sendall(_head(1_000_000) + b"\x00" * 100_000)
+            time.sleep(0.3)
+            ok = requests.post(server.traces_url, data=_batch("budget"), headers=PB, timeout=5)
+            assert ok.status_code == 200
+            with socket.create_connection(address, timeout=10) as second:
+                second.sendall(_head(1_000_000))
+                try:
+                    for _ in range(10):
+                        second.sendall(b"\x00" * 65536)
+                except ConnectionError:
+                    pass
+                answer = _answer(second, 3)
+            assert answer.startswith(b"HTTP/1.1 503"), answer[:80]
+            assert b"Retry-After: 1" in answer
+            assert b"Connection: close" in answer
+        # the first sender went away: its bytes are released and the budget is whole again
+        time.sleep(0.3)
+        big = _batch("budget-after", spans=2000)
+        assert 100_000 < len(big) < 262_144
+        answer = requests.post(server.traces_url, data=big, headers=PB, timeout=5)
+        assert answer.status_code == 200
+    finally:
+        server.close()
+
+
+def test_one_source_cannot_take_every_connection() -> None:
+    server = Serve("--max-connections-per-source=3")
+    try:
+        address = _address(server)
+        held = [socket.create_connection(address, timeout=10) for _ in range(3)]
+        time.sleep(0.2)
+        with socket.create_connection(address, timeout=10) as extra:
+            answer = _answer(extra, 3)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:80]
+        assert b"from this address" in answer
+        held.pop().close()
+        time.sleep(0.3)
+        ok = requests.post(server.traces_url, data=_batch("per-source"), headers=PB, timeout=5)
+        assert ok.status_code == 200
+        for sock in held:
+            sock.close()
+    finally:
+        server.close()
+
+
+# --- 2. graceful stop under load ------------------------------------------------------------------
+
+
+def _client(address: tuple[str, int], body: bytes, spans: int, acked: list[int]) -> None:
+    """Export over one keep-alive connection until the server stops answering 200."""
+    conn = http.client.HTTPConnection(*address, timeout=15)
+    try:
+        while True:
+            try:
+                conn.request("POST", "/v1/traces", body=body, headers=PB)
+                answer = conn.getresponse()
+                answer.read()
+            except (OSError, http.client.HTTPException):
+                return
+            if answer.status != 200:
+                return
+            acked[0] += spans
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_sigterm_under_load_answers_every_batch_it_counts(round_: int) -> None:
+    server = Serve("--log-level=WARNING")
+    try:
+        address = _address(server)
+        spans = 3
+        body = _batch(f"drain-{round_}", spans=spans)
+        counts = [[0] for _ in range(12)]
+        threads = [
+            threading.Thread(target=_client, args=(address, body, spans, c), daemon=True)
+            for c in counts
+        ]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.6 + 0.1 * round_)
+        stopped = server.stop()
+        for thread in threads:
+            thread.join(20)
+            assert not thread.is_alive()
+        acked = sum(c[0] for c in counts)
+        assert acked > 0
+        assert stopped["spans_received"] == acked, (stopped, acked)
+    finally:
+        server.close()
+
+
+# --- 3. latency of keep-alive answers -------------------------------------------------------------
+
+
+def test_keep_alive_answers_with_a_body_are_not_delayed(slow_serve: Serve) -> None:
+    body = _batch("partial", response_bytes=-1)  # rejected: a partial-success body every time
+    conn = http.client.HTTPConnection(*_address(slow_serve), timeout=10)
+    try:
+        started = time.monotonic()
+        for _ in range(100):
+            conn.request("POST", "/v1/traces", body=body, headers=PB)
+            answer = conn.getresponse()
+            assert answer.status == 200
+            assert answer.read()  # a partial success is a non-empty body
+        assert time.monotonic() - started < 1.0
+        host, port = str(slow_serve.info["metrics"]).rsplit(":", 1)
+        metrics = http.client.HTTPConnection(host, int(port), timeout=10)
+        started = time.monotonic()
+        for _ in range(30):
+            metrics.request("GET", "/healthz")
+            reply = metrics.getresponse()
+            assert reply.status == 200
+            assert reply.read() == b"ok\n"
+        assert time.monotonic() - started < 0.5
+        metrics.close()
+    finally:
+        conn.close()
+
+
+# --- 4. listen backlog, framing, auth, gRPC overload ---------------------------------------------
+
+
+def test_listen_backlog_takes_a_burst_of_connections() -> None:
+    """No thread accepts here: connections wait in the kernel's queue, which must hold them."""
+    core = ExportCore(
+        _NoAccounting(),
+        auth_token=None,
+        max_body_bytes=1024,
+        max_decompressed_bytes=1024,
+        max_concurrent_exports=1,
+    )
+    servers = [
+        OtlpHttpServer(("127.0.0.1", 0), core, idle_timeout=5, request_timeout=5),
+        _MetricsServer(("127.0.0.1", 0), CollectorRegistry()),
+    ]
+    try:
+        for server in servers:
+            sockets = []
+            try:
+                for _ in range(64):
+                    sockets.append(socket.create_connection(server.server_address, timeout=0.5))
+            finally:
+                for sock in sockets:
+                    sock.close()
+            assert len(sockets) == 64
+    finally:
+        for server in servers:
+            server.server_close()
+
+
+class _NoAccounting:
+    def account(self, *args: object, **kwargs: object) -> bool:
+        return True
+
+    def reject(self, reason: str, weight: float = 1.0) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [["+0"], ["-0"], ["0_0"], ["0 "], ["\u0660"], ["\uff10"], ["0x0"], ["0", "5"]],
+    ids=["plus", "minus", "underscore", "space", "arabic", "fullwidth", "hex", "conflicting"],
+)
+def test_content_length_must_be_plain_digits(slow_serve: Serve, lengths: list[str]) -> None:
+    head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+    head += "".join(f"Content-Length: {value}\r\n" for value in lengths) + "\r\n"
+    with socket.create_connection(_address(slow_serve), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = _answer(sock, 3)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    assert b"Connection: close" in answer
+
+
+def test_identical_content_lengths_are_accepted(slow_serve: Serve) -> None:
+    body = _batch("same-length")
+    head = _head(len(body), f"Content-Length: {len(body)}\r\n")
+    with socket.create_connection(_address(slow_serve), timeout=10) as sock:
+        sock.sendall(head + body)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_the_bearer_scheme_is_case_insensitive() -> None:
+    token = "t0ken-Case"
+    server = Serve(env={"OTEL_DOWNSTREAM_SERVE_TOKEN": token})
+    try:
+        body = _batch("bearer")
+        for auth, status in (
+            (f"bearer {token}", 200),
+            (f"BEARER  {token}", 200),
+            (f"Bearer {token.lower()}", 401),
+            (f"Basic {token}", 401),
+            (token, 401),
+        ):
+            answer = requests.post(
+                server.traces_url, data=body, headers={**PB, "Authorization": auth}, timeout=5
+            )
+            assert answer.status_code == status, auth
+        with grpc.insecure_channel(server.grpc) as channel:
+            export = channel.unary_unary(EXPORT)
+            export(body, metadata=(("authorization", f"bEaReR {token}"),), timeout=5)
+            with pytest.raises(grpc.RpcError) as info:
+                export(body, metadata=(("authorization", f"bearer {token}x"),), timeout=5)
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        samples = scrape(server.metrics_url)
+        assert total(samples, "downstream_requests_total", service_name="bearer") == 3
+    finally:
+        server.close()
+
+
+def test_grpc_overload_is_resource_exhausted_with_retry_info() -> None:
+    server = Serve("--max-concurrent-exports=1")  # gRPC admits 4 RPCs at once
+    release = threading.Event()
+    body = _batch("grpc-gate")
+
+    def held() -> Iterator[bytes]:
+        release.wait(15)
+        yield body
+
+    try:
+        with grpc.insecure_channel(server.grpc) as channel:
+            hold = channel.stream_unary(EXPORT)
+            waiting = [hold.future(held(), timeout=20) for _ in range(4)]
+            time.sleep(0.5)  # the four calls have arrived and wait for their message
+            with pytest.raises(grpc.RpcError) as info:
+                channel.unary_unary(EXPORT)(body, timeout=5)
+            error = info.value
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+            status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+            assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+            retry = error_details_pb2.RetryInfo()
+            assert any(detail.Unpack(retry) for detail in status.details)
+            assert retry.retry_delay.seconds + retry.retry_delay.nanos > 0
+            release.set()
+            for call in waiting:
+                call.result(timeout=10)
+            channel.unary_unary(EXPORT)(body, timeout=5)  # admitted again
+        samples = scrape(server.metrics_url)
+        assert total(samples, "downstream_requests_total", service_name="grpc-gate") == 5
+    finally:
+        release.set()
+        server.close()
