@@ -230,11 +230,14 @@ class _OtlpHandler(BaseHTTPRequestHandler):
         body = BodyReader(self.rfile, self.headers, self.server.budget)
         try:
             data = body.read(core.max_body_bytes)
+            # Inflated bytes are charged to the shared budget as they are produced: a thousand
+            # small gzip bombs cannot each hold max_decompressed_bytes before anything is counted.
             spans = inflate(
-                data, self.headers.get("Content-Encoding", ""), core.max_decompressed_bytes
+                data,
+                self.headers.get("Content-Encoding", ""),
+                core.max_decompressed_bytes,
+                body.charge,
             )
-            if spans is not data:
-                body.charge(len(spans))
             self.reader.idle()  # all of it is here; answers are written within idle_timeout
             self._account(spans, json_body)
         except BodyCut as exc:

@@ -76,3 +76,33 @@ def test_many_empty_members_inflate_in_linear_time() -> None:
     large = min(_inflate_seconds(2 * members_4mib) for _ in range(2))
     assert large < 3.0
     assert large / small < 3.0
+
+
+def test_output_is_charged_in_small_pieces_as_it_is_produced() -> None:
+    """``serve`` charges inflated bytes to its shared budget while inflating: a thousand small
+    bombs must not each hold the cap before the budget hears of them."""
+    body = gzip.compress(b"\x00" * (32 * 1024 * 1024))
+    pieces: list[int] = []
+
+    def charge(size: int) -> None:
+        pieces.append(size)
+        if sum(pieces) > 4 * 1024 * 1024:
+            raise MemoryError("budget")  # what the budget's refusal stands for here
+
+    with pytest.raises(MemoryError):
+        inflate(body, "gzip", 64 * 1024 * 1024, charge)
+    assert max(pieces) <= 1024 * 1024
+    assert sum(pieces) <= 5 * 1024 * 1024
+
+
+def test_stepped_output_still_inflates_whole_streams() -> None:
+    """Output held back by the step is asked for after the input ends, not called truncated."""
+    data = bytes(range(256)) * 40_000 + b"\x00" * (8 * 1024 * 1024)
+    for encoding, packed in (
+        ("gzip", gzip.compress(data)),
+        ("deflate", zlib.compress(data)),
+        ("gzip", gzip.compress(data) + gzip.compress(b"tail")),
+    ):
+        charged: list[int] = []
+        out = inflate(packed, encoding, 64 * 1024 * 1024, charged.append)
+        assert out.startswith(data) and sum(charged) == len(out)
