@@ -22,23 +22,23 @@ __all__ = [
 ]
 
 _WHERE = {
-    "ASGIMiddleware": "asgi",
-    "WSGIMiddleware": "wsgi",
+    "ASGIMiddleware": "http.asgi",
+    "WSGIMiddleware": "http.wsgi",
     "configure": "pipeline",
     "metrics_asgi_app": "pipeline",
     "metrics_wsgi_app": "pipeline",
-    "instrument_mistral": "mistral",
-    "instrument_openai": "openai",
-    "uninstrument_mistral": "mistral",
-    "uninstrument_openai": "openai",
+    "instrument_mistral": "genai.mistral_client",
+    "instrument_openai": "genai.openai_client",
+    "uninstrument_mistral": "genai.mistral_client",
+    "uninstrument_openai": "genai.openai_client",
 }
 
 if TYPE_CHECKING:
-    from .asgi import ASGIMiddleware
-    from .mistral import instrument_mistral, uninstrument_mistral
-    from .openai import instrument_openai, uninstrument_openai
-    from .pipeline import configure, metrics_asgi_app, metrics_wsgi_app
-    from .wsgi import WSGIMiddleware
+    from otel_downstream.agent.genai.mistral_client import instrument_mistral, uninstrument_mistral
+    from otel_downstream.agent.genai.openai_client import instrument_openai, uninstrument_openai
+    from otel_downstream.agent.http.asgi import ASGIMiddleware
+    from otel_downstream.agent.http.wsgi import WSGIMiddleware
+    from otel_downstream.agent.pipeline import configure, metrics_asgi_app, metrics_wsgi_app
 
 
 def __getattr__(name: str) -> Any:

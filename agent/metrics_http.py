@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from . import environment as env
+from otel_downstream.agent import environment as env
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -30,7 +30,7 @@ def serve_metrics(
     port is taken (the app must still start; only this process's ``/metrics`` is missing)."""
     from prometheus_client import start_http_server
 
-    from otel_downstream.exporters.metrics import multiprocess_dir
+    from otel_downstream.exporters.metrics.families import multiprocess_dir
 
     served = exposition_registry(registry)
     try:
@@ -71,8 +71,8 @@ def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
     from prometheus_client import CollectorRegistry as Registry
     from prometheus_client import multiprocess
 
-    from otel_downstream.exporters.exposition import safe_registry
-    from otel_downstream.exporters.metrics import multiprocess_dir
+    from otel_downstream.exporters.metrics.exposition import safe_registry
+    from otel_downstream.exporters.metrics.families import multiprocess_dir
 
     if multiprocess_dir() is None:
         return safe_registry(registry)

@@ -29,14 +29,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from . import environment as env
-from .footprint_sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
-from .metrics_http import exposition_registry, serve_metrics
+from otel_downstream.agent import environment as env
+from otel_downstream.agent.metrics_http import exposition_registry, serve_metrics
+from otel_downstream.agent.sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from otel_downstream.exporters.engine import EngineConfig
+    from otel_downstream.exporters.engine.engine import EngineConfig
     from otel_downstream.exporters.exporter import FootprintSpanProcessor
 
 __all__ = [
@@ -67,7 +67,7 @@ class Configured:
 
     @property
     def accountant(self) -> Any:
-        """The accounting core (``otel_downstream.exporters.accounting.Accountant``)."""
+        """The accounting core (``otel_downstream.exporters.accounting.accountant.Accountant``)."""
         return self.processor.accountant
 
     def shutdown(self) -> None:
@@ -146,9 +146,9 @@ def _build(
 ) -> Configured:
     from prometheus_client import REGISTRY
 
-    from otel_downstream.exporters.accounting import Accountant
-    from otel_downstream.exporters.accounting_settings import AccountingSettings
-    from otel_downstream.exporters.engine import Engine
+    from otel_downstream.exporters.accounting.accountant import Accountant
+    from otel_downstream.exporters.accounting.settings import AccountingSettings
+    from otel_downstream.exporters.engine.engine import Engine
     from otel_downstream.exporters.exporter import FootprintSpanProcessor
 
     # Settings first, so a bad variable fails before anything is installed.
@@ -255,7 +255,7 @@ def traces_url(endpoint: str) -> str:
 
 
 def _start_host_sampler(provider: TracerProvider, service_name: str) -> Callable[[], None]:
-    from .host_sampler import HostSampler
+    from otel_downstream.agent.host.sampler import HostSampler
 
     # the service name the metrics carry, which the provider's resource may lack
     sampler = HostSampler(tracer_provider=provider, service_name=service_name).start()

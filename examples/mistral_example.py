@@ -27,8 +27,8 @@ except ImportError:
     from mistralai.models import UserMessageTypedDict  # type: ignore[no-redef]
 
 from otel_downstream.agent import configure, instrument_mistral
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.metrics import families as M
 
 QUESTION: list[UserMessageTypedDict] = [
     {"role": "user", "content": "In one sentence: why do data centres use water?"}

@@ -27,8 +27,8 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from otel_downstream.agent import configure, instrument_openai
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.metrics import families as M
 
 QUESTION: list[ChatCompletionMessageParam] = [
     {"role": "user", "content": "In one sentence: why does grid intensity vary by country?"}

@@ -10,8 +10,8 @@ __all__ = ["Footprint", "FootprintExporter", "Impact"]
 _WHERE = {"Footprint": "footprint", "Impact": "footprint", "FootprintExporter": "exporter"}
 
 if TYPE_CHECKING:
-    from .exporter import FootprintExporter
-    from .footprint import Footprint, Impact
+    from otel_downstream.exporters.exporter import FootprintExporter
+    from otel_downstream.exporters.footprint import Footprint, Impact
 
 
 def __getattr__(name: str) -> Any:

@@ -24,11 +24,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent.faults import report_fault
-
-from .accounting import Accountant
-from .engine import Engine
-from .sampling_weight import adjusted_count
-from .span_inputs import AttributeValue
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.sampling_weight import adjusted_count
+from otel_downstream.exporters.accounting.span_inputs import AttributeValue
+from otel_downstream.exporters.engine.engine import Engine
 
 _EMPTY: Mapping[str, AttributeValue] = {}
 _SERVICE_NAME = "service.name"

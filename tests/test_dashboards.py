@@ -1,6 +1,6 @@
 """The Grafana dashboards and Prometheus rules hold together, checked without servers.
 
-Every metric a panel or rule reads is one exporters/metrics.py exports (or a recording rule the
+Every metric a panel or rule reads is one exporters/metrics/families.py exports (or a recording rule the
 rules file defines), with labels those metrics carry; every panel has a query, a unit and the
 ``${datasource}`` variable; ``promtool`` accepts the rules, the Prometheus config and every panel
 query, and its rule unit tests show each example alert firing (and staying quiet) when it should.
@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import Accountant
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.metrics import families as M
 from tests.e2e.prom import ALL, CONFIG, RULE_FILES, dashboards, panels, recording_rules, substitute
 
 RULES, ALERTS = RULE_FILES

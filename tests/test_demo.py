@@ -14,10 +14,10 @@ import httpx
 import iptocc
 import pytest
 
-from otel_downstream.agent.device_class import classify
-from otel_downstream.exporters.demo_traffic import plan_visits
-from otel_downstream.exporters.demo_visitors import COUNTRIES, DEVICES
-from otel_downstream.exporters.totals import energy_text, summarize, water_text
+from otel_downstream.agent.client.device_class import classify
+from otel_downstream.exporters.demo.traffic import plan_visits
+from otel_downstream.exporters.demo.visitors import COUNTRIES, DEVICES
+from otel_downstream.exporters.metrics.totals import energy_text, summarize, water_text
 
 SEGMENTS = ("network", "customer_device", "ai_inference", "customer_infrastructure")
 
@@ -26,7 +26,7 @@ def _command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("otel-downstream")
     if script.exists():
         return [str(script), "demo", *args]
-    return [sys.executable, "-m", "otel_downstream.exporters.cli", "demo", *args]
+    return [sys.executable, "-m", "otel_downstream.exporters.cli.main", "demo", *args]
 
 
 def _section(text: str, title: str) -> dict[str, list[str]]:
@@ -161,7 +161,7 @@ def test_summary_units() -> None:
 def test_summary_sums_a_real_exposition() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from otel_downstream.exporters.metrics import FootprintMetrics
+    from otel_downstream.exporters.metrics.families import FootprintMetrics
 
     metrics = FootprintMetrics(CollectorRegistry(), build_info={"network_method": "swd-v4"})
     web = ("shop", "network", "operational", "FR", "smartphone", "", "")
@@ -183,7 +183,7 @@ def test_summary_sums_a_real_exposition() -> None:
 
 @pytest.mark.e2e
 def test_demo_uses_given_provider_endpoints_instead_of_its_fake() -> None:
-    from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+    from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
     with FakeLLMAPI() as provider:  # stands for api.openai.com and api.mistral.ai
         done = subprocess.run(

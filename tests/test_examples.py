@@ -38,8 +38,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import configure
 from otel_downstream.agent.pipeline import Configured
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
-from otel_downstream.exporters.totals import Summary, summarize
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.metrics.totals import Summary, summarize
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_downstream.agent import environment
-from otel_downstream.exporters.cli import COMMANDS
+from otel_downstream.exporters.cli.main import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -37,9 +37,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_downstream.agent import ASGIMiddleware, instrument_mistral, instrument_openai
-from otel_downstream.agent.host_sampler import HostSampler
-from otel_downstream.exporters.demo_app import LLMClients, build_app
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.agent.host.sampler import HostSampler
+from otel_downstream.exporters.demo.app import LLMClients, build_app
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 
 def create_app(

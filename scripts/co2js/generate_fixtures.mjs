@@ -1,5 +1,5 @@
 // Runs the real npm @tgwf/co2 0.19.0 over a broad grid of cases and writes the answers as JSON
-// fixtures. tests/exporters/test_network.py asserts that otel_downstream.exporters.network returns
+// fixtures. tests/exporters/test_network.py asserts that otel_downstream.exporters.engine.network.transfer returns
 // bit-identical floats (==, not approx) for every case and every segment.
 //
 // Regenerate (from the repository root):

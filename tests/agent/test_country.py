@@ -12,15 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_downstream.agent.country import (
+from otel_downstream.agent.client.country import (
     ISO_COUNTRIES,
     CountryResolver,
     CountryResult,
     iso_country,
     parse_ip,
 )
-from otel_downstream.agent.faults import fault_counts
-from otel_downstream.agent.headers import (
+from otel_downstream.agent.client.headers import (
     forwarded_chain,
     headers_from_asgi,
     headers_from_environ,
@@ -28,6 +27,7 @@ from otel_downstream.agent.headers import (
     peer_from_environ,
     x_forwarded_for_chain,
 )
+from otel_downstream.agent.faults import fault_counts
 
 # Public addresses whose country the built-in table knows (checked against iptocc directly below).
 GB_IP = "81.2.69.160"

@@ -12,9 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_downstream.agent import device_class
 from otel_downstream.agent.attributes import DEVICE_CLASSES
-from otel_downstream.agent.device_class import CACHE_SIZE, MAX_UA_LENGTH, DeviceInfo, classify
+from otel_downstream.agent.client import device_class
+from otel_downstream.agent.client.device_class import (
+    CACHE_SIZE,
+    MAX_UA_LENGTH,
+    DeviceInfo,
+    classify,
+)
 from otel_downstream.agent.faults import fault_counts
 
 DATA = Path(__file__).parent / "data" / "user_agents.csv"
@@ -190,7 +195,7 @@ def test_token_rules_mean_the_same_to_the_rust_and_python_engines() -> None:
 
     import ua_parser_rs
 
-    from otel_downstream.agent import ua_tokens
+    from otel_downstream.agent.client import ua_tokens
 
     uas = [row["user_agent"] for row in ROWS]
     for regex, family in (*ua_tokens.FIRST_RULES, *ua_tokens.LAST_RULES):

@@ -13,8 +13,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent.faults import fault_counts, reset_faults
-from otel_downstream.agent.host_power import builtin_profiles, static_watts
-from otel_downstream.agent.host_sampler import HostSampler
+from otel_downstream.agent.host.power import builtin_profiles, static_watts
+from otel_downstream.agent.host.sampler import HostSampler
 
 from .test_rapl import make_zone, set_energy
 
@@ -363,7 +363,7 @@ def test_the_service_name_given_names_the_lock(
 
 def test_lock_names_keep_services_apart() -> None:
     """Names that differ only in characters a file name cannot hold still get their own lock."""
-    from otel_downstream.agent.host_lock import default_lock_path
+    from otel_downstream.agent.host.lock import default_lock_path
 
     names = ["支付", "订单", "checkout api", "checkout/api", "checkout_api", "x" * 300]
     paths = {default_lock_path(name) for name in names}
@@ -376,7 +376,7 @@ def test_a_planted_link_or_foreign_file_is_refused(tmp_path: Path, spans) -> Non
     followed (the file it points to keeps its mode), and the sampler says so and samples."""
     import os
 
-    from otel_downstream.agent.host_lock import HostLock
+    from otel_downstream.agent.host.lock import HostLock
 
     secret = tmp_path / "secret"
     secret.write_text("x")
@@ -405,7 +405,7 @@ import sys, time
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otel_downstream.agent.host_sampler import HostSampler
+from otel_downstream.agent.host.sampler import HostSampler
 exporter = InMemorySpanExporter()
 provider = TracerProvider()
 provider.add_span_processor(SimpleSpanProcessor(exporter))

@@ -30,8 +30,8 @@ from otel_downstream.agent import WSGIMiddleware, configure
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import environment as env
 from otel_downstream.agent.pipeline import RecordFootprintSpans, metrics_wsgi_app, traces_url
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -48,7 +48,7 @@ class _Country:
 
 
 class _HeaderCountry:
-    """The trusted-CDN-header resolution, for when agent/country.py has not landed yet."""
+    """The trusted-CDN-header resolution, for when agent/client/country.py has not landed yet."""
 
     def resolve(self, headers: Any, peer_ip: str | None) -> _Country:
         value = headers.get("cf-ipcountry") or "ZZ"
@@ -57,7 +57,7 @@ class _HeaderCountry:
 
 def _middleware_options(provider: TracerProvider) -> dict[str, Any]:
     options: dict[str, Any] = {"tracer_provider": provider, "excluded_paths": "/metrics,/metrics/"}
-    if importlib.util.find_spec("otel_downstream.agent.country") is not None:
+    if importlib.util.find_spec("otel_downstream.agent.client.country") is not None:
         options["country_header"] = "CF-IPCountry"
     else:
         options["country_resolver"] = _HeaderCountry()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_downstream.agent.rapl import RaplAbsent, RaplReader, RaplUnavailable
+from otel_downstream.agent.host.rapl import RaplAbsent, RaplReader, RaplUnavailable
 
 MAX_RANGE = 262_143_328_850
 

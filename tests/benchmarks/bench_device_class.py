@@ -45,7 +45,7 @@ def _percentiles(fn: Callable[[str], object], items: Sequence[str]) -> tuple[flo
 def bench_device_class(uas: list[str]) -> bool:
     from ua_parser import BestAvailableResolver, Domain, load_lazy_builtins
 
-    from otel_downstream.agent import device_class
+    from otel_downstream.agent.client import device_class
 
     reference = BestAvailableResolver(load_lazy_builtins())
     device_class.warm_up()
@@ -97,7 +97,7 @@ def bench_device_class(uas: list[str]) -> bool:
 def bench_country() -> None:
     import iptocc
 
-    from otel_downstream.agent.country import CountryResolver
+    from otel_downstream.agent.client.country import CountryResolver
 
     rng = random.Random(3)
     ips = [".".join(str(rng.randrange(1, 224)) for _ in range(4)) for _ in range(2000)]

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from itertools import cycle
 
-from otel_downstream.exporters import network
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.network import transfer as network
 from otel_downstream.exporters.footprint import Footprint, Impact
 
 COUNTRIES = ("US", "DE", "FR", "IN", "BR", "ZZ", None, "JP")

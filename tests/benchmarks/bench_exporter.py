@@ -24,8 +24,8 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry, Counter
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.exporter import FootprintSpanProcessor
 
 TARGET_SPANS_PER_S = 100_000
@@ -252,7 +252,7 @@ def _rss_now_mib() -> float:
 
 def bench_model_labels(n: int = 1_000_000) -> None:
     """A million distinct model names through the model label limiter: memory stays flat."""
-    from otel_downstream.exporters.labels import BoundedLabel
+    from otel_downstream.exporters.accounting.labels import BoundedLabel
 
     label = BoundedLabel("gen_ai_request_model", 200)
     gc.collect()

@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_downstream.agent.host_sampler import DEFAULT_INTERVAL_S, HostSampler
+from otel_downstream.agent.host.sampler import DEFAULT_INTERVAL_S, HostSampler
 
 N = 2000
 

@@ -19,7 +19,7 @@ import timeit
 import venv
 from pathlib import Path
 
-from otel_downstream.exporters import llm
+from otel_downstream.exporters.engine.llm import call as llm
 
 ECO_VENV = Path("/tmp/eco-venv")
 REQUIREMENTS = Path(__file__).resolve().parents[2] / "scripts" / "ecologits" / "requirements.txt"

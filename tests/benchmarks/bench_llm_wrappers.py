@@ -47,11 +47,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_downstream.agent.genai_call import GenAICall
-from otel_downstream.agent.genai_record import start_attributes
-from otel_downstream.agent.genai_stream import _sync_chunks
-from otel_downstream.agent.openai import instrument_openai, uninstrument_openai
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.agent.genai.call import GenAICall
+from otel_downstream.agent.genai.openai_client import instrument_openai, uninstrument_openai
+from otel_downstream.agent.genai.record import start_attributes
+from otel_downstream.agent.genai.stream import _sync_chunks
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 CALLS = 10
 STREAMS = 1

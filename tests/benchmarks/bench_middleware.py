@@ -23,8 +23,8 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as Offici
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind, use_span
 
-from otel_downstream.agent.asgi import ASGIMiddleware
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 
 ROUNDS = 15
 _clock = time.process_time

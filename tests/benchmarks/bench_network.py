@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from otel_downstream.exporters import grid, network
+from otel_downstream.exporters.engine import grid
+from otel_downstream.exporters.engine.network import transfer as network
 
 CO2JS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "co2js"
 TARGET_US = 5.0

@@ -29,8 +29,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client import CollectorRegistry
 
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.otlp_decode import decode_protobuf
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.otlp.decode import decode_protobuf
 
 TARGET_PER_CORE = 30_000
 BATCH = 1_000
@@ -131,7 +131,7 @@ class _Server:
             [
                 sys.executable,
                 "-m",
-                "otel_downstream.exporters.cli",
+                "otel_downstream.exporters.cli.main",
                 "serve",
                 "--otlp-http-port=0",
                 "--otlp-grpc-port=0",

@@ -21,8 +21,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
 
 pytestmark = pytest.mark.e2e
 

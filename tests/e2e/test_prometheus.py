@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import pytest
 
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from tests.e2e.prom import (
     ALL,
     HTTP_MIX,

@@ -23,8 +23,8 @@ from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import WSGIMiddleware, configure
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
 
 pytestmark = pytest.mark.e2e
 

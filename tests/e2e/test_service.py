@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import Footprint
 
 pytestmark = pytest.mark.e2e
@@ -49,7 +49,7 @@ class Serve:
             [
                 sys.executable,
                 "-m",
-                "otel_downstream.exporters.cli",
+                "otel_downstream.exporters.cli.main",
                 "serve",
                 "--otlp-http-port=0",
                 "--otlp-grpc-port=0",
@@ -381,7 +381,7 @@ def test_port_in_use_fails_with_a_clear_message() -> None:
             [
                 sys.executable,
                 "-m",
-                "otel_downstream.exporters.cli",
+                "otel_downstream.exporters.cli.main",
                 "serve",
                 f"--otlp-http-port={port}",
                 "--otlp-grpc-port=-1",
@@ -397,7 +397,7 @@ def test_port_in_use_fails_with_a_clear_message() -> None:
 
 def test_bad_configuration_names_the_setting(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "otel_downstream.exporters.cli", "serve", "--metrics-port=0"],
+        [sys.executable, "-m", "otel_downstream.exporters.cli.main", "serve", "--metrics-port=0"],
         capture_output=True,
         timeout=30,
         check=False,

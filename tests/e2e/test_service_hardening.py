@@ -23,9 +23,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from prometheus_client import CollectorRegistry
 
-from otel_downstream.exporters.otlp_export import ExportCore
-from otel_downstream.exporters.otlp_http import OtlpHttpServer
-from otel_downstream.exporters.service import _MetricsServer
+from otel_downstream.exporters.otlp.export import ExportCore
+from otel_downstream.exporters.otlp.http_receiver import OtlpHttpServer
+from otel_downstream.exporters.otlp.service import _MetricsServer
 
 from .test_service import Serve, scrape, total
 

@@ -90,7 +90,7 @@ def test_serve_reads_model_label_edge_and_label_set_settings() -> None:
 
 def test_a_bad_accounting_setting_stops_serve_with_its_name() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "otel_downstream.exporters.cli", "serve", "--metrics-port=0"],
+        [sys.executable, "-m", "otel_downstream.exporters.cli.main", "serve", "--metrics-port=0"],
         capture_output=True,
         timeout=30,
         check=False,

@@ -12,10 +12,10 @@ from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent.faults import report_fault, reset_faults
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import Footprint
+from otel_downstream.exporters.metrics import families as M
 
 
 def _accountant(
@@ -521,8 +521,8 @@ import os, sys
 import prometheus_client  # imported before the variable is set, as an app might
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
 from prometheus_client import CollectorRegistry, multiprocess
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 acc = Accountant(Engine(EngineConfig()), registry=CollectorRegistry())
 from otel_downstream.agent.faults import report_fault
 for i in range(4):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from otel_downstream.agent import environment as env
-from otel_downstream.exporters.cli import build_parser
+from otel_downstream.exporters.cli.main import build_parser
 
 
 def _help(command: str) -> None:

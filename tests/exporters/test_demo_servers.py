@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from otel_downstream.exporters import demo_servers
-from otel_downstream.exporters.demo_servers import OPENAI_PLACEHOLDER_KEY, Stack, llm_clients
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo import servers as demo_servers
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.demo.servers import OPENAI_PLACEHOLDER_KEY, Stack, llm_clients
 
 
 class RecordingStack(Stack):

@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES
-from otel_downstream.exporters import device
+from otel_downstream.exporters.engine import device
 from otel_downstream.exporters.footprint import InputError
 
 

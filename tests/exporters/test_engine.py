@@ -7,8 +7,10 @@ import math
 import pytest
 
 from otel_downstream.agent import environment as env
-from otel_downstream.exporters import grid, llm, network, water
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine import grid, water
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.llm import call as llm
+from otel_downstream.exporters.engine.network import transfer as network
 from otel_downstream.exporters.footprint import InputError
 
 MB = 1_000_000

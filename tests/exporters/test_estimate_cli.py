@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_downstream.exporters import cli, network
+from otel_downstream.exporters.cli import main as cli
+from otel_downstream.exporters.engine.network import transfer as network
 
 SCRIPT = Path(sys.executable).parent / "otel-downstream"
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from otel_downstream.exporters import cli
-from otel_downstream.exporters.estimate_cli import run_batch
-from otel_downstream.exporters.span_inputs import MAX_BODY_BYTES, MAX_SECONDS, MAX_TOKENS
+from otel_downstream.exporters.accounting.span_inputs import MAX_BODY_BYTES, MAX_SECONDS, MAX_TOKENS
+from otel_downstream.exporters.cli import main as cli
+from otel_downstream.exporters.cli.estimate import run_batch
 
 
 def _no_constants(name: str) -> Any:

@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent.pipeline import RecordFootprintSpans
 from otel_downstream.exporters import FootprintExporter
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.exporter import FootprintSpanProcessor
+from otel_downstream.exporters.metrics import families as M
 
 
 def _sum(registry: CollectorRegistry, name: str, **match: str) -> float:

@@ -8,11 +8,11 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
-from otel_downstream.exporters.exposition import safe_label_value, safe_registry
-from otel_downstream.exporters.labels import BoundedLabel
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.labels import BoundedLabel
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
+from otel_downstream.exporters.metrics.exposition import safe_label_value, safe_registry
 
 LONE = "\ud800"  # what OTLP/JSON's "\ud800" escape decodes to
 

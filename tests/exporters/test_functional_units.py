@@ -5,9 +5,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import FUNCTIONAL_UNIT_LIMIT, Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.accounting.accountant import FUNCTIONAL_UNIT_LIMIT, Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
 
 
 def _accountant() -> tuple[Accountant, CollectorRegistry]:

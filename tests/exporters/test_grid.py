@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_downstream.exporters import grid
+from otel_downstream.exporters.engine import grid
+from otel_downstream.exporters.engine.network.constants import constants
 from otel_downstream.exporters.footprint import InputError
-from otel_downstream.exporters.network_constants import constants
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CO2JS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "co2js"

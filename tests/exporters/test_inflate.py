@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from otel_downstream.exporters.inflate import BodyError, inflate
+from otel_downstream.exporters.otlp.inflate import BodyError, inflate
 
 CAP = 1 << 20
 EMPTY_MEMBER = gzip.compress(b"", mtime=0)

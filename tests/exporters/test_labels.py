@@ -8,7 +8,7 @@ import tracemalloc
 import pytest
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES
-from otel_downstream.exporters.labels import (
+from otel_downstream.exporters.accounting.labels import (
     HOST_METHODS,
     MAX_LABEL_LENGTH,
     OTHER,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from otel_downstream.exporters import llm
+from otel_downstream.exporters.engine.llm import call as llm
+from otel_downstream.exporters.engine.llm.registry import registry
 from otel_downstream.exporters.footprint import Footprint, InputError
-from otel_downstream.exporters.llm_registry import registry
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REL = 1e-3  # acceptance: within 0.1 % of EcoLogits

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from otel_downstream.exporters import llm
-from otel_downstream.exporters.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.llm import call as llm
+from otel_downstream.exporters.engine.llm.embeddings import EMBEDDING_METHOD, embedding_spec
+from otel_downstream.exporters.engine.llm.registry import Bounds, registry
 from otel_downstream.exporters.footprint import InputError
-from otel_downstream.exporters.llm_embeddings import EMBEDDING_METHOD, embedding_spec
-from otel_downstream.exporters.llm_registry import Bounds, registry
 
 WH = 3600.0
 

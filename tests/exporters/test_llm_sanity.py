@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import pytest
 
-from otel_downstream.exporters import llm
+from otel_downstream.exporters.engine.llm import call as llm
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "methodology-llm.md"
 START, END = "<!-- sanity-table:start -->", "<!-- sanity-table:end -->"

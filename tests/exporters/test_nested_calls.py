@@ -6,12 +6,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters import metrics as M
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
-from otel_downstream.exporters.nested_calls import NestedCalls
-from otel_downstream.exporters.otlp_decode import DecodedSpan
-from otel_downstream.exporters.otlp_export import children_first
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.nested_calls import NestedCalls
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.metrics import families as M
+from otel_downstream.exporters.otlp.decode import DecodedSpan
+from otel_downstream.exporters.otlp.export import children_first
 
 TRACE = 0xABC
 

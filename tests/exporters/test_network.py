@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_downstream.exporters import network
+from otel_downstream.exporters.engine.network import transfer as network
+from otel_downstream.exporters.engine.network.constants import constants
+from otel_downstream.exporters.engine.ratings import rate
 from otel_downstream.exporters.footprint import InputError
-from otel_downstream.exporters.network_constants import constants
-from otel_downstream.exporters.ratings import rate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CO2JS_DIR = Path(__file__).resolve().parents[2] / "scripts" / "co2js"

@@ -16,8 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from otel_downstream.exporters.otlp_decode import DecodeFailure, TooManySpans, decode_protobuf
-from otel_downstream.exporters.otlp_json import decode_json
+from otel_downstream.exporters.otlp.decode import DecodeFailure, TooManySpans, decode_protobuf
+from otel_downstream.exporters.otlp.json_decode import decode_json
 
 MIB = 1 << 20
 
@@ -53,7 +53,7 @@ def _peak_mib(tmp_path: Path, body: bytes, json_body: bool = False) -> tuple[flo
     path = tmp_path / "body.bin"
     path.write_bytes(body)
     module, decoder = (
-        ("otlp_json", "decode_json") if json_body else ("otlp_decode", "decode_protobuf")
+        ("otlp.json_decode", "decode_json") if json_body else ("otlp.decode", "decode_protobuf")
     )
     script = f"""
 from otel_downstream.exporters.{module} import {decoder} as decode_protobuf

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine, EngineConfig
-from otel_downstream.exporters.otlp_decode import DecodeFailure
-from otel_downstream.exporters.otlp_json import decode_json
-from otel_downstream.exporters.service import OtlpService, ServiceConfig
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.otlp.decode import DecodeFailure
+from otel_downstream.exporters.otlp.json_decode import decode_json
+from otel_downstream.exporters.otlp.service import OtlpService, ServiceConfig
 
 GOOD_ID = {"traceId": "0" * 31 + "1", "spanId": "0" * 15 + "1"}
 

@@ -11,9 +11,9 @@ from wsgiref.simple_server import WSGIServer, make_server
 import pytest
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from otel_downstream.exporters import cli
-from otel_downstream.exporters.accounting import Accountant
-from otel_downstream.exporters.engine import Engine
+from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.cli import main as cli
+from otel_downstream.exporters.engine.engine import Engine
 
 
 @pytest.fixture

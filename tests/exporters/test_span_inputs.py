@@ -7,8 +7,11 @@ import math
 import pytest
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.exporters.sampling_weight import adjusted_count, adjusted_count_from_ot
-from otel_downstream.exporters.span_inputs import (
+from otel_downstream.exporters.accounting.sampling_weight import (
+    adjusted_count,
+    adjusted_count_from_ot,
+)
+from otel_downstream.exporters.accounting.span_inputs import (
     ENGAGEMENT_SPAN_NAME,
     SpanRejected,
     classify,

@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from otel_downstream.exporters import water
+from otel_downstream.exporters.engine import water
 from otel_downstream.exporters.footprint import InputError
 
 GAL_PER_MWH = 3.785411784 / 1000.0

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_downstream.agent.faults import reset_faults
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 
 class Spans:
@@ -47,8 +47,8 @@ def spans() -> Iterator[Spans]:
 @pytest.fixture(autouse=True)
 def _no_global_patches() -> Iterator[None]:
     """Every test starts and ends with the SDK classes unpatched."""
-    from otel_downstream.agent.mistral import uninstrument_mistral
-    from otel_downstream.agent.openai import uninstrument_openai
+    from otel_downstream.agent.genai.mistral_client import uninstrument_mistral
+    from otel_downstream.agent.genai.openai_client import uninstrument_openai
 
     uninstrument_openai()
     uninstrument_mistral()

@@ -14,14 +14,14 @@ import sys
 
 import pytest
 
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 _CHILD = """
 import sys
 from prometheus_client import CollectorRegistry
 from otel_downstream.agent.pipeline import configure
-from otel_downstream.agent.mistral import instrument_mistral
-from otel_downstream.agent.openai import instrument_openai
+from otel_downstream.agent.genai.mistral_client import instrument_mistral
+from otel_downstream.agent.genai.openai_client import instrument_openai
 try:
     from mistralai.client import Mistral
 except ImportError:  # mistralai 1.x/2.x

@@ -12,17 +12,17 @@ import pytest
 
 from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.faults import fault_counts
-from otel_downstream.agent.genai_call import GenAICall
-from otel_downstream.agent.genai_record import (
+from otel_downstream.agent.genai.call import GenAICall
+from otel_downstream.agent.genai.mistral_client import instrument_mistral
+from otel_downstream.agent.genai.openai_client import instrument_openai
+from otel_downstream.agent.genai.record import (
     GenAIRecord,
     record_attributes,
     span_name,
     usage_counts,
 )
-from otel_downstream.agent.mistral import instrument_mistral
-from otel_downstream.agent.openai import instrument_openai
-from otel_downstream.agent.token_estimate import input_tokens, text_chars, tokens_from_chars
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.agent.genai.token_estimate import input_tokens, text_chars, tokens_from_chars
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 from .conftest import Spans
 from .sdk import Mistral

@@ -9,13 +9,13 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.genai_patch import ORIGINAL
-from otel_downstream.agent.mistral import (
+from otel_downstream.agent.genai.mistral_client import (
     MistralInstrumentor,
     instrument_mistral,
     uninstrument_mistral,
 )
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.agent.genai.patch import ORIGINAL
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 from .conftest import Spans
 from .sdk import (
@@ -399,7 +399,7 @@ async def test_conversation_errors_propagate(api: FakeLLMAPI, spans: Spans, stre
 @conversations_api
 def test_conversation_function_call_deltas_are_estimated(api: FakeLLMAPI, spans: Spans) -> None:
     """A streamed function call counts its argument text when the stream reports no usage."""
-    from otel_downstream.agent.genai_call import GenAICall
+    from otel_downstream.agent.genai.call import GenAICall
 
     call = GenAICall(
         spans.provider.get_tracer("test"),

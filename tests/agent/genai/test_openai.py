@@ -15,12 +15,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.faults import fault_counts
-from otel_downstream.agent.openai import (
+from otel_downstream.agent.genai.openai_client import (
     OpenAIInstrumentor,
     instrument_openai,
     uninstrument_openai,
 )
-from otel_downstream.exporters.fake_llm_api import FakeLLMAPI
+from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
 
 from .conftest import Spans
 from .sdk import http as sdk_http
@@ -413,7 +413,7 @@ def test_public_api_names() -> None:
 
     assert agent.instrument_openai is instrument_openai
     assert agent.uninstrument_openai is uninstrument_openai
-    from otel_downstream.agent.mistral import instrument_mistral, uninstrument_mistral
+    from otel_downstream.agent.genai.mistral_client import instrument_mistral, uninstrument_mistral
 
     assert agent.instrument_mistral is instrument_mistral
     assert agent.uninstrument_mistral is uninstrument_mistral
@@ -539,7 +539,7 @@ def test_openai_v2_stream_without_usage_gets_our_estimate(
     once, on its span, with our estimated tokens (it records none for such streams). Leaving a
     ``with`` block ends its span without closing the stream: we annotate before that end."""
     v2 = pytest.importorskip("opentelemetry.instrumentation.openai_v2")
-    from otel_downstream.exporters.span_inputs import classify, gen_ai_input
+    from otel_downstream.exporters.accounting.span_inputs import classify, gen_ai_input
 
     official = v2.OpenAIInstrumentor()
     official.instrument(tracer_provider=spans.provider)
@@ -559,7 +559,7 @@ def test_openai_v2_stream_without_usage_gets_our_estimate(
     finally:
         official.uninstrument()
     span = spans.one()
-    assert span.instrumentation_scope.name != "otel_downstream.agent.openai"
+    assert span.instrumentation_scope.name != "otel_downstream.agent.genai.openai_client"
     attributes = span.attributes or {}
     assert attributes[attr.DOWNSTREAM_TOKENS_ESTIMATED] is True
     assert attributes[attr.GEN_AI_USAGE_OUTPUT_TOKENS] >= len(chunks) - 1 > 0

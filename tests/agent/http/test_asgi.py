@@ -11,8 +11,8 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.asgi import ASGIMiddleware
 from otel_downstream.agent.faults import fault_counts
+from otel_downstream.agent.http.asgi import ASGIMiddleware
 from tests.agent.http.conftest import call_asgi, http_scope, response_of, server_spans
 
 
@@ -249,7 +249,7 @@ async def test_malformed_messages_from_the_app_reach_the_server_unchanged(export
 
 
 async def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypatch) -> None:
-    import otel_downstream.agent.asgi as asgi_module
+    import otel_downstream.agent.http.asgi as asgi_module
 
     def broken(scope: Any) -> Any:
         raise RuntimeError("scope parsing bug")

@@ -9,9 +9,9 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.asgi import ASGIMiddleware
-from otel_downstream.agent.engagement import MAX_BODY_BYTES, BeaconError, parse_beacon
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
+from otel_downstream.agent.http.engagement import MAX_BODY_BYTES, BeaconError, parse_beacon
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 from tests.agent.http.conftest import call_asgi, call_wsgi, environ_for, http_scope, response_of
 
 PATH = "/.well-known/downstream/engagement"

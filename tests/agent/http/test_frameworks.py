@@ -15,8 +15,8 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.asgi import ASGIMiddleware
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 from tests.agent.http.conftest import call_wsgi, environ_for, server_spans
 
 FILE_BYTES = bytes(range(256)) * 300  # 76.8 kB, binary

@@ -17,8 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.asgi import ASGIMiddleware
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 from tests.agent.http.conftest import (
     call_asgi,
     call_wsgi,

@@ -58,7 +58,7 @@ FLASK_APP = (
     COMMON
     + """
 import flask
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 
 def make():
     app = flask.Flask("shop")
@@ -100,7 +100,7 @@ FASTAPI_APP = (
 import asyncio
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from otel_downstream.agent.asgi import ASGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
 
 def make():
     app = FastAPI()
@@ -184,7 +184,7 @@ DJANGO_WSGI_APP = (
     DJANGO_SITE
     + """
 from django.core.handlers.wsgi import WSGIHandler
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 
 bare = WSGIHandler()
 wrapped = WSGIMiddleware(WSGIHandler(), **OPTIONS)
@@ -199,7 +199,7 @@ DJANGO_ASGI_APP = (
     DJANGO_SITE
     + """
 from django.core.handlers.asgi import ASGIHandler
-from otel_downstream.agent.asgi import ASGIMiddleware
+from otel_downstream.agent.http.asgi import ASGIMiddleware
 
 bare = ASGIHandler()
 wrapped = ASGIMiddleware(ASGIHandler(), **OPTIONS)

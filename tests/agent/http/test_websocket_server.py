@@ -26,8 +26,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from websockets.asyncio.client import connect
 
 from otel_downstream.agent import attributes as attr
-from otel_downstream.agent.asgi import ASGIMiddleware
 from otel_downstream.agent.faults import fault_counts
+from otel_downstream.agent.http.asgi import ASGIMiddleware
 
 from .conftest import server_spans
 

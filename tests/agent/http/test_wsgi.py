@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.faults import fault_counts
-from otel_downstream.agent.wsgi import WSGIMiddleware
+from otel_downstream.agent.http.wsgi import WSGIMiddleware
 from tests.agent.http.conftest import call_wsgi, environ_for, server_spans
 
 
@@ -357,7 +357,7 @@ def test_broken_classifier_is_swallowed_counted_and_logged_once(exporter, opts, 
 
 
 def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypatch) -> None:
-    import otel_downstream.agent.wsgi as wsgi_module
+    import otel_downstream.agent.http.wsgi as wsgi_module
 
     def broken(environ: dict[str, Any]) -> dict[str, str]:
         raise RuntimeError("header parsing bug")
@@ -434,7 +434,7 @@ def test_input_untouched_without_a_body_and_counted_when_chunked(exporter, opts)
 
 
 def test_option_conflicts_and_bad_values_fail_at_construction(opts) -> None:
-    from otel_downstream.agent.country import CountryResolver
+    from otel_downstream.agent.client.country import CountryResolver
 
     with pytest.raises(ValueError, match="trusted_proxies=-1"):
         WSGIMiddleware(hello, **opts(trusted_proxies=-1))

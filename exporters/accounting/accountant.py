@@ -1,0 +1,310 @@
+"""The accounting core: span attributes in, footprint counters out.
+
+Both paths call :meth:`Accountant.account` once per span: the in-process span processor/exporter
+(``exporter.py``) and ``otel-downstream serve`` (decoded OTLP). ``weight`` is the span's sampling
+adjusted count, so a span that stands for ten requests adds ten requests' footprint.
+
+Why it is fast (>= 100k spans/s per core): the engine's HTTP figures are linear in the request and
+response bytes for a given (country, device class), so each such pair is probed once and then a
+span only adds its weight and byte counts into a per-label-set cell (one dict lookup, a few float
+additions, no engine call, no Prometheus call; that path is ``accounting/http.py``, the cells are
+in ``accounting/cells.py``; model calls are priced in ``accounting/gen_ai.py``). Cells and every
+other sum wait in ``accounting/pending_sums.py`` until the registry is collected (a scrape), ``flush()``, or,
+in multiprocess mode, the end of the span (values there live in files other processes read). A
+pair whose probes are not linear, and every span with engagement seconds, an LLM call or a host
+sample, goes to the engine per span.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Final
+
+from prometheus_client import CollectorRegistry
+
+from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
+from otel_downstream.agent.environment import OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY
+from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.accounting.cells import engine_country, unknown_kinds
+from otel_downstream.exporters.accounting.gen_ai import GenAIAccounting
+from otel_downstream.exporters.accounting.http import HttpAccounting
+from otel_downstream.exporters.accounting.labels import (
+    NOT_APPLICABLE,
+    OTHER,
+    BoundedLabel,
+    LabelSets,
+    normalize_country,
+    normalize_host_method,
+)
+from otel_downstream.exporters.accounting.pending_sums import PendingSums
+from otel_downstream.exporters.accounting.settings import (
+    DEFAULT_LABEL_SET_LIMIT,
+    DEFAULT_MODEL_LIMIT,
+    AccountingSettings,
+)
+from otel_downstream.exporters.accounting.span_inputs import (
+    AttributeValue,
+    HostInput,
+    SpanRejected,
+    classify,
+    host_input,
+    http_input,
+)
+from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.footprint import InputError
+from otel_downstream.exporters.metrics import families as M
+
+__all__ = ["DEFAULT_LABEL_SET_LIMIT", "DEFAULT_MODEL_LIMIT", "Accountant"]
+
+_logger = logging.getLogger("otel_downstream")
+
+DEFAULT_PROVIDER_LIMIT: Final = 32
+DEFAULT_SERVICE_LIMIT: Final = 100
+FUNCTIONAL_UNIT_LIMIT: Final = 16
+"""Distinct functional-unit names (user, order, ...) before the rest become ``other``."""
+
+_NA: Final = NOT_APPLICABLE
+_ZZ: Final = "ZZ"
+INTERNAL_REQUEST: Final = "internal_request"
+"""``downstream_spans_accounted_total`` type of a SERVER span of a service not in the edge list."""
+
+
+class Accountant:
+    """Turns span attributes into footprint metrics; thread-safe; never raises from ``account``."""
+
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        metrics: M.FootprintMetrics | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        engine_config: EngineConfig | None = None,
+        allowed_models: Iterable[str] | None = None,
+        model_limit: int | None = None,
+        provider_limit: int = DEFAULT_PROVIDER_LIMIT,
+        service_limit: int = DEFAULT_SERVICE_LIMIT,
+        label_set_limit: int | None = None,
+        edge_services: Iterable[str] | None = None,
+        min_sampling_probability: float | None = None,
+    ) -> None:
+        """``None`` settings come from the environment (``accounting/settings.py``), so the
+        in-process path and ``serve`` read the same variables; a bad value raises ``ValueError``."""
+        settings = AccountingSettings.resolve(
+            allowed_models=allowed_models,
+            model_limit=model_limit,
+            label_set_limit=label_set_limit,
+            edge_services=edge_services,
+            min_sampling_probability=min_sampling_probability,
+        )
+        self._max_weight = settings.max_weight
+        self._warned_weight = False
+        self.engine = engine if engine is not None else Engine(engine_config)
+        if metrics is None:
+            build = {"version": _package_version(), **self.engine.versions()}
+            metrics = M.FootprintMetrics(registry, build_info=build)
+        self.metrics = metrics
+        self._services = BoundedLabel("service_name", service_limit)
+        self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
+        limit = settings.label_set_limit
+        self._host_sets = LabelSets("host_labels", limit)
+        self._edge = settings.edge_services
+        self._sums = PendingSums(metrics)
+        self._gen_ai = GenAIAccounting(
+            self.engine,
+            metrics,
+            self._sums,
+            self._label,
+            self._services,
+            allowed_models=settings.allowed_models,
+            model_limit=settings.model_limit,
+            provider_limit=provider_limit,
+            label_set_limit=limit,
+        )
+        self._http = HttpAccounting(
+            self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
+        )
+        self._write_through = metrics.multiprocess
+        metrics.add_pre_collect(self.flush)
+
+    # --- the one entry point -------------------------------------------------------------------
+
+    def account(
+        self,
+        attributes: Mapping[str, AttributeValue],
+        *,
+        service_name: str,
+        weight: float = 1.0,
+        name: str = "",
+        kind: str = "",
+        duration_s: float | None = None,
+        span_key: Hashable | None = None,
+        parent_key: Hashable | None = None,
+    ) -> bool:
+        """Account one span; ``True`` if it added to the footprint, ``False`` if not ours/rejected.
+
+        ``weight`` is the sampling adjusted count (1 when every span is seen); ``duration_s`` the
+        span's duration, used as the LLM call latency. ``span_key``/``parent_key`` identify the
+        span and its parent, so that a model call recorded by nested spans counts once (see
+        :mod:`.nested_calls`); without them every model-call span counts.
+        """
+        try:
+            span_type = classify(attributes, name, kind)
+            if span_type is None:
+                return False
+            if not 0.0 < weight < math.inf:
+                raise SpanRejected("invalid_weight", "weight", weight, "an adjusted count > 0")
+            if weight > self._max_weight:
+                weight = self._cap_weight(weight)
+            # The service label is admitted only after the span passed validation, so rejected
+            # spans cannot use up the service_name slots.
+            raw = service_name or "unknown_service"
+            if span_type == "http":
+                if self._edge and raw not in self._edge:  # an internal hop, not a customer's
+                    self._sums.bump(self.metrics.spans_accounted, (INTERNAL_REQUEST,), weight)
+                    if attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT) is not None:  # still an order
+                        self._count_unit(attributes, self._label(self._services, raw), weight)
+                    return True
+                service = self._http.account(http_input(attributes), raw, weight)
+            elif span_type == "gen_ai":
+                counted = self._gen_ai.account(
+                    attributes,
+                    raw,
+                    weight,
+                    duration_s=duration_s,
+                    span_key=span_key,
+                    parent_key=parent_key,
+                )
+                if counted is None:  # it only encloses a call counted inside it
+                    return True
+                service = counted
+            elif span_type == "host":
+                service = self._host(host_input(attributes), raw, weight)
+            else:
+                record = http_input(attributes, engagement_only=True)
+                service = self._http.account(record, raw, weight)
+            self._count_unit(attributes, service, weight)
+            return True
+        except InputError as exc:  # SpanRejected included
+            self._reject(exc, self._counted(weight))
+            return False
+        except Exception as exc:  # the boundary: a bug here must not reach the host app
+            report_fault("exporters.accounting", exc)
+            self.metrics.spans_rejected.labels("internal_error").inc(self._counted(weight))
+            return False
+        finally:
+            if self._write_through:  # another process reads the values: no buffering
+                self.flush()
+
+    def _counted(self, weight: float) -> float:
+        """A rejection's weight fit for a counter: unusable weights count once, and a claim above
+        the sampling floor no more than the floor allows (rejections are counters too)."""
+        return min(weight, self._max_weight) if 0.0 < weight < math.inf else 1.0
+
+    def _cap_weight(self, claimed: float) -> float:
+        """A weight above the sampling floor is a claim we do not believe: cap it, count it, and
+        say once what to set if the claim was an honest sampler below the configured floor."""
+        self._sums.bump(self.metrics.unknown, ("sampling_weight",), 1.0)
+        if not self._warned_weight:
+            self._warned_weight = True
+            _logger.warning(
+                "otel-downstream: a span claims a sampling weight of %.6g (tracestate ot=th), "
+                "above the trusted %.6g; counted at %.6g. If your own samplers go below "
+                "probability %.6g, set %s",
+                claimed,
+                self._max_weight,
+                self._max_weight,
+                1.0 / self._max_weight,
+                OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY,
+            )
+        return self._max_weight
+
+    def reject(self, reason: str, weight: float = 1.0) -> None:
+        """Count a span that could not be read at all (``serve``: a malformed span-level field)."""
+        try:
+            self.metrics.spans_rejected.labels(reason[:64]).inc(self._counted(weight))
+            if self._write_through:
+                self.flush()
+        except Exception as exc:  # the boundary, as in account()
+            report_fault("exporters.accounting", exc)
+
+    def flush(self) -> None:
+        """Write everything accounted so far into the Prometheus metrics."""
+        try:
+            with self._sums.lock:
+                self._sums.flush_locked()
+            if self._write_through:  # no collection runs in this process to sync the faults
+                self.metrics.sync_faults()
+        except Exception as exc:  # runs inside a scrape or shutdown: never raise into either
+            report_fault("exporters.accounting.flush", exc)
+
+    # --- per span type -------------------------------------------------------------------------
+
+    def _host(self, record: HostInput, service_name: str, weight: float) -> str:
+        sums, m = self._sums, self.metrics
+        country, country_ok = normalize_country(record.country)
+        method, method_ok = normalize_host_method(record.method)
+        fp = self.engine.host_interval(
+            energy_j=record.energy_j,
+            country=engine_country(country),
+            pue=record.pue,
+            share=record.share,
+            embodied_co2e_g=record.embodied_co2e_g,
+        )
+        service = self._label(self._services, service_name)
+        label_country = country
+        if not self._host_sets.admit((service, country)):
+            label_country = _ZZ
+            sums.bump(m.label_overflow, (self._host_sets.name,), 1.0)
+        with sums.lock:
+            if not country_ok:
+                sums.count(m.unknown, ("invalid_country",), weight)
+            if not method_ok:
+                sums.count(m.unknown, ("host_method",), weight)
+            sums.add_footprint(fp, (service, fp.segment), (label_country, _NA, _NA, _NA), weight)
+            for kind in unknown_kinds((fp,)):
+                sums.count(m.unknown, (kind,), weight)
+            sums.count(m.host_samples, (service, method), weight)
+            sums.count(m.spans_accounted, ("host",), weight)
+        return service
+
+    def _count_unit(
+        self, attributes: Mapping[str, AttributeValue], service: str, weight: float
+    ) -> None:
+        """Count the SCI functional unit (``user``, ``order``) an accounted span completes."""
+        unit = attributes.get(DOWNSTREAM_FUNCTIONAL_UNIT)
+        if unit is None:
+            return
+        if not isinstance(unit, str) or not unit.strip():
+            self._sums.bump(self.metrics.unknown, ("functional_unit",), weight)
+            return
+        label = self._label(self._units, unit.strip())
+        self._sums.bump(self.metrics.functional_units, (service, label), weight)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _label(self, bounded: BoundedLabel, value: str) -> str:
+        label = bounded.admit(value)
+        if label is OTHER and value != OTHER:
+            self._sums.bump(self.metrics.label_overflow, (bounded.name,), 1.0)
+        return label
+
+    def _reject(self, exc: InputError, weight: float) -> None:
+        if isinstance(exc, SpanRejected):
+            reason = exc.reason
+        else:
+            reason = f"invalid_{exc.field}"
+            if exc.field in {"model", "provider", "zone"}:
+                self.metrics.unknown.labels(exc.field).inc(weight)
+        self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
+        _logger.debug("otel-downstream: span not accounted: %s", exc)
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("otel-downstream")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"

@@ -1,0 +1,91 @@
+"""The accountant's settings, read in one place so ``configure()`` and ``serve`` agree.
+
+Each setting goes argument → environment variable → default and is read when the
+:class:`~otel_downstream.exporters.accounting.accountant.Accountant` is built (never at import). Before this,
+only ``configure()`` read the model-label variables and ``serve`` silently ignored them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from otel_downstream.agent import environment as env
+
+DEFAULT_MODEL_LIMIT: Final = 200
+DEFAULT_LABEL_SET_LIMIT: Final = 5000
+"""Distinct label sets per metric group (HTTP: service, country, device class; GenAI: service,
+provider, model; host: service, country) before new ones are folded. A service seen from 50
+countries on 5 device classes uses 250; the cap stops the product of the per-label limits
+(100 x 250 x 8 = 200,000 sets, each several series) that an attacker can reach."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountingSettings:
+    """Label bounds and the edge services; see :meth:`resolve`."""
+
+    allowed_models: tuple[str, ...] = ()
+    model_limit: int = DEFAULT_MODEL_LIMIT
+    label_set_limit: int = DEFAULT_LABEL_SET_LIMIT
+    edge_services: frozenset[str] = frozenset()
+    """Services whose SERVER spans are customer requests; empty means every service."""
+    min_sampling_probability: float = 1.0
+    """The lowest probability our own samplers use: a span's sampling weight is believed up to its
+    inverse (a client writes what it likes into the ``tracestate`` it sends)."""
+
+    @property
+    def max_weight(self) -> float:
+        """The largest sampling adjusted count a span is believed to stand for."""
+        return 1.0 / self.min_sampling_probability
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        allowed_models: Iterable[str] | None = None,
+        model_limit: int | None = None,
+        label_set_limit: int | None = None,
+        edge_services: Iterable[str] | None = None,
+        min_sampling_probability: float | None = None,
+    ) -> AccountingSettings:
+        """Each argument, else its variable, else the default; a bad value names the setting."""
+        if allowed_models is None:
+            allowed_models = _names(env.env_str(env.OTEL_DOWNSTREAM_MODEL_LABELS, ""))
+        if model_limit is None:
+            model_limit = env.env_int(env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT, DEFAULT_MODEL_LIMIT)
+        if label_set_limit is None:
+            label_set_limit = env.env_int(
+                env.OTEL_DOWNSTREAM_LABEL_SET_LIMIT, DEFAULT_LABEL_SET_LIMIT
+            )
+        if edge_services is None:
+            edge_services = _names(env.env_str(env.OTEL_DOWNSTREAM_EDGE_SERVICES, ""))
+        if min_sampling_probability is None:
+            min_sampling_probability = env.env_float(
+                env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY, 1.0
+            )
+        if not 0.0 < min_sampling_probability <= 1.0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY}={min_sampling_probability}: "
+                "expected a probability in (0, 1]"
+            )
+        if model_limit < 0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT}={model_limit}: expected a count >= 0"
+            )
+        if label_set_limit < 1:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_LABEL_SET_LIMIT}={label_set_limit}: expected a count >= 1"
+            )
+        return cls(
+            tuple(allowed_models),
+            model_limit,
+            label_set_limit,
+            frozenset(s.strip() for s in edge_services if s.strip()),
+            min_sampling_probability,
+        )
+
+
+def _names(raw: str) -> list[str]:
+    """A comma-separated list, blanks dropped."""
+    return [name.strip() for name in raw.split(",") if name.strip()]

@@ -1,0 +1,266 @@
+"""Span attributes -> the small input records the engine takes, with validation.
+
+Reads the current semantic-convention names first and the deprecated ones after them, so spans from
+other instrumentations and other languages count too (``gen_ai.system``, ``prompt_tokens``,
+``http.request_content_length``, ...). Anything the engine cannot take raises :class:`SpanRejected`
+with a bounded ``reason`` (a metric label) and the field and value (for the log), so the caller can
+count it and carry on with the next span.
+
+Validation rules (also in docs/metrics.md):
+- sizes, token counts, seconds and joules must be finite numbers within a plausible range;
+  a value outside it (negative, NaN, 1e15 bytes) rejects the whole span, never a clamped guess;
+- a missing body size is 0 bytes (a GET has no request body); a missing response size is also
+  counted as unknown (``response_size``: an instrumentation that does not record it); missing usage
+  on both token counts rejects a GenAI span (``missing_usage``); one missing count is 0;
+- an invalid country or device class is not a rejection: it becomes ``ZZ``/``unknown`` (accounting/labels.py)
+  and is counted as unknown by the accountant.
+
+A span's sampling weight (its adjusted count) is read by ``accounting/sampling_weight.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final, Literal, NamedTuple
+
+from otel_downstream.agent import attributes as A
+from otel_downstream.agent.genai.spans import is_model_call
+from otel_downstream.exporters.footprint import InputError
+
+AttributeScalar = str | bool | int | float
+AttributeValue = AttributeScalar | Sequence[str] | Sequence[bool] | Sequence[int] | Sequence[float]
+Attributes = Mapping[str, AttributeValue]
+
+SpanType = Literal["http", "engagement", "gen_ai", "host"]
+
+MAX_BODY_BYTES: Final = 1e12
+"""One terabyte in one request or response is beyond any real service; more is corrupt input."""
+MAX_TOKENS: Final = 1e8
+"""Two orders of magnitude above the largest context windows offered in 2025."""
+MAX_SECONDS: Final = 86_400.0
+"""A day of engagement, LLM latency or host interval in one span."""
+MAX_HOST_ENERGY_J: Final = 1e10
+"""2.8 MWh in one sampling interval: far above any single host."""
+MAX_EMBODIED_G: Final = 1e7
+MAX_PUE: Final = 5.0
+
+ENGAGEMENT_SPAN_NAME: Final = A.DOWNSTREAM_ENGAGEMENT_SPAN_NAME
+"""Engagement beacons: one INTERNAL span each (seconds, device class, country), no bytes."""
+
+
+_KINDS: Final = {
+    "SERVER": "SERVER",
+    "CLIENT": "CLIENT",
+    "INTERNAL": "INTERNAL",
+    "PRODUCER": "PRODUCER",
+    "CONSUMER": "CONSUMER",
+}
+
+
+class SpanRejected(InputError):
+    """A span the engine cannot take: ``reason`` is a bounded label, ``field``/``value`` the why."""
+
+    def __init__(self, reason: str, field: str, value: object, expected: str) -> None:
+        self.reason = reason
+        super().__init__(field, value, expected)
+
+
+class HttpInput(NamedTuple):
+    """One served request (or, with ``counts_request`` false, one engagement beacon)."""
+
+    request_bytes: float
+    response_bytes: float
+    country: object
+    device_class: object
+    engagement_s: float | None
+    counts_request: bool
+    response_size_known: bool = True
+
+
+class GenAIInput(NamedTuple):
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    latency_s: float | None
+    zone: str | None
+    operation: str | None = None  # gen_ai.operation.name: embeddings are priced differently
+
+
+class HostInput(NamedTuple):
+    energy_j: float
+    country: object
+    pue: float
+    share: float
+    embodied_co2e_g: float
+    method: str
+
+
+def normalize_kind(kind: str) -> str:
+    """``SERVER``/``server``/``SPAN_KIND_SERVER``/``SpanKind.SERVER`` -> ``SERVER``; else as given."""
+    found = _KINDS.get(kind)
+    if found is not None:
+        return found
+    tail = kind.rsplit(".", 1)[-1].upper().removeprefix("SPAN_KIND_")
+    return _KINDS.get(tail, tail)
+
+
+def classify(attributes: Attributes, name: str, kind: str) -> SpanType | None:
+    """Which record a span feeds, or ``None`` for spans the footprint does not cover."""
+    if name == A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME:
+        return "host"
+    if name == ENGAGEMENT_SPAN_NAME:
+        return "engagement"
+    kind = normalize_kind(kind)
+    if is_model_call(attributes, kind):
+        return "gen_ai"
+    if kind == "SERVER" and (
+        A.HTTP_REQUEST_METHOD in attributes or A.HTTP_METHOD_OLD in attributes
+    ):
+        return "http"
+    return None
+
+
+def _number(
+    attributes: Attributes, names: tuple[str, ...], reason: str, upper: float
+) -> float | None:
+    """The first present attribute of ``names`` as a float in ``[0, upper]``, or ``None``."""
+    for field in names:
+        value = attributes.get(field)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            raise SpanRejected(reason, field, value, "a number")
+        if isinstance(value, (int, float)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                raise SpanRejected(reason, field, value, "a number") from None
+        else:
+            raise SpanRejected(reason, field, value, "a number")
+        if not (0.0 <= number <= upper):  # also false for NaN
+            raise SpanRejected(reason, field, value, f"a finite number in [0, {upper:g}]")
+        return number
+    return None
+
+
+def _text(attributes: Attributes, *names: str) -> str | None:
+    for field in names:
+        value = attributes.get(field)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+_REQUEST_SIZE: Final = (A.HTTP_REQUEST_BODY_SIZE, A.HTTP_REQUEST_CONTENT_LENGTH_OLD)
+_RESPONSE_SIZE: Final = (A.HTTP_RESPONSE_BODY_SIZE, A.HTTP_RESPONSE_CONTENT_LENGTH_OLD)
+_ENGAGEMENT: Final = (A.DOWNSTREAM_ENGAGEMENT_SECONDS,)
+
+
+def http_input(attributes: Attributes, *, engagement_only: bool = False) -> HttpInput:
+    """The served request (or engagement beacon) a span describes."""
+    response: float | None = 0.0
+    if engagement_only:
+        request_bytes = 0.0
+    else:
+        request_bytes = _number(attributes, _REQUEST_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
+        response = _number(attributes, _RESPONSE_SIZE, "invalid_bytes", MAX_BODY_BYTES)
+    engagement = _number(attributes, _ENGAGEMENT, "invalid_seconds", MAX_SECONDS)
+    if engagement_only and engagement is None:
+        raise SpanRejected(
+            "invalid_seconds", A.DOWNSTREAM_ENGAGEMENT_SECONDS, None, "engagement seconds"
+        )
+    device = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
+    if device is None and attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
+        device = "bot"
+    return HttpInput(
+        request_bytes,
+        response or 0.0,
+        attributes.get(A.GEO_COUNTRY_ISO_CODE),
+        device,
+        engagement,
+        not engagement_only,
+        response is not None,
+    )
+
+
+_INPUT_TOKENS: Final = A.GEN_AI_INPUT_TOKEN_NAMES
+_OUTPUT_TOKENS: Final = A.GEN_AI_OUTPUT_TOKEN_NAMES
+
+
+def gen_ai_input(attributes: Attributes, duration_s: float | None = None) -> GenAIInput:
+    """The LLM call a GenAI client span describes; ``duration_s`` is the span's duration."""
+    provider = _text(attributes, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM)
+    if provider is None:
+        raise SpanRejected("missing_provider", A.GEN_AI_PROVIDER_NAME, None, "a provider name")
+    model = _text(attributes, A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL)
+    if model is None:
+        raise SpanRejected("missing_model", A.GEN_AI_REQUEST_MODEL, None, "a model name")
+    input_tokens = _number(attributes, _INPUT_TOKENS, "invalid_tokens", MAX_TOKENS)
+    output_tokens = _number(attributes, _OUTPUT_TOKENS, "invalid_tokens", MAX_TOKENS)
+    if input_tokens is None and output_tokens is None:
+        raise SpanRejected("missing_usage", A.GEN_AI_USAGE_OUTPUT_TOKENS, None, "token usage")
+    latency: float | None = None
+    if duration_s is not None and 0.0 < duration_s <= MAX_SECONDS:
+        latency = duration_s
+    zone = _text(attributes, A.DOWNSTREAM_GEN_AI_ZONE)
+    return GenAIInput(
+        provider,
+        model,
+        round(input_tokens or 0.0),
+        round(output_tokens or 0.0),
+        latency,
+        zone,
+        _operation(attributes),
+    )
+
+
+def _operation(attributes: Attributes) -> str | None:
+    """``gen_ai.operation.name``, or what OpenLLMetry-style spans say instead
+    (``llm.request.type="embedding"``), so embeddings are priced as such."""
+    operation = _text(attributes, A.GEN_AI_OPERATION_NAME)
+    if operation is None and attributes.get(A.LLM_REQUEST_TYPE) == "embedding":
+        return "embeddings"
+    return operation
+
+
+def call_models(attributes: Attributes) -> frozenset[str]:
+    """The request and response model names a GenAI span gives (lower case): what tells two
+    nested spans of one call from two calls."""
+    names = set()
+    for field in (A.GEN_AI_REQUEST_MODEL, A.GEN_AI_RESPONSE_MODEL):
+        value = attributes.get(field)
+        if isinstance(value, str) and value.strip():
+            names.add(value.strip().lower())
+    return frozenset(names)
+
+
+_HOST_ENERGY: Final = (A.DOWNSTREAM_HOST_ENERGY_JOULES,)
+_HOST_PUE: Final = (A.DOWNSTREAM_HOST_PUE,)
+_HOST_SHARE: Final = (A.DOWNSTREAM_HOST_SHARE,)
+_HOST_EMBODIED: Final = (A.DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS,)
+
+
+def host_input(attributes: Attributes) -> HostInput:
+    """One host-sampler interval of customer-hosted infrastructure."""
+    energy = _number(attributes, _HOST_ENERGY, "invalid_energy", MAX_HOST_ENERGY_J)
+    if energy is None:
+        raise SpanRejected(
+            "invalid_energy", A.DOWNSTREAM_HOST_ENERGY_JOULES, None, "joules for the interval"
+        )
+    pue = _number(attributes, _HOST_PUE, "invalid_host_sample", MAX_PUE)
+    if pue is not None and pue < 1.0:
+        raise SpanRejected("invalid_host_sample", A.DOWNSTREAM_HOST_PUE, pue, "a PUE >= 1")
+    share = _number(attributes, _HOST_SHARE, "invalid_host_sample", 1.0)
+    embodied = _number(attributes, _HOST_EMBODIED, "invalid_host_sample", MAX_EMBODIED_G)
+    method = _text(attributes, A.DOWNSTREAM_HOST_ENERGY_METHOD) or ""
+    return HostInput(
+        energy,
+        attributes.get(A.GEO_COUNTRY_ISO_CODE),
+        1.0 if pue is None else pue,
+        1.0 if share is None else share,
+        embodied or 0.0,
+        method,
+    )

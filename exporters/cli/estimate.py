@@ -1,0 +1,232 @@
+"""``otel-downstream estimate``: what-if footprints for a transfer, a device session or an LLM call.
+
+Sub-commands ``transfer``, ``device`` and ``llm`` take one case as flags; ``--batch`` reads one JSON
+case per line from stdin (``{"kind": "transfer", "bytes": 1e6, ...}``, the flags' names in
+snake_case) and writes one JSON result per line, in order. A bad case is reported as
+``{"line": n, "error": "field=value: expected ..."}`` and the rest still run; the exit code is 1
+when any line failed. Bad input never prints a traceback, and every line is strict JSON: a result
+that is not finite is that line's error, never ``Infinity``.
+
+Figures are in base units (``energy_j``, ``co2e_g``, ``water_l``); a quantity with a range is
+``{"value", "low", "high"}``. Everything is computed by the same code the exporter uses
+(:class:`~otel_downstream.exporters.engine.engine.Engine` and the network model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any, Final, TextIO
+
+from otel_downstream.exporters.cli import estimate_cases
+from otel_downstream.exporters.footprint import InputError
+
+KINDS: Final = ("transfer", "device", "llm")
+
+
+def _grid_arg(text: str) -> tuple[str, str]:
+    segment, sep, value = text.partition("=")
+    if not sep or not segment or not value:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected SEGMENT=VALUE, e.g. device=FRA or network=350"
+        )
+    return segment.strip(), value.strip()
+
+
+def _common(parser: argparse.ArgumentParser, *, hydro_evaporation: bool) -> None:
+    """Flags several kinds share; ``hydro_evaporation`` for the kinds priced by country water."""
+    if hydro_evaporation:
+        parser.add_argument(
+            "--hydro-evaporation",
+            action=argparse.BooleanOptionalAction,
+            help="count hydropower reservoir evaporation in water (default: on)",
+        )
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--batch",
+        action="store_true",
+        help="read JSON cases (one per line, with a 'kind') from stdin; write JSON lines",
+    )
+    sub = parser.add_subparsers(dest="kind", metavar="KIND")
+
+    t = sub.add_parser("transfer", help="bytes over the network: the whole SWD / OneByte model")
+    t.add_argument("--bytes", type=float, required=True, dest="bytes", help="bytes transferred")
+    t.add_argument("--method", default="swd-v4", help="swd-v4 (default), swd-v3 or onebyte")
+    t.add_argument("--per-visit", action="store_true", help="co2.js perVisit instead of perByte")
+    t.add_argument("--green", action="store_true", help="the hosting is green (co2.js `green`)")
+    t.add_argument(
+        "--green-hosting-factor", type=float, help="share of green hosting energy, 0..1 (swd-v4)"
+    )
+    t.add_argument(
+        "--grid-intensity",
+        type=_grid_arg,
+        action="append",
+        default=[],
+        metavar="SEGMENT=VALUE",
+        help="per segment (device, network, dataCenter): gCO2e/kWh or a country code; repeatable",
+    )
+    t.add_argument("--first-visit", type=float, help="share of first-time visits (per visit)")
+    t.add_argument("--return-visit", type=float, help="share of returning visits (per visit)")
+    t.add_argument("--reload-ratio", type=float, help="share of data reloaded on a return visit")
+    _common(t, hydro_evaporation=True)
+
+    d = sub.add_parser("device", help="a customer device: per byte (swd-v4) or watts x seconds")
+    d.add_argument("--device-class", required=True, help="smartphone, tablet, desktop, tv, ...")
+    d.add_argument("--country", help="ISO alpha-2/alpha-3 of the customer (default: world)")
+    d.add_argument("--method", default="swd-v4", help="swd-v4 (default, needs --bytes) or time")
+    d.add_argument("--bytes", type=float, dest="bytes", help="bytes transferred (swd-v4)")
+    d.add_argument("--seconds", type=float, help="engagement seconds (time)")
+    d.add_argument("--embodied", action="store_true", help="add embodied device carbon")
+    d.add_argument("--desktop-laptop-share", type=float, help="laptop share of 'desktop', 0..1")
+    _common(d, hydro_evaporation=True)
+
+    m = sub.add_parser("llm", help="one LLM API call")
+    m.add_argument("--provider", required=True, help="openai, mistral_ai, anthropic, ...")
+    m.add_argument("--model", required=True, help="model name as the API reports it")
+    m.add_argument("--input-tokens", type=int, required=True)
+    m.add_argument(
+        "--output-tokens", type=int, help="required unless an embedding (by operation or model)"
+    )
+    m.add_argument("--latency", type=float, dest="latency_s", help="request latency, seconds")
+    m.add_argument("--zone", help="electricity zone of the provider's data centre")
+    m.add_argument("--method", default="ecologits-prefill", help="ecologits-prefill (default), ...")
+    m.add_argument(
+        "--operation",
+        help="gen_ai.operation.name, e.g. chat or embeddings (priced as one forward pass)",
+    )
+    m.add_argument("--embodied", action="store_true", help="include embodied hardware carbon")
+    _common(m, hydro_evaporation=False)
+
+
+def _case_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags as a batch-style case, so both paths share one evaluator."""
+    case = {
+        k: v
+        for k, v in vars(args).items()
+        if k not in {"command", "batch", "json", "kind"} and v is not None
+    }
+    if args.kind == "transfer":
+        given = dict(case.pop("grid_intensity", []))
+        if given:  # an empty mapping is not "no override" for every method (OneByte rejects it)
+            case["grid_intensity"] = given
+    if args.kind in ("device", "llm"):
+        case["embodied"] = bool(case.get("embodied"))
+    case["kind"] = args.kind
+    return case
+
+
+def _fail(message: str) -> int:
+    print(f"otel-downstream estimate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.batch:
+        if args.kind is not None:
+            return _fail("--batch reads cases from stdin; give no KIND with it")
+        return run_batch(sys.stdin, sys.stdout)
+    if args.kind is None:
+        return _fail("choose transfer, device or llm (or --batch)")
+    try:
+        result = estimate_cases.evaluate(_case_from_args(args))
+        text = json.dumps(result, indent=2, allow_nan=False) if args.json else render(result)
+    except (InputError, ValueError, TypeError) as exc:
+        return _fail(str(exc))
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        _silence_stdout()
+    return 0
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def run_batch(lines: Iterable[str], out: TextIO) -> int:
+    """Evaluate each JSON line; an error object for a bad line; exit 1 if any line failed."""
+    failed = False
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+            text = json.dumps(estimate_cases.evaluate(case), allow_nan=False)
+        except json.JSONDecodeError as exc:
+            text, failed = _error_line(n, f"invalid JSON: {exc.msg}"), True
+        except (InputError, ValueError, TypeError) as exc:  # allow_nan=False raises ValueError
+            text, failed = _error_line(n, str(exc)), True
+        except Exception as exc:  # a bug must not hide the other lines' results
+            text, failed = _error_line(n, f"internal error: {exc!r}"), True
+        try:
+            out.write(text + "\n")
+            out.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            return 1 if failed else 0
+    return 1 if failed else 0
+
+
+def _error_line(n: int, message: str) -> str:
+    return json.dumps({"line": n, "error": message})
+
+
+# --- human-readable output ------------------------------------------------------------------------
+_UNITS: Final[tuple[tuple[str, str, Callable[[float], str]], ...]] = (
+    ("energy_j", "energy", lambda v: _si(v, "J")),
+    ("co2e_g", "CO2e", lambda v: _si(v, "g")),
+    ("water_l", "water", lambda v: _si(v, "L")),
+)
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ")):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}{unit}"
+    return f"{value:.4g} {unit}" if value else f"0 {unit}"
+
+
+def _quantity(value: Any, fmt: Callable[[float], str]) -> str:
+    if isinstance(value, dict):
+        return f"{fmt(value['value'])}  (range {fmt(value['low'])} to {fmt(value['high'])})"
+    return fmt(float(value))
+
+
+def render(result: dict[str, Any], indent: str = "") -> str:
+    """A few aligned lines per figure, segments indented below their total."""
+    title = result.get("segment") or result.get("kind", "total")
+    tags = [str(result.get("method", ""))]
+    category_d = result.get("category_d")
+    if isinstance(category_d, bool):
+        tags.append("Category D" if category_d else "not Category D")
+    elif isinstance(category_d, dict):
+        tags.append("whole model, as co2.js reports it")
+    if result.get("rating"):
+        tags.append(f"rating {result['rating']}")
+    lines = [f"{indent}{title} ({', '.join(t for t in tags if t)})"]
+    for key, label, fmt in _UNITS:
+        if key in result:
+            lines.append(f"{indent}  {label:<7}{_quantity(result[key], fmt)}")
+    if result.get("embodied_co2e_g"):
+        embodied = _si(result["embodied_co2e_g"], "g")
+        lines.append(f"{indent}  {'':<7}of which embodied CO2e {embodied}")
+    if result.get("flags"):
+        lines.append(f"{indent}  {'flags':<7}{', '.join(result['flags'])}")
+    if result.get("note"):
+        lines.append(f"{indent}  {'note':<7}{result['note']}")
+    if isinstance(category_d, dict):
+        lines.append(f"{indent}  Category D (network + device):")
+        for key, label, fmt in _UNITS:
+            lines.append(f"{indent}    {label:<7}{_quantity(category_d[key], fmt)}")
+    for name, part in (result.get("segments") or {}).items():
+        lines.append(render({**part, "segment": name}, indent + "  "))
+    return "\n".join(lines)

@@ -1,0 +1,288 @@
+"""OTLP trace export bodies -> the few fields the accounting core needs (protobuf here, JSON in
+``otlp_json``).
+
+``serve`` never builds SDK ``ReadableSpan`` objects: it reads the generated protobuf classes (upb,
+C-backed) directly and hands on, per span, the resource's ``service.name``, the span attributes as a
+plain dict, the span name, kind and duration, and its sampling weight from ``tracestate``. A body is
+decoded completely before anything is accounted, so a malformed body is rejected as a whole (400)
+and the sender's retry cannot double-count half of it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from typing import Final, NamedTuple
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
+
+from otel_downstream.exporters.accounting.sampling_weight import adjusted_count
+from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
+from otel_downstream.exporters.otlp.wire import (
+    WireError,
+    WireLimit,
+    bad_utf8_field,
+    resource_spans,
+    span_fields,
+    span_groups,
+)
+
+__all__ = [
+    "KIND_NAMES",
+    "MAX_SPANS_PER_EXPORT",
+    "MAX_SPAN_BYTES",
+    "SERVICE_NAME_KEY",
+    "UNKNOWN_SERVICE",
+    "DecodeFailure",
+    "DecodedSpan",
+    "TooManySpans",
+    "decode_protobuf",
+    "duration_s",
+    "homogeneous_array",
+    "kind_name",
+    "sampling_weight",
+]
+
+
+MAX_SPANS_PER_EXPORT: Final = 200_000
+"""Spans (and resource + scope entries) per export: the decoded spans are what an export keeps
+in memory (~200 bytes each when empty), so this bounds it whatever the body's size."""
+MAX_SPAN_BYTES: Final = 1 << 20
+"""One span's encoded size. A large string (a GenAI prompt) is one cheap message; what costs is
+the number of messages (~170 bytes of upb arena each, from 2 bytes of wire), which this bounds."""
+_GROUP_BYTES: Final = 1 << 20
+"""Spans are handed to upb in groups of about this many bytes, so its arena stays that small."""
+
+SERVICE_NAME_KEY: Final = "service.name"
+UNKNOWN_SERVICE: Final = "unknown_service"
+"""What the OTel resource spec calls a service that did not name itself."""
+
+KIND_NAMES: Final = ("", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+"""``Span.SpanKind`` values 0..5 as the SDK's ``SpanKind`` names them (0, unspecified: "")."""
+
+
+class DecodedSpan(NamedTuple):
+    """One span as the accounting core sees it."""
+
+    service_name: str
+    attributes: dict[str, AttributeValue]
+    name: str
+    kind: str
+    weight: float
+    duration_s: float | None
+    """End minus start time; the LLM call latency when the span is a GenAI call."""
+    span_key: bytes | None = None
+    """Trace id + span id (raw bytes), so nested spans of one model call count once."""
+    parent_key: bytes | None = None
+    """Trace id + parent span id, or None for a root span."""
+    problem: str = ""
+    """The reason label (``invalid_span_kind``, ...) of a span-level field that did not parse, so
+    the span is rejected whole, with no other span of the batch (OTLP/JSON only: protobuf has
+    types); ``""`` for a readable span."""
+    problem_detail: str = ""
+    """That field's path, value and what was expected, for the partial-success message."""
+
+
+class DecodeFailure(ValueError):
+    """A malformed body; the message names the field and the value, for the 400 answer."""
+
+    status: int = 400
+    """The HTTP status to answer with."""
+
+
+class TooManySpans(DecodeFailure):
+    """More spans in one export than ``max_spans_per_export``: well-formed, but refused whole."""
+
+    status = 413
+
+
+def sampling_weight(tracestate: str) -> float:
+    """The span's sampling adjusted count; NaN (rejected downstream, counted) when malformed."""
+    if not tracestate:
+        return 1.0
+    try:
+        return adjusted_count(tracestate)
+    except ValueError:
+        return math.nan
+
+
+def homogeneous_array(items: list[AttributeValue | None]) -> AttributeValue | None:
+    """An OTel array attribute holds one scalar type; anything else is not an attribute value."""
+    values = [i for i in items if i is not None]
+    if not values or isinstance(values[0], tuple):
+        return () if not values else None
+    first = type(values[0])
+    if any(type(v) is not first for v in values):
+        return None
+    array: AttributeValue = tuple(values)  # type: ignore[assignment]
+    return array
+
+
+def duration_s(start_ns: int, end_ns: int) -> float | None:
+    """Span duration in seconds; ``None`` when the times are missing or out of order."""
+    return (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None
+
+
+def kind_name(kind: int) -> str:
+    """``SERVER``/``CLIENT``/... as the SDK's ``SpanKind`` names it; ``""`` when unspecified/unknown."""
+    return KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else ""
+
+
+def _pb_value(value: AnyValue) -> AttributeValue | None:
+    which = value.WhichOneof("value")
+    if which is None or which in ("kvlist_value", "bytes_value", "string_value_strindex"):
+        return None  # not a span attribute type the SDK allows; nothing we read uses them
+    if which == "array_value":
+        return homogeneous_array([_pb_value(v) for v in value.array_value.values])
+    scalar: AttributeScalar = getattr(value, which)
+    return scalar
+
+
+def decode_protobuf(
+    body: bytes, *, max_spans: int = MAX_SPANS_PER_EXPORT, max_span_bytes: int = MAX_SPAN_BYTES
+) -> list[DecodedSpan]:
+    """Decode a binary protobuf body, upb parsing at most ~1 MiB of spans at a time.
+
+    The top levels are walked in Python (``otlp_wire``) so memory stays a small multiple of the
+    body whatever it holds; a span (or resource) upb refuses for invalid UTF-8, or larger than
+    ``max_span_bytes``, is rejected alone; more than ``max_spans`` spans is :class:`TooManySpans`.
+    """
+    batch = _Batch(body, max_spans, max_span_bytes)
+    try:
+        for r, (resource, scopes) in enumerate(resource_spans(body, max_spans)):
+            service, problem, detail = batch.service(resource, f"resourceSpans[{r}].resource")
+            for s, (start, end) in enumerate(scopes):
+                if problem:
+                    for _ in span_fields(body, start, end):
+                        batch.reject(service, problem, detail)
+                elif end - start > min(_GROUP_BYTES, max_span_bytes) or not batch.group(
+                    body[start:end], service
+                ):
+                    batch.walked(start, end, service, f"resourceSpans[{r}].scopeSpans[{s}]")
+    except WireError as exc:
+        raise DecodeFailure(f"body: not a protobuf ExportTraceServiceRequest ({exc})") from None
+    except WireLimit as exc:
+        raise TooManySpans(f"body: {exc} (max_spans_per_export)") from None
+    return batch.out
+
+
+class _Batch:
+    """One body being decoded: the spans so far and the limits they are held to."""
+
+    def __init__(self, body: bytes, max_spans: int, max_span_bytes: int) -> None:
+        self.body, self.max_spans, self.max_span_bytes = body, max_spans, max_span_bytes
+        self.out: list[DecodedSpan] = []
+
+    def count(self, more: int) -> None:
+        if len(self.out) + more > self.max_spans:
+            raise TooManySpans(
+                f"body: more than {self.max_spans} spans (max_spans_per_export); "
+                "send smaller batches"
+            )
+
+    def reject(self, service: str, problem: str, detail: str) -> None:
+        self.count(1)
+        self.out.append(
+            DecodedSpan(service, {}, "", "", 1.0, None, problem=problem, problem_detail=detail)
+        )
+
+    def service(self, parts: list[tuple[int, int]], where: str) -> tuple[str, str, str]:
+        """The resource's service name, or the problem that rejects all of its spans."""
+        size = sum(end - start for start, end in parts)
+        if size > self.max_span_bytes:
+            detail = f"{where}: {size} bytes exceeds max_span_bytes={self.max_span_bytes}"
+            return UNKNOWN_SERVICE, "resource_too_large", detail
+        data = b"".join(self.body[start:end] for start, end in parts)
+        try:
+            resource = Resource.FromString(data)
+        except DecodeError as exc:
+            field = bad_utf8_field(data, 0, len(data), Resource.DESCRIPTOR)
+            if field is None:
+                raise DecodeFailure(f"{where}: not a protobuf Resource ({exc})") from None
+            return UNKNOWN_SERVICE, "invalid_utf8", f"{where}.{field}: not valid UTF-8"
+        service = UNKNOWN_SERVICE
+        for kv in resource.attributes:
+            if kv.key == SERVICE_NAME_KEY and kv.value.WhichOneof("value") == "string_value":
+                service = kv.value.string_value or UNKNOWN_SERVICE
+        return service, "", ""
+
+    def group(self, data: bytes, service: str) -> bool:
+        """Decode ``data`` (a ScopeSpans, or spans of one) in one upb parse; False if refused."""
+        scope = ScopeSpans()
+        try:
+            scope.ParseFromString(data)
+        except (DecodeError, RuntimeError, ValueError):
+            return False
+        self.count(len(scope.spans))
+        _decode_spans(scope.spans, service, self.out.append)
+        return True
+
+    def walked(self, start: int, end: int, service: str, where: str) -> None:
+        """Spans of a large ScopeSpans (or one upb refused) in groups of ~``_GROUP_BYTES``; an
+        oversized span is rejected unparsed, and a group upb refuses is retried span by span."""
+        for group_start, group_end, first, oversized in span_groups(
+            self.body, start, end, group_bytes=_GROUP_BYTES, max_span_bytes=self.max_span_bytes
+        ):
+            if oversized:
+                detail = (
+                    f"{where}.spans[{first}]: {group_end - group_start} bytes exceeds "
+                    f"max_span_bytes={self.max_span_bytes}"
+                )
+                self.reject(service, "span_too_large", detail)
+            else:
+                self.flush(group_start, group_end, service, f"{where}.spans", first)
+
+    def flush(self, start: int, end: int, service: str, where: str, first: int) -> None:
+        """Decode the spans in ``body[start:end]``; if upb refuses them, find which and why."""
+        if start == end or self.group(self.body[start:end], service):
+            return
+        body = self.body
+        for index, (field_start, payload, field_end) in enumerate(
+            span_fields(body, start, end), first
+        ):
+            if self.group(body[field_start:field_end], service):
+                continue
+            field = bad_utf8_field(body, payload, field_end, Span.DESCRIPTOR)
+            if field is None:
+                raise DecodeFailure(f"{where}[{index}]: not a protobuf Span")
+            self.reject(service, "invalid_utf8", f"{where}[{index}].{field}: not valid UTF-8")
+
+
+def _decode_spans(
+    spans: Iterable[Span], service: str, append: Callable[[DecodedSpan], None]
+) -> None:
+    for span in spans:
+        attributes: dict[str, AttributeValue] = {}
+        for kv in span.attributes:
+            # Scalars inline: this loop is most of serve's CPU time per span.
+            any_value = kv.value
+            which = any_value.WhichOneof("value")
+            if which == "string_value":
+                attributes[kv.key] = any_value.string_value
+            elif which == "int_value":
+                attributes[kv.key] = any_value.int_value
+            elif which == "double_value":
+                attributes[kv.key] = any_value.double_value
+            elif which == "bool_value":
+                attributes[kv.key] = any_value.bool_value
+            else:
+                value = _pb_value(any_value)
+                if value is not None:
+                    attributes[kv.key] = value
+        trace_id = span.trace_id
+        parent_id = span.parent_span_id
+        append(
+            DecodedSpan(
+                service,
+                attributes,
+                span.name,
+                kind_name(span.kind),
+                sampling_weight(span.trace_state),
+                duration_s(span.start_time_unix_nano, span.end_time_unix_nano),
+                trace_id + span.span_id,
+                trace_id + parent_id if parent_id else None,
+            )
+        )

@@ -1,0 +1,221 @@
+"""What OTLP/HTTP and OTLP/gRPC share in ``serve``: auth, limits, backpressure, accounting.
+
+Both transports hand a raw body to :class:`ExportCore`, so a malformed body, a wrong token, an
+oversized message or a rejected span gets the same outcome whichever way the spans came, and the
+partial-success answer is built in one place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import threading
+from collections.abc import Hashable, Iterator, Mapping
+from typing import Any, NamedTuple, Protocol
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+
+from otel_downstream.agent.attributes import GEN_AI_CALL_MARKERS
+from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.accounting.span_inputs import classify
+from otel_downstream.exporters.otlp.decode import (
+    MAX_SPAN_BYTES,
+    MAX_SPANS_PER_EXPORT,
+    DecodedSpan,
+    decode_protobuf,
+)
+from otel_downstream.exporters.otlp.json_decode import decode_json
+
+__all__ = ["ExportCore", "ExportOutcome", "Overloaded", "SpanAccounting"]
+
+
+class SpanAccounting(Protocol):
+    """What ``serve`` needs from the accounting core (``accounting.Accountant`` provides it)."""
+
+    def account(
+        self,
+        attributes: Mapping[str, Any],
+        *,
+        service_name: str,
+        weight: float = 1.0,
+        name: str = "",
+        kind: str = "",
+        duration_s: float | None = None,
+        span_key: Hashable | None = None,
+        parent_key: Hashable | None = None,
+    ) -> bool: ...
+
+    def reject(self, reason: str, weight: float = 1.0) -> None:
+        """Count a span ``serve`` could not read (``reason`` names the field) as rejected."""
+
+    def flush(self) -> None:
+        """Write what was accounted into the metrics (``serve`` calls it once, on stop)."""
+
+
+def children_first(spans: list[DecodedSpan]) -> list[DecodedSpan]:
+    """``spans`` with every span after its descendants in the batch, so that a model call recorded
+    by nested spans is counted once, on its innermost span (see ``nested_calls``).
+
+    A batch without a GenAI-marked span whose parent is in it is returned as it is. Otherwise each
+    span's depth is found once (a walk up that stops at any span already measured, so the work is
+    linear in the batch) and the batch is sorted deepest first; a parent loop from a broken sender
+    is cut where it closes."""
+    if not any(
+        span.parent_key is not None
+        and any(marker in span.attributes for marker in GEN_AI_CALL_MARKERS)
+        for span in spans
+    ):
+        return spans
+    by_key = {span.span_key: span for span in spans if span.span_key is not None}
+    if not any(span.parent_key in by_key for span in spans):
+        return spans
+    depth: dict[bytes, int] = {}
+    for span in spans:
+        chain: list[bytes] = []
+        on_chain: set[bytes] = set()
+        key = span.span_key
+        while key is not None and key not in depth and key not in on_chain:
+            chain.append(key)
+            on_chain.add(key)
+            parent_key = by_key[key].parent_key
+            key = parent_key if parent_key in by_key else None
+        level = depth.get(key, 0) if key is not None and key not in on_chain else 0
+        for walked in reversed(chain):
+            level += 1
+            depth[walked] = level
+    return sorted(spans, key=lambda span: -depth.get(span.span_key, 0) if span.span_key else 0)
+
+
+class ExportOutcome(NamedTuple):
+    """How many spans of one export were rejected, and why (OTLP partial success)."""
+
+    rejected: int
+    message: str
+
+    def to_protobuf(self) -> bytes:
+        return self.response().SerializeToString()
+
+    def response(self) -> ExportTraceServiceResponse:
+        if not self.rejected and not self.message:
+            return ExportTraceServiceResponse()
+        return ExportTraceServiceResponse(
+            partial_success=ExportTracePartialSuccess(
+                rejected_spans=self.rejected, error_message=self.message
+            )
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        if not self.rejected and not self.message:
+            return {}
+        # OTLP/JSON writes int64 as a decimal string.
+        return {
+            "partialSuccess": {"rejectedSpans": str(self.rejected), "errorMessage": self.message}
+        }
+
+
+class Overloaded(Exception):
+    """Too many exports in flight: the sender should retry later (HTTP 503 / gRPC UNAVAILABLE)."""
+
+
+class ExportCore:
+    """Auth, limits, backpressure and accounting shared by OTLP/HTTP and OTLP/gRPC."""
+
+    def __init__(
+        self,
+        accountant: SpanAccounting,
+        *,
+        auth_token: str | None,
+        max_body_bytes: int,
+        max_decompressed_bytes: int,
+        max_concurrent_exports: int,
+        max_spans_per_export: int = MAX_SPANS_PER_EXPORT,
+        max_span_bytes: int = MAX_SPAN_BYTES,
+    ) -> None:
+        self._accountant = accountant
+        self.max_spans_per_export = max_spans_per_export
+        self.max_span_bytes = max_span_bytes
+        self._token = auth_token.encode() if auth_token else None
+        self.max_body_bytes = max_body_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+        self._slots = threading.BoundedSemaphore(max_concurrent_exports)
+        self._tally_lock = threading.Lock()
+        self.tally = {"spans_received": 0, "spans_accounted": 0, "spans_rejected": 0}
+        """Spans seen since start, for the ``stopped`` line and tests (metrics carry the rest)."""
+
+    def authorized(self, header: str | None) -> bool:
+        """``Bearer <token>``, the scheme in any case (RFC 7235), the token compared in constant
+        time so its bytes cannot be guessed from how fast a wrong one is refused."""
+        if self._token is None:
+            return True
+        scheme, _, credentials = (header or "").strip().partition(" ")
+        given = credentials.strip().encode("utf-8", "replace")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given, self._token)
+
+    @contextlib.contextmanager
+    def slot(self, wait_s: float = 1.0) -> Iterator[None]:
+        if not self._slots.acquire(timeout=wait_s):
+            raise Overloaded("too many exports in flight; retry later")
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def export(self, body: bytes, *, json_body: bool) -> ExportOutcome:
+        """Decode a whole body (raising ``DecodeFailure``), then account every span in it."""
+        if json_body:
+            return self.account(decode_json(body, max_spans=self.max_spans_per_export))
+        return self.account(
+            decode_protobuf(
+                body, max_spans=self.max_spans_per_export, max_span_bytes=self.max_span_bytes
+            )
+        )
+
+    def account(self, spans: list[DecodedSpan]) -> ExportOutcome:
+        """Account each span; only footprint spans the core refused count as rejected.
+
+        Spans the footprint does not cover (database calls, internal work) are accepted and
+        ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
+        """
+        rejected = accounted = 0
+        unreadable = ""
+        account = self._accountant.account
+        for span in children_first(spans):
+            try:
+                if span.problem:  # a span-level field did not parse: nothing of it is known
+                    rejected += 1
+                    unreadable = unreadable or span.problem_detail
+                    self._accountant.reject(span.problem, span.weight)
+                elif account(
+                    span.attributes,
+                    service_name=span.service_name,
+                    weight=span.weight,
+                    name=span.name,
+                    kind=span.kind,
+                    duration_s=span.duration_s,
+                    span_key=span.span_key,
+                    parent_key=span.parent_key,
+                ):
+                    accounted += 1
+                # Not accounted: refused, unless the footprint does not cover the span at all
+                # (asked only now, so an accounted span is classified once, inside account).
+                elif classify(span.attributes, span.name, span.kind) is not None:
+                    rejected += 1
+            except Exception as exc:  # the service keeps serving whatever one span does
+                report_fault("serve", exc)
+                rejected += 1
+        with self._tally_lock:
+            self.tally["spans_received"] += len(spans)
+            self.tally["spans_accounted"] += accounted
+            self.tally["spans_rejected"] += rejected
+        if not rejected:
+            return ExportOutcome(0, "")
+        message = (
+            f"{rejected} of {len(spans)} spans had invalid footprint attributes; "
+            "see downstream_spans_rejected_total on /metrics"
+        )
+        if unreadable:
+            message += f"; first unreadable span: {unreadable}"
+        return ExportOutcome(rejected, message)

@@ -1,0 +1,299 @@
+"""OTLP/HTTP for ``serve``: ``POST /v1/traces`` answers as the OTLP spec says, plus health probes.
+
+A stdlib ``ThreadingHTTPServer`` (one thread per connection, HTTP/1.1 keep-alive) keeps the service
+free of web-framework dependencies; the work per request is protobuf decoding and accounting, which
+dwarfs the HTTP parsing. Every body is bounded twice: on the wire (``max_body_bytes``, checked before
+reading) and after decompression (``max_decompressed_bytes``, enforced while inflating, so a gzip
+bomb costs at most the cap). The body is read whole before an export slot is taken, so a slow
+upload holds a thread but never a slot; what bounds slow senders instead is the overall deadline
+per request, the byte budget of bodies being read, and the per-source connection limit
+(``otlp_limits``). Connections are tracked so a graceful stop answers every request it reads
+(``otlp_connections``). Each answer leaves in one write on a ``TCP_NODELAY`` socket: headers and
+body sent apart would wait for the peer's delayed ACK (about 40 ms) on every keep-alive export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+
+from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.otlp.body import BodyCut, BodyReader, FramingError, TooLarge
+from otel_downstream.exporters.otlp.connections import Connections
+from otel_downstream.exporters.otlp.decode import DecodeFailure
+from otel_downstream.exporters.otlp.export import ExportCore, Overloaded
+from otel_downstream.exporters.otlp.http_answer import answer_bytes, linger, refusal
+from otel_downstream.exporters.otlp.inflate import BodyError, inflate
+from otel_downstream.exporters.otlp.limits import (
+    BodyBudget,
+    BudgetExceeded,
+    DeadlineReader,
+    RequestTimeout,
+)
+from otel_downstream.exporters.otlp.status import status_body
+
+__all__ = ["OtlpHttpServer"]
+
+_logger = logging.getLogger("otel_downstream.serve")
+
+TRACES_PATH: Final = "/v1/traces"
+HEALTH_PATHS: Final = ("/healthz", "/readyz")
+PROTOBUF: Final = "application/x-protobuf"
+JSON: Final = "application/json"
+
+_DISCARD_MAX: Final = 64 * 1024 * 1024
+"""Bodies we refuse but still read and drop (up to this size) so the client sees our answer
+instead of a connection reset; anything larger closes the connection."""
+
+
+class OtlpHttpServer(ThreadingHTTPServer):
+    """The OTLP/HTTP listener; ``core`` does auth, decoding and accounting."""
+
+    daemon_threads = True  # drain() waits for every connection thread, up to its grace
+    allow_reuse_address = True
+    request_queue_size = 1024  # the listen backlog: a burst of collectors reconnecting at once
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        core: ExportCore,
+        *,
+        idle_timeout: float,
+        request_timeout: float = 30.0,
+        max_connections: int = 256,
+        max_connections_per_source: int = 64,
+        max_body_bytes_in_flight: int = 256 * 1024 * 1024,
+    ) -> None:
+        self.core = core
+        self.connections = Connections(
+            max_connections=max_connections, max_per_source=max_connections_per_source
+        )
+        self.budget = BodyBudget(max_body_bytes_in_flight)
+        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
+        super().__init__(address, _OtlpHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, within ``max_connections`` overall and per source address."""
+        refused = self.connections.open(str(client_address[0]))
+        if refused is not None:
+            with contextlib.suppress(OSError):
+                request.sendall(refusal(refused))
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.close(str(client_address[0]), request)
+
+
+class _OtlpHandler(BaseHTTPRequestHandler):
+    server: OtlpHttpServer
+    protocol_version = "HTTP/1.1"
+    server_version = "otel-downstream"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    disable_nagle_algorithm = True  # TCP_NODELAY: see the module docstring
+
+    def setup(self) -> None:
+        super().setup()
+        # Every read waits at most idle_timeout between requests, and the time left within one.
+        self.reader = DeadlineReader(
+            self.connection,
+            idle_timeout=self.server.idle_timeout,
+            request_timeout=self.server.request_timeout,
+        )
+        self.rfile.close()  # the stdlib's buffered file: ours reads through the deadline
+        self.rfile = io.BufferedReader(self.reader, 65536)
+
+    def handle_one_request(self) -> None:
+        """One request; unlike the stdlib's, a head cut short (by the peer or a drain's
+        ``SHUT_RD``) is closed without an answer, and a request past its deadline gets 408."""
+        connections = self.server.connections
+        self.reader.idle()
+        if not connections.idle(self.connection):
+            self.close_connection = True
+            return
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) <= 65536 and not self.raw_requestline.endswith(b"\n"):
+                self.close_connection = True  # closed, or cut mid-line: nothing to answer
+                return
+            connections.busy(self.connection)
+            self.reader.start()
+            if len(self.raw_requestline) > 65536:
+                self.requestline = self.request_version = self.command = ""
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.parse_request():
+                return
+            if self.reader.eof:  # the head ended early: not a request we may answer
+                self.close_connection = True
+                return
+            method = getattr(self, f"do_{self.command}", None)
+            if method is None:
+                self.send_error(
+                    HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})"
+                )
+                return
+            method()
+        except RequestTimeout as exc:
+            self.close_connection = True
+            message = f"{exc} ({self.server.request_timeout:g} s)\n".encode()
+            with contextlib.suppress(OSError):
+                self.wfile.write(
+                    answer_bytes(
+                        self,
+                        408,
+                        [("Content-Type", "text/plain"), ("Connection", "close")],
+                        message,
+                    )
+                )
+                linger(self.connection)
+        except OSError:  # reset, broken pipe, or an idle keep-alive connection timing out
+            self.close_connection = True
+        if connections.draining:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: object) -> None:
+        _logger.debug("%s " + format, self.address_string(), *args)
+
+    # --- routing -----------------------------------------------------------------------------
+
+    def do_POST(self) -> None:
+        path = self.path.partition("?")[0]
+        if path == TRACES_PATH:
+            self._export()
+        else:
+            self._other(path)
+
+    def do_GET(self) -> None:
+        self._other(self.path.partition("?")[0])
+
+    do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
+
+    def _discard_body(self) -> None:
+        """Read and drop a body we will not use, keeping the connection usable when cheap."""
+        body = BodyReader(self.rfile, self.headers, self.server.budget)
+        try:
+            left = -1 if body.chunked() else (body.length() or 0)
+        except FramingError:
+            left = -1
+        if not 0 <= left <= _DISCARD_MAX:
+            self.close_connection = True
+            return
+        while left > 0:
+            chunk = self.rfile.read1(min(left, 65536))
+            if not chunk:
+                self.close_connection = True
+                return
+            left -= len(chunk)
+
+    def _other(self, path: str) -> None:
+        self._discard_body()
+        if path == TRACES_PATH:
+            self._reply_status(
+                405, f"method {self.command} not allowed; use POST", True, {"Allow": "POST"}
+            )
+        elif path in HEALTH_PATHS and self.command in ("GET", "HEAD"):
+            ready = path == "/healthz" or not self.server.connections.draining
+            self._reply(200 if ready else 503, "text/plain", b"ok\n" if ready else b"draining\n")
+        else:
+            self._reply_status(404, f"no such path {path!r}; OTLP traces go to {TRACES_PATH}", True)
+
+    # --- POST /v1/traces -----------------------------------------------------------------------
+
+    def _export(self) -> None:
+        core = self.server.core
+        media = self.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        json_body = media == JSON
+        if not core.authorized(self.headers.get("Authorization")):
+            self._discard_body()
+            self._reply_status(
+                401, "missing or wrong bearer token", json_body, {"WWW-Authenticate": "Bearer"}
+            )
+            return
+        if media not in (PROTOBUF, JSON):
+            self._discard_body()
+            self._reply_status(415, f"Content-Type={media!r}: expected {PROTOBUF} or {JSON}", True)
+            return
+        body = BodyReader(self.rfile, self.headers, self.server.budget)
+        try:
+            data = body.read(core.max_body_bytes)
+            # Inflated bytes are charged to the shared budget as they are produced: a thousand
+            # small gzip bombs cannot each hold max_decompressed_bytes before anything is counted.
+            spans = inflate(
+                data,
+                self.headers.get("Content-Encoding", ""),
+                core.max_decompressed_bytes,
+                body.charge,
+            )
+            self.reader.idle()  # all of it is here; answers are written within idle_timeout
+            self._account(spans, json_body)
+        except BodyCut as exc:
+            self.close_connection = True
+            if not self.server.connections.draining:  # a drain's SHUT_RD cut it: no answer
+                self._reply_status(400, str(exc), json_body)
+        except TooLarge as exc:
+            self._discard_body()
+            self._reply_status(exc.status, str(exc), json_body)
+        except BodyError as exc:
+            self.close_connection = self.close_connection or isinstance(exc, FramingError)
+            self._reply_status(exc.status, str(exc), json_body)
+        except BudgetExceeded as exc:
+            self.close_connection = True
+            self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
+            linger(self.connection)
+        finally:
+            body.release()
+
+    def _account(self, body: bytes, json_body: bool) -> None:
+        """Decode and account a body that was read whole; only this holds an export slot."""
+        core, connections = self.server.core, self.server.connections
+        if not connections.begin_export():  # the drain gave up: this could not be answered
+            self.close_connection = True
+            return
+        try:
+            with core.slot():
+                outcome = core.export(body, json_body=json_body)
+        except DecodeFailure as exc:  # 400, or 413 for a well-formed body over a span limit
+            self._reply_status(exc.status, str(exc), json_body)
+        except Overloaded as exc:
+            self._reply_status(503, str(exc), json_body, {"Retry-After": "1"})
+        except Exception as exc:  # a bug of ours: answer 500, keep serving
+            report_fault("serve", exc)
+            self.close_connection = True
+            self._reply_status(500, f"internal error ({type(exc).__name__})", json_body)
+        else:
+            payload = json.dumps(outcome.to_json()).encode() if json_body else outcome.to_protobuf()
+            self._reply(200, JSON if json_body else PROTOBUF, payload)
+        finally:
+            connections.end_export()
+
+    # --- answers -------------------------------------------------------------------------------
+
+    def _reply_status(
+        self, status: int, message: str, json_body: bool, headers: dict[str, str] | None = None
+    ) -> None:
+        payload = status_body(status, message, json_body)
+        self._reply(status, JSON if json_body else PROTOBUF, payload, headers)
+
+    def _reply(
+        self, status: int, content_type: str, payload: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        fields = [("Content-Type", content_type), *(headers or {}).items()]
+        if self.close_connection or self.server.connections.draining:
+            fields.append(("Connection", "close"))
+            self.close_connection = True
+        self.log_request(status, len(payload))
+        self.wfile.write(answer_bytes(self, status, fields, payload))

@@ -1,0 +1,121 @@
+"""Limits that keep slow or greedy OTLP/HTTP senders from starving the others.
+
+Bodies are read before an export slot is taken (so a slow upload holds no slot), which moves the
+memory bound from the slots to a byte budget shared by every connection, charged as bytes arrive
+rather than from what ``Content-Length`` claims. Each request also has an overall deadline (head
+and body): the socket timeout is shrunk to the time left before every read, so trickling one byte
+per timeout cannot hold a thread for ever.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Final
+
+from otel_downstream.exporters.otlp.inflate import BodyError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+__all__ = [
+    "BodyBudget",
+    "BudgetExceeded",
+    "DeadlineReader",
+    "RequestTimeout",
+    "content_length",
+]
+
+_DIGITS: Final = re.compile(r"[0-9]+")
+
+
+class RequestTimeout(Exception):
+    """The request (head and body) was not received within ``request_timeout_s``: answer 408."""
+
+
+class BudgetExceeded(Exception):
+    """Bodies being read hold the whole shared budget: answer 503 so the sender retries later."""
+
+
+class BodyBudget:
+    """Bytes of request bodies held at once across connections, reserved as they arrive."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def reserve(self, size: int) -> None:
+        with self._lock:
+            if self._held + size > self.limit:
+                raise BudgetExceeded(
+                    f"bodies being read hold max_body_bytes_in_flight={self.limit}; retry later"
+                )
+            self._held += size
+
+    def release(self, size: int) -> None:
+        with self._lock:
+            self._held -= size
+
+
+def content_length(values: list[str] | None) -> int | None:
+    """The one ``Content-Length`` of a request, or None when absent.
+
+    Only ASCII digits are accepted: ``int()`` would also take ``+0``, ``-0``, ``0_0``, padding and
+    non-ASCII digits, which a proxy in front may read differently (request smuggling). Several
+    headers must agree, as RFC 9110 section 8.6 allows."""
+    if not values:
+        return None
+    if any(_DIGITS.fullmatch(value) is None for value in values) or len(set(values)) > 1:
+        shown = ", ".join(repr(value) for value in values)
+        raise BodyError(400, f"Content-Length={shown}: expected one non-negative decimal integer")
+    return int(values[0])
+
+
+class DeadlineReader(io.RawIOBase):
+    """The socket as a raw stream whose every read waits at most for the time the request has left.
+
+    Between requests a read may wait ``idle_timeout`` (keep-alive); the first byte of a request, or
+    ``start()``, sets the deadline ``request_timeout`` ahead, and ``idle()`` clears it once the
+    answer is sent. ``eof`` tells whether the peer (or a drain's ``SHUT_RD``) ended the stream."""
+
+    def __init__(self, sock: socket.socket, *, idle_timeout: float, request_timeout: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle_timeout = idle_timeout
+        self._request_timeout = request_timeout
+        self.deadline: float | None = None
+        self.eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        if self.deadline is None:
+            self.deadline = time.monotonic() + self._request_timeout
+
+    def idle(self) -> None:
+        self.deadline = None
+        self._sock.settimeout(self._idle_timeout)
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        deadline = self.deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RequestTimeout("request not received within request_timeout_s")
+            self._sock.settimeout(left)
+        try:
+            got = self._sock.recv_into(buffer)
+        except TimeoutError:
+            if deadline is None:
+                raise  # idle keep-alive connection: closed without an answer
+            raise RequestTimeout("request not received within request_timeout_s") from None
+        if not got:
+            self.eof = True
+        elif deadline is None:
+            self.start()
+        return got
