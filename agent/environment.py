@@ -120,6 +120,17 @@ OTEL_DOWNSTREAM_MISTRAL_PROVIDER_NAME: Final = "OTEL_DOWNSTREAM_MISTRAL_PROVIDER
 
 
 # --- Service (otel-downstream serve) ------------------------------------------------------------
+PROMETHEUS_MULTIPROC_DIR: Final = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus-client's own variable: the directory where each worker of a pre-fork server writes
+its values, and from which one ``/metrics`` sums them."""
+
+
+def prometheus_multiproc_dir() -> str | None:
+    """``PROMETHEUS_MULTIPROC_DIR`` when set, else ``None`` (read by the agent's ``/metrics``
+    serving and by the metrics module alike, so neither imports the other for it)."""
+    return os.environ.get(PROMETHEUS_MULTIPROC_DIR) or None
+
+
 OTEL_DOWNSTREAM_SERVE_HOST: Final = "OTEL_DOWNSTREAM_SERVE_HOST"
 """Address every ``serve`` listener binds (default ``127.0.0.1``; ``0.0.0.0`` to accept remote)."""
 

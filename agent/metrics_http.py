@@ -30,15 +30,13 @@ def serve_metrics(
     port is taken (the app must still start; only this process's ``/metrics`` is missing)."""
     from prometheus_client import start_http_server
 
-    from otel_downstream.exporters.metrics.families import multiprocess_dir
-
     served = exposition_registry(registry)
     try:
         server, thread = start_http_server(port, addr=addr, registry=served)
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise  # a wrong address or a privileged port: a setting to fix, said now
-        if multiprocess_dir() is not None:
+        if env.prometheus_multiproc_dir() is not None:
             # Another worker holds the port and serves every worker's totals.
             _logger.info("otel-downstream: /metrics on %s:%s served by another worker", addr, port)
             return None
@@ -72,9 +70,8 @@ def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
     from prometheus_client import multiprocess
 
     from otel_downstream.exporters.metrics.exposition import safe_registry
-    from otel_downstream.exporters.metrics.families import multiprocess_dir
 
-    if multiprocess_dir() is None:
+    if env.prometheus_multiproc_dir() is None:
         return safe_registry(registry)
     summed = Registry()
     multiprocess.MultiProcessCollector(summed)  # type: ignore[no-untyped-call]

@@ -24,7 +24,7 @@ from otel_downstream.agent.attributes import (
     SERVER_PORT,
 )
 from otel_downstream.agent.genai.record import GenAIRecord, end_attributes
-from otel_downstream.agent.genai.spans import has_usage
+from otel_downstream.agent.model_calls import has_usage
 
 _TOKEN_NAMES = (
     *GEN_AI_INPUT_TOKEN_NAMES,

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
 from otel_downstream.agent.environment import OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.accounting.cells import engine_country, unknown_kinds
+from otel_downstream.exporters.accounting.cells import engine_country
 from otel_downstream.exporters.accounting.gen_ai import GenAIAccounting
 from otel_downstream.exporters.accounting.http import HttpAccounting
 from otel_downstream.exporters.accounting.labels import (
@@ -52,6 +52,7 @@ from otel_downstream.exporters.accounting.span_inputs import (
     host_input,
     http_input,
 )
+from otel_downstream.exporters.accounting.unknown import unknown_kinds
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import InputError
 from otel_downstream.exporters.metrics import families as M

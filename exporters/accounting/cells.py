@@ -15,20 +15,13 @@ from typing import Final
 
 from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
 from otel_downstream.exporters.accounting.labels import NOT_APPLICABLE
+from otel_downstream.exporters.accounting.unknown import unknown_kinds
 from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.footprint import Footprint
 from otel_downstream.exporters.metrics import families as M
 
 PROBE_BYTES: Final = 1e6
 _LINEAR_REL_TOL: Final = 1e-9
-FLAG_UNKNOWN: Final = {
-    "country_unknown": "country",
-    "provider_unknown": "provider",
-    "model_estimated": "model",
-    "zone_world_default": "zone",
-}
-"""Engine flags that mean a fallback figure stood in, and the ``downstream_unknown_total`` kind."""
-
 Row = tuple[tuple[str, ...], float, float, float, float, float, float, float, float, float]
 """One segment/scope of a cell: footprint label tuple, then energy/co2e/water per request (a), per
 request byte (b) and per response byte (c), in the order a_e, a_c, a_w, b_e, b_c, b_w, c_e, c_c, c_w."""
@@ -63,17 +56,6 @@ class HttpCell:
         self.linear = False
         self.co2_a = self.co2_b = self.co2_c = 0.0
         self.unknown: tuple[str, ...] = ()
-
-
-def unknown_kinds(footprints: tuple[Footprint, ...]) -> tuple[str, ...]:
-    """The ``downstream_unknown_total`` kinds the footprints' flags call for, once each."""
-    found: list[str] = []
-    for fp in footprints:
-        for flag in fp.flags:
-            kind = FLAG_UNKNOWN.get(flag)
-            if kind is not None and kind not in found:
-                found.append(kind)
-    return tuple(found)
 
 
 def http_unknown_kinds(footprints: tuple[Footprint, ...], country: str) -> tuple[str, ...]:

@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Final
 
-from otel_downstream.agent.genai.spans import has_usage
-from otel_downstream.exporters.accounting.cells import unknown_kinds
+from otel_downstream.agent.model_calls import has_usage
 from otel_downstream.exporters.accounting.labels import (
     NOT_APPLICABLE,
     OTHER,
@@ -26,6 +25,7 @@ from otel_downstream.exporters.accounting.span_inputs import (
     call_models,
     gen_ai_input,
 )
+from otel_downstream.exporters.accounting.unknown import unknown_kinds
 from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.engine.llm.registry import registry as llm_registry
 from otel_downstream.exporters.footprint import Footprint, InputError

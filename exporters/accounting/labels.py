@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from otel_downstream.agent.attributes import DEVICE_CLASSES, UNKNOWN_COUNTRY
-from otel_downstream.agent.client.country import ISO_COUNTRIES
+from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.exporters.engine.grid import alpha3_to_alpha2
 from otel_downstream.exporters.metrics.exposition import safe_label_value
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.agent.genai.spans import is_model_call
+from otel_downstream.agent.model_calls import is_model_call
 from otel_downstream.exporters.footprint import InputError
 
 AttributeScalar = str | bool | int | float

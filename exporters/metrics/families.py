@@ -14,7 +14,6 @@ import).
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
+from otel_downstream.agent.environment import prometheus_multiproc_dir
 from otel_downstream.agent.faults import fault_counts
 
 ENERGY: Final = "downstream_energy_joules_total"
@@ -83,9 +83,8 @@ TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 
 
-def multiprocess_dir() -> str | None:
-    """``PROMETHEUS_MULTIPROC_DIR`` when set, else ``None``."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+multiprocess_dir = prometheus_multiproc_dir
+"""``PROMETHEUS_MULTIPROC_DIR`` when set, else ``None``."""
 
 
 def _enable_multiprocess_values() -> None:

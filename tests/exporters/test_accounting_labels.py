@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent import environment as env
-from otel_downstream.agent.client.country import ISO_COUNTRIES
+from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.exporters.accounting.accountant import Accountant
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.metrics import families as M
