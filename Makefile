@@ -56,6 +56,7 @@ lint: develop
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: develop
 	$(BIN)/python -m pip install -q -e ".[bench]" --config-settings editable_mode=strict
