@@ -9,6 +9,7 @@ the sender would not retry.
 
 from __future__ import annotations
 
+import re
 from email.message import Message
 from io import BufferedIOBase
 from typing import Final
@@ -19,6 +20,9 @@ from otel_downstream.exporters.otlp.limits import BodyBudget, content_length
 __all__ = ["BodyCut", "BodyReader", "FramingError", "TooLarge"]
 
 _PIECE: Final = 65536
+_CHUNK_SIZE: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+"""RFC 9112 chunk-size: hex digits only. ``int(x, 16)`` would also take ``0x0``, ``+0``, ``-0``,
+``0_0`` and padding, which a proxy in front may read differently (request smuggling)."""
 
 
 class FramingError(BodyError):
@@ -42,14 +46,27 @@ class TooLarge(BodyError):
 class BodyReader:
     """One request's body; ``release()`` gives its bytes back to the budget once it is used."""
 
-    def __init__(self, rfile: BufferedIOBase, headers: Message, budget: BodyBudget) -> None:
+    def __init__(
+        self, rfile: BufferedIOBase, headers: Message, budget: BodyBudget, source: str = ""
+    ) -> None:
         self._rfile = rfile
         self._headers = headers
         self._budget = budget
+        self._source = source
         self.reserved = 0
 
     def chunked(self) -> bool:
-        return "chunked" in self._headers.get("Transfer-Encoding", "").lower()
+        """Whether the body is chunked; any other transfer coding, or chunked beside a
+        ``Content-Length``, is a FramingError: two readings of where a body ends are how requests
+        are smuggled past a proxy (RFC 9112 section 6.1 lets a server refuse them, then close)."""
+        codings = self._headers.get_all("Transfer-Encoding")
+        if not codings:
+            return False
+        if [c.strip().lower() for c in ",".join(codings).split(",")] != ["chunked"]:
+            raise FramingError(400, f"Transfer-Encoding={', '.join(codings)!r}: only chunked")
+        if self._headers.get_all("Content-Length"):
+            raise FramingError(400, "both Transfer-Encoding and Content-Length: send one")
+        return True
 
     def length(self) -> int | None:
         """The declared length (None when chunked or absent); a malformed one is a FramingError."""
@@ -60,13 +77,22 @@ class BodyReader:
         except BodyError as exc:
             raise FramingError(exc.status, str(exc)) from None
 
+    def check(self, limit: int) -> None:
+        """Framing and the declared size, before any of the body is read (or invited with
+        ``100 Continue``): a refusal costs the sender no upload and us no reading."""
+        length = self.length()
+        if length is None and not self.chunked():
+            raise FramingError(411, "Content-Length or chunked Transfer-Encoding required")
+        if length is not None and length > limit:
+            raise TooLarge(f"Content-Length={length} exceeds max_body_bytes={limit}")
+
     def charge(self, size: int) -> None:
         """Count ``size`` more bytes held for this request (e.g. the inflated copy)."""
-        self._budget.reserve(size)
+        self._budget.reserve(size, self._source)
         self.reserved += size
 
     def release(self) -> None:
-        self._budget.release(self.reserved)
+        self._budget.release(self.reserved, self._source)
         self.reserved = 0
 
     def read(self, limit: int) -> bytes:
@@ -88,7 +114,7 @@ class BodyReader:
             want = min(size, _PIECE)
             self.charge(want)
             piece = self._rfile.read1(want)
-            self._budget.release(want - len(piece))
+            self._budget.release(want - len(piece), self._source)
             self.reserved -= want - len(piece)
             if not piece:
                 break
@@ -103,12 +129,10 @@ class BodyReader:
             line = self._rfile.readline(1026)
             if not line.endswith(b"\n"):
                 raise BodyCut("chunked body ended early")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                size = -1
-            if size < 0:
+            digits = line.split(b";", 1)[0].rstrip(b"\r\n").rstrip(b" \t")  # BWS before an ext
+            if _CHUNK_SIZE.fullmatch(digits) is None:
                 raise FramingError(400, f"bad chunk size line {line[:40]!r}")
+            size = int(digits, 16)
             if size == 0:
                 while self._rfile.readline(8194) not in (b"\r\n", b"\n", b""):
                     pass  # trailers are ignored

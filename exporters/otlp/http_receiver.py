@@ -6,20 +6,19 @@ dwarfs the HTTP parsing. Every body is bounded twice: on the wire (``max_body_by
 reading) and after decompression (``max_decompressed_bytes``, enforced while inflating, so a gzip
 bomb costs at most the cap). The body is read whole before an export slot is taken, so a slow
 upload holds a thread but never a slot; what bounds slow senders instead is the overall deadline
-per request, the byte budget of bodies being read, and the per-source connection limit
-(``otlp_limits``). Connections are tracked so a graceful stop answers every request it reads
-(``otlp_connections``). Each answer leaves in one write on a ``TCP_NODELAY`` socket: headers and
-body sent apart would wait for the peer's delayed ACK (about 40 ms) on every keep-alive export.
+per request (``http_requests``), the byte budget of bodies being read with a share per source
+address (``limits``), and the connection limits overall and per source (``connections``), which
+also let a graceful stop answer every request it reads. Framing is strict (``body``). Each answer
+leaves in one write on a ``TCP_NODELAY`` socket: headers and body sent apart would wait for the
+peer's delayed ACK (about 40 ms) on every keep-alive export.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Final
 
 from otel_downstream.agent.faults import report_fault
@@ -28,12 +27,11 @@ from otel_downstream.exporters.otlp.connections import Connections
 from otel_downstream.exporters.otlp.decode import DecodeFailure
 from otel_downstream.exporters.otlp.export import ExportCore, Overloaded
 from otel_downstream.exporters.otlp.http_answer import answer_bytes, linger, refusal
+from otel_downstream.exporters.otlp.http_requests import DeadlineRequestHandler
 from otel_downstream.exporters.otlp.inflate import BodyError, inflate
 from otel_downstream.exporters.otlp.limits import (
     BodyBudget,
     BudgetExceeded,
-    DeadlineReader,
-    RequestTimeout,
 )
 from otel_downstream.exporters.otlp.status import status_body
 
@@ -73,7 +71,12 @@ class OtlpHttpServer(ThreadingHTTPServer):
         self.connections = Connections(
             max_connections=max_connections, max_per_source=max_connections_per_source
         )
-        self.budget = BodyBudget(max_body_bytes_in_flight)
+        # A source's share of the budget: a quarter, but always room for one largest request
+        # (on the wire and inflated), so a lone big export from one collector still fits.
+        share = max(
+            max_body_bytes_in_flight // 4, core.max_body_bytes + core.max_decompressed_bytes
+        )
+        self.budget = BodyBudget(max_body_bytes_in_flight, per_source=share)
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
         super().__init__(address, _OtlpHandler)
@@ -95,78 +98,10 @@ class OtlpHttpServer(ThreadingHTTPServer):
             self.connections.close(str(client_address[0]), request)
 
 
-class _OtlpHandler(BaseHTTPRequestHandler):
+class _OtlpHandler(DeadlineRequestHandler):
+    """``POST /v1/traces`` and the health probes, on the deadline-keeping base."""
+
     server: OtlpHttpServer
-    protocol_version = "HTTP/1.1"
-    server_version = "otel-downstream"
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    disable_nagle_algorithm = True  # TCP_NODELAY: see the module docstring
-
-    def setup(self) -> None:
-        super().setup()
-        # Every read waits at most idle_timeout between requests, and the time left within one.
-        self.reader = DeadlineReader(
-            self.connection,
-            idle_timeout=self.server.idle_timeout,
-            request_timeout=self.server.request_timeout,
-        )
-        self.rfile.close()  # the stdlib's buffered file: ours reads through the deadline
-        self.rfile = io.BufferedReader(self.reader, 65536)
-
-    def handle_one_request(self) -> None:
-        """One request; unlike the stdlib's, a head cut short (by the peer or a drain's
-        ``SHUT_RD``) is closed without an answer, and a request past its deadline gets 408."""
-        connections = self.server.connections
-        self.reader.idle()
-        if not connections.idle(self.connection):
-            self.close_connection = True
-            return
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-            if len(self.raw_requestline) <= 65536 and not self.raw_requestline.endswith(b"\n"):
-                self.close_connection = True  # closed, or cut mid-line: nothing to answer
-                return
-            connections.busy(self.connection)
-            self.reader.start()
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = self.command = ""
-                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
-                return
-            if not self.parse_request():
-                return
-            if self.reader.eof:  # the head ended early: not a request we may answer
-                self.close_connection = True
-                return
-            method = getattr(self, f"do_{self.command}", None)
-            if method is None:
-                self.send_error(
-                    HTTPStatus.NOT_IMPLEMENTED, f"Unsupported method ({self.command!r})"
-                )
-                return
-            method()
-        except RequestTimeout as exc:
-            self.close_connection = True
-            message = f"{exc} ({self.server.request_timeout:g} s)\n".encode()
-            with contextlib.suppress(OSError):
-                self.wfile.write(
-                    answer_bytes(
-                        self,
-                        408,
-                        [("Content-Type", "text/plain"), ("Connection", "close")],
-                        message,
-                    )
-                )
-                linger(self.connection)
-        except OSError:  # reset, broken pipe, or an idle keep-alive connection timing out
-            self.close_connection = True
-        if connections.draining:
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        _logger.debug("%s " + format, self.address_string(), *args)
 
     # --- routing -----------------------------------------------------------------------------
 
@@ -184,6 +119,9 @@ class _OtlpHandler(BaseHTTPRequestHandler):
 
     def _discard_body(self) -> None:
         """Read and drop a body we will not use, keeping the connection usable when cheap."""
+        if self._expect_continue:  # not invited, so not sent: nothing to drop, but close
+            self.close_connection = True
+            return
         body = BodyReader(self.rfile, self.headers, self.server.budget)
         try:
             left = -1 if body.chunked() else (body.length() or 0)
@@ -227,8 +165,11 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self._discard_body()
             self._reply_status(415, f"Content-Type={media!r}: expected {PROTOBUF} or {JSON}", True)
             return
-        body = BodyReader(self.rfile, self.headers, self.server.budget)
+        body = BodyReader(self.rfile, self.headers, self.server.budget, str(self.client_address[0]))
         try:
+            body.check(core.max_body_bytes)
+            if self._expect_continue:
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             data = body.read(core.max_body_bytes)
             # Inflated bytes are charged to the shared budget as they are produced: a thousand
             # small gzip bombs cannot each hold max_decompressed_bytes before anything is counted.
@@ -244,9 +185,10 @@ class _OtlpHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             if not self.server.connections.draining:  # a drain's SHUT_RD cut it: no answer
                 self._reply_status(400, str(exc), json_body)
-        except TooLarge as exc:
-            self._discard_body()
+        except TooLarge as exc:  # answered now, not after reading what we will not use
+            self.close_connection = True
             self._reply_status(exc.status, str(exc), json_body)
+            linger(self.connection)
         except BodyError as exc:
             self.close_connection = self.close_connection or isinstance(exc, FramingError)
             self._reply_status(exc.status, str(exc), json_body)

@@ -41,24 +41,44 @@ class BudgetExceeded(Exception):
 
 
 class BodyBudget:
-    """Bytes of request bodies held at once across connections, reserved as they arrive."""
+    """Bytes of request bodies held at once across connections, reserved as they arrive, with a
+    share per source address so that one sender's bodies cannot hold the whole budget."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, per_source: int | None = None) -> None:
         self.limit = limit
+        self.per_source = limit if per_source is None else min(per_source, limit)
         self._held = 0
+        self._by_source: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def reserve(self, size: int) -> None:
+    def reserve(self, size: int, source: str = "") -> None:
         with self._lock:
             if self._held + size > self.limit:
                 raise BudgetExceeded(
                     f"bodies being read hold max_body_bytes_in_flight={self.limit}; retry later"
                 )
+            mine = self._by_source.get(source, 0) + size
+            if mine > self.per_source:
+                raise BudgetExceeded(
+                    f"this address's bodies being read hold their share ({self.per_source} "
+                    "bytes) of max_body_bytes_in_flight; retry later"
+                )
             self._held += size
+            self._by_source[source] = mine
 
-    def release(self, size: int) -> None:
+    def release(self, size: int, source: str = "") -> None:
         with self._lock:
             self._held -= size
+            left = self._by_source.get(source, 0) - size
+            if left > 0:
+                self._by_source[source] = left
+            else:
+                self._by_source.pop(source, None)
+
+    @property
+    def held(self) -> int:
+        """Bytes held now (for tests and the drain: 0 once every request let go)."""
+        return self._held
 
 
 def content_length(values: list[str] | None) -> int | None:

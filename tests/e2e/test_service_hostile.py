@@ -31,7 +31,7 @@ from .test_service import Serve, scrape, total
 pytestmark = pytest.mark.e2e
 
 TOKEN = "hostile-token"
-MAX_BODY = 2 * 1024 * 1024
+MAX_BODY = 8 * 1024 * 1024
 MAX_INFLATED = 16 * 1024 * 1024
 PB = {"Content-Type": "application/x-protobuf", "Authorization": f"Bearer {TOKEN}"}
 JS = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
@@ -171,7 +171,7 @@ def test_many_gzip_members_inflate_in_linear_time(serve: Serve) -> None:
         serve.traces_url, data=members, headers={**PB, "Content-Encoding": "gzip"}, timeout=120
     )
     assert answer.status_code == 200  # an empty request: nothing to count, nothing wrong
-    assert time.monotonic() - started < 10  # 2 MiB of members took 2.3 s, 8 MiB 32 s
+    assert time.monotonic() - started < 8  # 8 MiB of members took 32 s; now under 1 s
 
 
 def test_invalid_utf8_rejects_its_span_only(serve: Serve) -> None:
