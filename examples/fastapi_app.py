@@ -23,8 +23,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import StreamingResponse
 from starlette.routing import Route
 
-from otel_downstream.agent import ASGIMiddleware, configure
-from otel_downstream.agent.pipeline import metrics_asgi_app
+from otel_downstream.agent import ASGIMiddleware, configure, metrics_asgi_app
 
 
 class _Exposition:

@@ -27,7 +27,7 @@ except ImportError:
     from mistralai.models import UserMessageTypedDict  # type: ignore[no-redef]
 
 from otel_downstream.agent import configure, instrument_mistral
-from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.demo import FakeLLMAPI
 from otel_downstream.exporters.metrics import families as M
 
 QUESTION: list[UserMessageTypedDict] = [

@@ -27,7 +27,7 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
 from otel_downstream.agent import configure, instrument_openai
-from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.exporters.demo import FakeLLMAPI
 from otel_downstream.exporters.metrics import families as M
 
 QUESTION: list[ChatCompletionMessageParam] = [

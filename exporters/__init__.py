@@ -1,25 +1,38 @@
-"""Footprint models, factor data, aggregation into Prometheus metrics, the OTLP service and CLI."""
+"""Footprint models, factor data, aggregation into Prometheus metrics, the OTLP service and CLI.
+
+Public: the names in ``__all__`` (imported lazily) and the ``__all__`` of the subpackages
+``engine`` (footprint methods), ``metrics`` (metric names) and ``demo`` (the fake LLM API and shop,
+for tests and examples). Every other module is internal: import from a package, not from a module.
+"""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__all__ = ["Footprint", "FootprintExporter", "Impact"]
+from otel_downstream.agent.lazy import lazy_exports
 
-_WHERE = {"Footprint": "footprint", "Impact": "footprint", "FootprintExporter": "exporter"}
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "Footprint",
+    "FootprintExporter",
+    "FootprintSpanProcessor",
+    "Impact",
+]
+
+_WHERE = {
+    "Engine": "engine.engine",
+    "EngineConfig": "engine.config",
+    "Footprint": "footprint",
+    "Impact": "footprint",
+    "FootprintExporter": "exporter",
+    "FootprintSpanProcessor": "exporter",
+}
 
 if TYPE_CHECKING:
-    from otel_downstream.exporters.exporter import FootprintExporter
+    from otel_downstream.exporters.engine.config import EngineConfig
+    from otel_downstream.exporters.engine.engine import Engine
+    from otel_downstream.exporters.exporter import FootprintExporter, FootprintSpanProcessor
     from otel_downstream.exporters.footprint import Footprint, Impact
 
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

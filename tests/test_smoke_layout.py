@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import importlib
+import re
 from importlib import resources
+from pathlib import Path
 
 
-def test_public_api_is_exactly_this() -> None:
-    agent = importlib.import_module("otel_downstream.agent")
-    exporters = importlib.import_module("otel_downstream.exporters")
-    assert agent.__all__ == [
+PUBLIC = {
+    "otel_downstream.agent": [
         "ASGIMiddleware",
+        "HostSampler",
+        "MistralInstrumentor",
+        "OpenAIInstrumentor",
         "WSGIMiddleware",
         "configure",
         "instrument_mistral",
@@ -19,11 +22,74 @@ def test_public_api_is_exactly_this() -> None:
         "metrics_wsgi_app",
         "uninstrument_mistral",
         "uninstrument_openai",
-    ]
-    assert exporters.__all__ == ["Footprint", "FootprintExporter", "Impact"]
-    for package in (agent, exporters):
-        for name in package.__all__:
-            assert getattr(package, name) is not None
+    ],
+    "otel_downstream.agent.client": [
+        "CountryResolver",
+        "CountryResult",
+        "DeviceInfo",
+        "classify",
+        "headers_from_asgi",
+        "headers_from_environ",
+        "peer_from_asgi",
+        "peer_from_environ",
+        "warm_up",
+    ],
+    "otel_downstream.exporters": [
+        "Engine",
+        "EngineConfig",
+        "Footprint",
+        "FootprintExporter",
+        "FootprintSpanProcessor",
+        "Impact",
+    ],
+    "otel_downstream.exporters.engine": [
+        "Engine",
+        "EngineConfig",
+        "known_models",
+        "llm_call",
+        "transfer",
+    ],
+    "otel_downstream.exporters.demo": [
+        "FakeLLMAPI",
+        "LLMClients",
+        "build_app",
+        "plan_visits",
+        "run_visits",
+    ],
+}
+"""Every public name, by package: what README, docs and examples may import. Changing it is a
+decision (a new public name, or a break for users), so this list changes with it."""
+
+
+def test_public_api_is_exactly_this() -> None:
+    for package_name, names in PUBLIC.items():
+        package = importlib.import_module(package_name)
+        assert package.__all__ == names, package_name
+        for name in names:
+            assert getattr(package, name) is not None, f"{package_name}.{name}"
+        assert dir(package) == sorted(names)
+
+
+_IMPORT = re.compile(r"from (otel_downstream[\w.]*) import (\([^)]*\)|[^\n]*)")
+
+
+def test_readme_docs_and_examples_import_only_public_names() -> None:
+    """Users copy what the docs show: a deep import there is an internal module made public."""
+    root = Path(__file__).resolve().parents[1]
+    texts = [root / "README.md", *(root / "docs").glob("*.md"), *(root / "examples").rglob("*.py")]
+    seen = 0
+    for path in texts:
+        for match in _IMPORT.finditer(path.read_text(encoding="utf-8")):
+            module, names = match.group(1), match.group(2)
+            allowed = PUBLIC.get(module)
+            assert allowed is not None, f"{path.name}: imports from internal module {module}"
+            listed = re.sub(r"#[^\n]*", "", names).strip("() \n")
+            for item in listed.split(","):
+                name = item.split(" as ")[0].strip()
+                if name:
+                    assert name in allowed, f"{path.name}: {module}.{name} is not public"
+            seen += 1
+    assert seen > 10
 
 
 def test_importing_the_agent_imports_no_framework_sdk_or_exporter() -> None:

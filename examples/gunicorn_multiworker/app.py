@@ -13,8 +13,7 @@ from typing import Any
 
 from flask import Flask, jsonify, request
 
-from otel_downstream.agent import WSGIMiddleware, configure
-from otel_downstream.agent.pipeline import metrics_wsgi_app
+from otel_downstream.agent import WSGIMiddleware, configure, metrics_wsgi_app
 
 handle = configure(service_name="gunicorn-shop", metrics_port=None)
 shop = Flask(__name__)

@@ -36,10 +36,13 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from otel_downstream.agent import ASGIMiddleware, instrument_mistral, instrument_openai
-from otel_downstream.agent.host.sampler import HostSampler
-from otel_downstream.exporters.demo.app import LLMClients, build_app
-from otel_downstream.exporters.demo.fake_llm.api import FakeLLMAPI
+from otel_downstream.agent import (
+    ASGIMiddleware,
+    HostSampler,
+    instrument_mistral,
+    instrument_openai,
+)
+from otel_downstream.exporters.demo import FakeLLMAPI, LLMClients, build_app
 
 
 def create_app(

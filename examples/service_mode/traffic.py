@@ -12,7 +12,7 @@ import argparse
 import time
 from collections.abc import Sequence
 
-from otel_downstream.exporters.demo.traffic import plan_visits, run_visits
+from otel_downstream.exporters.demo import plan_visits, run_visits
 
 
 def main(argv: Sequence[str] | None = None) -> int:

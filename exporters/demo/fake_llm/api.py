@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from otel_downstream.exporters.demo.fake_llm import payloads
+from otel_downstream.exporters.demo.fake_llm import conversations, payloads, streams
 from otel_downstream.exporters.demo.fake_llm.payloads import FakeLLMSettings
 
 __all__ = ["FakeLLMAPI", "FakeLLMSettings", "Received", "add_arguments", "main", "run"]
@@ -157,12 +157,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if endpoint == "conversations":  # Mistral only: start, append, restart
             if body.get("stream"):
-                events = payloads.conversation_events(
+                events = conversations.conversation_events(
                     model, tokens, settings, include_usage=scenario != "no-usage"
                 )
                 self._send_stream(events, scenario, len(raw))
             else:
-                payload = payloads.conversation_response(model, tokens, settings)
+                payload = conversations.conversation_response(model, tokens, settings)
                 self._send_json(200, payload, len(raw))
             return
         if body.get("stream"):
@@ -171,7 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not mistral and endpoint != "responses":
                 options = body.get("stream_options") or {}
                 include_usage = include_usage and bool(options.get("include_usage"))
-            events = payloads.stream_events(
+            events = streams.stream_events(
                 endpoint=endpoint,
                 model=model,
                 tokens=tokens,

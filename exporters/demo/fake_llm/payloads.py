@@ -13,26 +13,22 @@ it). Never a model's output.
 from __future__ import annotations
 
 import base64
-import json
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "WORD",
     "FakeLLMSettings",
     "compacted_response",
     "completion",
-    "conversation_events",
-    "conversation_response",
     "embeddings",
     "error_body",
     "response_object",
-    "stream_events",
     "usage",
 ]
 
-_WORD = "tok "  # four characters per token, so the chars/4 estimate is exact on this filler
+WORD = "tok "  # four characters per token, so the chars/4 estimate is exact on this filler
 _EMBEDDING_DIM = 8
 
 
@@ -84,7 +80,7 @@ def usage(settings: FakeLLMSettings, output_tokens: int, mistral: bool = False) 
 
 
 def completion(endpoint: str, model: str, tokens: int, settings: FakeLLMSettings) -> dict[str, Any]:
-    text = _WORD * tokens
+    text = WORD * tokens
     if endpoint == "completions":
         choice: dict[str, Any] = {
             "index": 0,
@@ -133,7 +129,7 @@ def response_object(
     mistral: bool = False,
 ) -> dict[str, Any]:
     """A Responses API object; Mistral's version of it requires ``cache_write_tokens`` too."""
-    text = _WORD * tokens if status == "completed" else ""
+    text = WORD * tokens if status == "completed" else ""
     content = [{"type": "output_text", "text": text, "annotations": []}]
     item = {
         "id": "msg_fake",
@@ -182,7 +178,7 @@ def compacted_response(tokens: int, settings: FakeLLMSettings) -> dict[str, Any]
         "type": "message",
         "status": "completed",
         "role": "user",
-        "content": [{"type": "input_text", "text": _WORD}],
+        "content": [{"type": "input_text", "text": WORD}],
     }
     compaction = {
         "id": "cmp_fake",
@@ -203,198 +199,3 @@ def compacted_response(tokens: int, settings: FakeLLMSettings) -> dict[str, Any]
             "total_tokens": settings.input_tokens + tokens,
         },
     }
-
-
-_CONVERSATION_ID = "conv_fake"
-_CREATED = "2023-11-14T22:13:20Z"  # the created timestamp above, as Mistral's ISO 8601 text
-
-
-def _conversation_usage(settings: FakeLLMSettings, tokens: int) -> dict[str, Any]:
-    return {
-        "prompt_tokens": settings.input_tokens,
-        "completion_tokens": tokens,
-        "total_tokens": settings.input_tokens + tokens,
-        "connector_tokens": None,
-        "connectors": None,
-    }
-
-
-def conversation_response(model: str, tokens: int, settings: FakeLLMSettings) -> dict[str, Any]:
-    """Mistral's ``ConversationResponse`` (start, append and restart of ``/v1/conversations``): one
-    ``message.output`` entry naming the model, and the usage of the call."""
-    entry = {
-        "object": "entry",
-        "type": "message.output",
-        "created_at": _CREATED,
-        "completed_at": _CREATED,
-        "id": "msg_fake",
-        "agent_id": None,
-        "model": model,
-        "role": "assistant",
-        "content": _WORD * tokens,
-    }
-    return {
-        "object": "conversation.response",
-        "conversation_id": _CONVERSATION_ID,
-        "outputs": [entry],
-        "usage": _conversation_usage(settings, tokens),
-    }
-
-
-def conversation_events(
-    model: str, tokens: int, settings: FakeLLMSettings, include_usage: bool
-) -> list[str]:
-    """Mistral's streamed conversation: typed SSE events (``event:`` names the type), one
-    ``message.output.delta`` per token, usage in the closing ``conversation.response.done`` (left
-    out when ``include_usage`` is false). No ``[DONE]`` sentinel: Mistral sends none here."""
-    started = {
-        "type": "conversation.response.started",
-        "created_at": _CREATED,
-        "conversation_id": _CONVERSATION_ID,
-    }
-    events = [_sse(started, typed=True)]
-    for _ in range(tokens):
-        delta = {
-            "type": "message.output.delta",
-            "created_at": _CREATED,
-            "output_index": 0,
-            "id": "msg_fake",
-            "content_index": 0,
-            "model": model,
-            "agent_id": None,
-            "role": "assistant",
-            "content": _WORD,
-        }
-        events.append(_sse(delta, typed=True))
-    if include_usage:
-        done = {
-            "type": "conversation.response.done",
-            "created_at": _CREATED,
-            "usage": _conversation_usage(settings, tokens),
-        }
-        events.append(_sse(done, typed=True))
-    return events
-
-
-def _sse(payload: dict[str, Any], typed: bool = False) -> str:
-    """One SSE message; typed events (Responses API) also name the event."""
-    head = f"event: {payload['type']}\n" if typed else ""
-    return f"{head}data: {json.dumps(payload)}\n\n"
-
-
-def stream_events(
-    *,
-    endpoint: str,
-    model: str,
-    tokens: int,
-    settings: FakeLLMSettings,
-    include_usage: bool,
-    mistral: bool,
-) -> list[str]:
-    if endpoint == "responses":
-        return list(_response_events(model, tokens, settings, mistral))
-    events = []
-    for index in range(tokens + 1):
-        last = index == tokens
-        if endpoint == "completions":
-            choice: dict[str, Any] = {"index": 0, "text": "" if last else _WORD}
-        else:
-            delta: dict[str, Any] = {"content": "" if last else _WORD}
-            if index == 0:
-                delta["role"] = "assistant"
-            choice = {"index": 0, "delta": delta}
-        choice["finish_reason"] = "stop" if last else None
-        chunk: dict[str, Any] = {
-            "id": "chunk-fake",
-            "object": "text_completion" if endpoint == "completions" else "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [choice],
-        }
-        if mistral and last and include_usage:
-            chunk["usage"] = usage(settings, tokens, mistral=True)
-        events.append(_sse(chunk))
-    if include_usage and not mistral:  # OpenAI: a final chunk with no choices carries usage
-        usage_chunk = {
-            "id": "chunk-fake",
-            "object": "chat.completion.chunk",
-            "created": 1_700_000_000,
-            "model": model,
-            "choices": [],
-            "usage": usage(settings, tokens),
-        }
-        events.append(_sse(usage_chunk))
-    events.append("data: [DONE]\n\n")
-    return events
-
-
-def _response_events(
-    model: str, tokens: int, settings: FakeLLMSettings, mistral: bool
-) -> Iterator[str]:
-    seq = iter(range(1_000_000))
-    text = _WORD * tokens
-    part = {"type": "output_text", "text": "", "annotations": []}
-    ids = {"item_id": "msg_fake", "output_index": 0, "content_index": 0}
-    created = response_object(model, tokens, settings, status="in_progress", mistral=mistral)
-    yield _sse(
-        {"type": "response.created", "sequence_number": next(seq), "response": created},
-        typed=True,
-    )
-    item = {
-        "id": "msg_fake",
-        "type": "message",
-        "status": "in_progress",
-        "role": "assistant",
-        "content": [],
-    }
-    added = {
-        "type": "response.output_item.added",
-        "sequence_number": next(seq),
-        "output_index": 0,
-        "item": item,
-    }
-    yield _sse(added, typed=True)
-    part_added = {
-        "type": "response.content_part.added",
-        "sequence_number": next(seq),
-        "part": part,
-        **ids,
-    }
-    yield _sse(part_added, typed=True)
-    for _ in range(tokens):
-        delta = {
-            "type": "response.output_text.delta",
-            "sequence_number": next(seq),
-            "delta": _WORD,
-            "logprobs": [],
-            **ids,
-        }
-        yield _sse(delta, typed=True)
-    done = {
-        "type": "response.output_text.done",
-        "sequence_number": next(seq),
-        "text": text,
-        "logprobs": [],
-        **ids,
-    }
-    yield _sse(done, typed=True)
-    full_part = {**part, "text": text}
-    part_done = {
-        "type": "response.content_part.done",
-        "sequence_number": next(seq),
-        "part": full_part,
-        **ids,
-    }
-    yield _sse(part_done, typed=True)
-    final = response_object(model, tokens, settings, mistral=mistral)
-    item_done = {
-        "type": "response.output_item.done",
-        "sequence_number": next(seq),
-        "output_index": 0,
-        "item": final["output"][0],
-    }
-    yield _sse(item_done, typed=True)
-    yield _sse(
-        {"type": "response.completed", "sequence_number": next(seq), "response": final},
-        typed=True,
-    )

@@ -18,9 +18,7 @@ Unknown models and providers never fail: they are estimated and flagged.
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Final, cast
+from typing import Final
 
 from otel_downstream.exporters.engine.llm.ecologits_model import (
     Coefficients,
@@ -33,6 +31,7 @@ from otel_downstream.exporters.engine.llm.embeddings import (
     call_kind,
     embedding_bounds,
 )
+from otel_downstream.exporters.engine.llm.inputs import latency_seconds, non_empty, token_count
 from otel_downstream.exporters.engine.llm.parts import LlmParts, PartsPlan
 from otel_downstream.exporters.engine.llm.registry import (
     Bounds,
@@ -113,9 +112,9 @@ def llm_call(
     ``operation`` is ``gen_ai.operation.name``: ``"embeddings"`` (or a model named as an
     embedding model) is priced by ``embedding-encoder-v1`` from the input tokens.
     """
-    out_tok = _tokens("output_tokens", output_tokens)
-    in_tok = _tokens("input_tokens", input_tokens)
-    latency = _latency(latency_s)
+    out_tok = token_count("output_tokens", output_tokens)
+    in_tok = token_count("input_tokens", input_tokens)
+    latency = latency_seconds(latency_s)
     if include_embodied is not True and include_embodied is not False:
         raise InputError("include_embodied", include_embodied, "True or False")
     if operation is not None and not isinstance(operation, str):
@@ -137,38 +136,6 @@ def llm_call(
     return _ecologits_footprint(plan, out_tok, in_tok, latency)
 
 
-def _is_number(value: object) -> bool:
-    # Fast path for the built-ins spans carry; numbers.Real admits numpy scalars and the like.
-    kind = type(value)
-    return kind is int or kind is float or (kind is not bool and isinstance(value, numbers.Real))
-
-
-def _tokens(field: str, value: object) -> float:
-    if not _is_number(value):
-        raise InputError(field, value, "a non-negative token count (int)")
-    number = float(cast(numbers.Real, value))
-    if not 0 <= number < math.inf:  # also rejects NaN
-        raise InputError(field, value, "a non-negative, finite token count")
-    return number
-
-
-def _latency(value: object) -> float:
-    if value is None:
-        return math.inf
-    if not _is_number(value):
-        raise InputError("latency_s", value, "seconds as a number, or None when unknown")
-    number = float(cast(numbers.Real, value))
-    if not number >= 0:  # also rejects NaN
-        raise InputError("latency_s", value, "a non-negative number of seconds, or None")
-    return number
-
-
-def _check_str(field: str, value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise InputError(field, value, "a non-empty string")
-    return value
-
-
 def _plan(
     provider: str,
     model: str,
@@ -178,12 +145,12 @@ def _plan(
     *,
     kind: CallKind,
 ) -> _Plan:
-    _check_str("provider", provider)
-    _check_str("model", model)
+    non_empty("provider", provider)
+    non_empty("model", model)
     if method not in METHODS:
         raise InputError("method", method, f"one of {', '.join(METHODS)}")
     if zone is not None:
-        _check_str("zone", zone)
+        non_empty("zone", zone)
     reg = registry()
     prov, flags = provider_spec(provider)
     the_mix, zone_flags = mix(zone if zone is not None else prov.zone)
