@@ -32,6 +32,7 @@ from otel_downstream.exporters.otlp.inflate import BodyError, inflate
 from otel_downstream.exporters.otlp.limits import (
     BodyBudget,
     BudgetExceeded,
+    source_key,
 )
 from otel_downstream.exporters.otlp.status import status_body
 
@@ -83,7 +84,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """One thread per connection, within ``max_connections`` overall and per source address."""
-        refused = self.connections.open(str(client_address[0]))
+        refused = self.connections.open(source_key(str(client_address[0])))
         if refused is not None:
             with contextlib.suppress(OSError):
                 request.sendall(refusal(refused))
@@ -95,7 +96,7 @@ class OtlpHttpServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self.connections.close(str(client_address[0]), request)
+            self.connections.close(source_key(str(client_address[0])), request)
 
 
 class _OtlpHandler(DeadlineRequestHandler):
@@ -165,7 +166,9 @@ class _OtlpHandler(DeadlineRequestHandler):
             self._discard_body()
             self._reply_status(415, f"Content-Type={media!r}: expected {PROTOBUF} or {JSON}", True)
             return
-        body = BodyReader(self.rfile, self.headers, self.server.budget, str(self.client_address[0]))
+        body = BodyReader(
+            self.rfile, self.headers, self.server.budget, source_key(str(self.client_address[0]))
+        )
         try:
             body.check(core.max_body_bytes)
             if self._expect_continue:

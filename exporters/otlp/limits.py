@@ -10,6 +10,7 @@ per timeout cannot hold a thread for ever.
 from __future__ import annotations
 
 import io
+import ipaddress
 import re
 import socket
 import threading
@@ -27,9 +28,27 @@ __all__ = [
     "DeadlineReader",
     "RequestTimeout",
     "content_length",
+    "source_key",
 ]
 
 _DIGITS: Final = re.compile(r"[0-9]+")
+
+
+def source_key(address: str) -> str:
+    """The sender a per-source limit counts: an IPv4 address, or an IPv6 sender's /64.
+
+    One IPv6 host is usually given a whole /64 and can pick a new address in it per connection, so
+    counting exact addresses would let it be thousands of sources. An IPv4-mapped IPv6 address is
+    its IPv4 address."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])
+    except ValueError:
+        return address  # not an IP (a Unix socket path): its own key
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class RequestTimeout(Exception):
