@@ -1,7 +1,7 @@
 """What a call adds to another instrumentation's span of the same call, without counting it twice.
 
 When a span of the call from another instrumentation is current (see
-:func:`.genai_context.foreign_call_span`), :class:`.genai_call.GenAICall` opens none and annotates
+:func:`.context.foreign_call_span`), :class:`.call.GenAICall` opens none and annotates
 that span instead. The rule for what may be added is a policy of its own, kept apart from the
 call's life: never overwrite what the other span recorded, and never mix our token counts into the
 counts it has (under either the current or the older attribute names), so the exporter reads one

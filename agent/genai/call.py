@@ -5,17 +5,17 @@ HTTP exchange, the parsed result or the streamed chunks, and call :meth:`GenAICa
 place a call can end (return, error, stream exhaustion, close, garbage collection). ``finish`` is
 idempotent, so those places need not coordinate. Nothing here may raise into the host application:
 every observation is guarded and faults go to :func:`otel_downstream.agent.faults.report_fault`.
+Reading results and chunks, shape by shape, is :mod:`.observe` (the base class).
 
 When another instrumentation's span of the same call is current (see
-:func:`.genai_context.foreign_call_span`), no span is opened: the call observes as usual and, at its
+:func:`.context.foreign_call_span`), no span is opened: the call observes as usual and, at its
 end or just before that span's end if that comes first, adds to that span only what it lacks
 (typically the tokens of a stream without usage, and the byte counts; see
-:mod:`.genai_annotation`), so the exporter counts the call once, with tokens.
+:mod:`.annotation`), so the exporter counts the call once, with tokens.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,8 +26,8 @@ from otel_downstream.agent.attributes import SERVER_ADDRESS, SERVER_PORT
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.agent.genai.annotation import annotation
 from otel_downstream.agent.genai.context import foreign_call_span
+from otel_downstream.agent.genai.observe import Observations
 from otel_downstream.agent.genai.record import (
-    FIELDS,
     GenAIRecord,
     as_int,
     end_attributes,
@@ -35,41 +35,25 @@ from otel_downstream.agent.genai.record import (
     start_attributes,
     usage_counts,
 )
-from otel_downstream.agent.genai.text import (
-    error_type,
-    in_choice_order,
-    reason_text,
-    tool_call_chars,
-)
-from otel_downstream.agent.genai.token_estimate import input_tokens, text_chars, tokens_from_chars
-
-_CONVERSATION_EVENTS = frozenset(
-    ("message.output.delta", "function.call.delta", "conversation.response.done")
-)
+from otel_downstream.agent.genai.text import error_type, in_choice_order
+from otel_downstream.agent.genai.token_estimate import input_tokens, tokens_from_chars
 
 
-class GenAICall:
+class GenAICall(Observations):
     """Mutable accumulator for one call; turned into a frozen :class:`GenAIRecord` at the end."""
 
     __slots__ = (
         "_body",
-        "_chars",
         "_done",
         "_end_hook",
         "_operation",
         "_provider",
-        "_reasons",
         "_request_bytes",
         "_request_model",
         "_response",
-        "_response_model",
         "_server",
-        "_start",
         "_stream",
-        "_ttfc",
-        "_usage",
         "busy",
-        "component",
         "context",
         "owns_span",
         "recording",
@@ -89,7 +73,7 @@ class GenAICall:
         body: Mapping[str, Any] | None,
         context: Context | None = None,
     ) -> None:
-        self.component = component
+        super().__init__(component, stream)
         self.context = context  # the caller's context, when already read (None: read it here)
         self._operation = operation
         self._provider = provider
@@ -97,8 +81,6 @@ class GenAICall:
         self._stream = stream
         self._server = server
         self._body = body
-        # only streams report a time to first chunk: a plain call skips the clock read
-        self._start = time.perf_counter() if stream else 0.0
         foreign = foreign_call_span(context if context is not None else get_current())
         self.owns_span = foreign is None
         self.span = span = foreign or tracer.start_span(
@@ -114,13 +96,8 @@ class GenAICall:
                 server_port=server[1],
             ),
         )
-        self._usage: object = None
-        self._reasons: dict[int, str] = {}
-        self._chars = 0
-        self._ttfc: float | None = None
         self._response: Any = None
         self._request_bytes: int | None = None
-        self._response_model: str | None = None
         self.busy = False
         self._done = False
         self.recording = span.is_recording()  # unsampled: nothing to observe
@@ -148,109 +125,6 @@ class GenAICall:
                         self.span.set_attribute(SERVER_PORT, url.port)
         except Exception as exc:
             report_fault(self.component, exc)
-
-    def observe_result(self, result: object) -> None:
-        """Take model, usage and finish reasons from a parsed (non-streamed) response."""
-        try:
-            fields = FIELDS[type(result)]
-            model = getattr(result, "model", None) if "model" in fields else None
-            if isinstance(model, str) and model:
-                self._response_model = model
-            usage = getattr(result, "usage", None) if "usage" in fields else None
-            if usage is not None:
-                self._usage = usage
-            if "choices" in fields:
-                for index, choice in enumerate(getattr(result, "choices", None) or ()):
-                    reason = getattr(choice, "finish_reason", None)
-                    if reason:
-                        self._reasons[index] = reason_text(reason)
-            elif "status" in fields and "output" in fields:  # Responses API: the status
-                status = getattr(result, "status", None)
-                if isinstance(status, str):
-                    self._reasons[0] = status
-            elif "outputs" in fields:  # Mistral Conversations: the output entries name the model
-                for output in getattr(result, "outputs", None) or ():
-                    model = getattr(output, "model", None)
-                    if isinstance(model, str) and model:
-                        self._response_model = model
-                        break
-        except Exception as exc:
-            report_fault(self.component, exc)
-
-    def observe_chunk(self, chunk: Any) -> None:
-        """One streamed chunk: OpenAI chat/completion chunk, Responses event, Mistral chunk or
-        Conversations event."""
-        try:
-            if self._ttfc is None:
-                self._ttfc = time.perf_counter() - self._start
-            fields = FIELDS[type(chunk)]
-            if "data" in fields and "choices" not in fields:  # Mistral wraps chunks in events
-                chunk = chunk.data
-                fields = FIELDS[type(chunk)]
-            if "choices" not in fields:
-                kind = getattr(chunk, "type", None)
-                if isinstance(kind, str):
-                    if kind.startswith("response."):
-                        self._observe_response_event(kind, chunk)
-                    elif kind in _CONVERSATION_EVENTS:
-                        self._observe_conversation_event(kind, chunk)
-                return
-            if self._response_model is None:
-                model = chunk.model if "model" in fields else None
-                if isinstance(model, str) and model:
-                    self._response_model = model
-            usage = chunk.usage if "usage" in fields else None
-            if usage is not None:
-                self._usage = usage
-            for choice in chunk.choices or ():
-                if "delta" in FIELDS[type(choice)]:
-                    delta = choice.delta
-                    text = delta.content
-                    calls = delta.tool_calls
-                    if calls:
-                        self._chars += tool_call_chars(calls)
-                else:
-                    text = choice.text
-                if text:
-                    self._chars += len(text) if type(text) is str else text_chars(text)
-                reason = choice.finish_reason
-                if reason:
-                    index = choice.index
-                    self._reasons[index if isinstance(index, int) else 0] = reason_text(reason)
-        except Exception as exc:
-            report_fault(self.component, exc)
-
-    def _observe_response_event(self, kind: str, event: Any) -> None:
-        if kind.endswith(".delta"):
-            delta = getattr(event, "delta", None)
-            if isinstance(delta, str):
-                self._chars += len(delta)
-        elif kind in ("response.completed", "response.incomplete", "response.failed"):
-            self.observe_result(getattr(event, "response", None))
-        elif kind == "response.created" and self._response_model is None:
-            model = getattr(getattr(event, "response", None), "model", None)
-            if isinstance(model, str):
-                self._response_model = model
-
-    def _observe_conversation_event(self, kind: str, event: Any) -> None:
-        """Mistral Conversations: text in ``message.output.delta``, function-call arguments in
-        ``function.call.delta`` (the name repeats on every delta: not counted), usage in
-        ``conversation.response.done``."""
-        if kind == "message.output.delta":
-            model = getattr(event, "model", None)
-            if self._response_model is None and isinstance(model, str) and model:
-                self._response_model = model
-            text = getattr(event, "content", None)
-            if text:
-                self._chars += len(text) if type(text) is str else text_chars(text)
-        elif kind == "function.call.delta":
-            arguments = getattr(event, "arguments", None)
-            if isinstance(arguments, str):
-                self._chars += len(arguments)
-        else:  # conversation.response.done
-            usage = getattr(event, "usage", None)
-            if usage is not None:
-                self._usage = usage
 
     # --- the end ------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:

@@ -43,7 +43,7 @@ def trace_context() -> Context | None:
 def foreign_call_span(context: Context) -> Span | None:
     """The current span when it is another instrumentation's span of this very model call, else None.
 
-    Which spans qualify: :func:`.model_calls.is_call_in_progress`. When e.g.
+    Which spans qualify: :func:`~otel_downstream.agent.model_calls.is_call_in_progress`. When e.g.
     opentelemetry-instrumentation-openai-v2 already wraps this call, a second span of ours would
     count its tokens twice, so we annotate that span with what it lacks instead (its streams often
     carry no usage). Agent or tool spans are parents, not the call itself, and do not count.

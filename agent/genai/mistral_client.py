@@ -8,17 +8,16 @@ and their ``_async`` twins, ``fim``, ``agents``, ``embeddings.create``, ``respon
 for byte counts, ``BaseSDK.do_request``/``do_request_async``, which every operation calls with the
 HTTP exchange. Both the 3.x layout (``mistralai.client``) and the 1.x/2.x one (``mistralai``) are
 supported, and so are the Azure and GCP clients 3.x bundles (``mistralai.azure.client``,
-``mistralai.gcp.client``) when they import. Streams are the SDK's own ``EventStream`` objects,
-observed in place (see :mod:`.genai_stream`).
+``mistralai.gcp.client``) when they import; where each keeps those methods is
+:mod:`.mistral_targets`. Streams are the SDK's own ``EventStream`` objects, observed in place (see
+:mod:`.stream`).
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,12 +32,8 @@ from otel_downstream.agent.environment import OTEL_DOWNSTREAM_MISTRAL_PROVIDER_N
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.agent.genai.call import GenAICall
 from otel_downstream.agent.genai.context import CURRENT_CALL, trace_context, traced
+from otel_downstream.agent.genai.mistral_targets import HTTP_METHODS, base_sdks, owners, packages
 from otel_downstream.agent.genai.patch import unwrap_attribute, wrap_attribute
-from otel_downstream.agent.genai.record import (
-    OPERATION_CHAT,
-    OPERATION_EMBEDDINGS,
-    OPERATION_TEXT_COMPLETION,
-)
 from otel_downstream.agent.genai.stream import trace_iterator, trace_stream
 
 __all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
@@ -46,96 +41,10 @@ __all__ = ["MistralInstrumentor", "instrument_mistral", "uninstrument_mistral"]
 _COMPONENT = "mistral"
 
 
-# (client attribute path, module, class, operation, methods -> streamed? (None: when the call
-# passes stream=True))
-_Target = tuple[str, str, str, str, dict[str, bool | None]]
-_COMPLETIONS: dict[str, bool | None] = {
-    "complete": False,
-    "complete_async": False,
-    "stream": True,
-    "stream_async": True,
-}
-_CONVERSATIONS: dict[str, bool | None] = {
-    f"{verb}{suffix}": streamed
-    for verb in ("start", "append", "restart")
-    for suffix, streamed in (
-        ("", False),
-        ("_async", False),
-        ("_stream", True),
-        ("_stream_async", True),
-    )
-}
-_TARGETS: tuple[_Target, ...] = (
-    ("chat", "chat", "Chat", OPERATION_CHAT, _COMPLETIONS),
-    ("agents", "agents", "Agents", OPERATION_CHAT, _COMPLETIONS),
-    ("fim", "fim", "Fim", OPERATION_TEXT_COMPLETION, _COMPLETIONS),
-    (
-        "embeddings",
-        "embeddings",
-        "Embeddings",
-        OPERATION_EMBEDDINGS,
-        {"create": False, "create_async": False},
-    ),
-    # POST /v1/responses: one method, streamed when called with stream=True
-    (
-        "responses",
-        "responses",
-        "Responses",
-        OPERATION_CHAT,
-        {"create": None, "create_async": None},
-    ),
-    (
-        "beta.conversations",
-        "conversations",
-        "Conversations",
-        OPERATION_CHAT,
-        _CONVERSATIONS,
-    ),
-)
-# Clients for other clouds that mistralai 3.x bundles, each with its own BaseSDK and Chat (GCP's also
-# Fim): patched too when they import (the GCP one needs google-auth; without it, it is skipped).
-# Their calls keep gen_ai.provider.name=mistral_ai: the GenAI conventions define no value for Mistral
-# models hosted on Azure or Vertex AI (provider_name / the environment variable can say otherwise).
-_CLOUD_PACKAGES = ("mistralai.azure.client", "mistralai.gcp.client")
-_HTTP_METHODS = ("do_request", "do_request_async")
-
-
 @dataclass(frozen=True, slots=True)
 class _Settings:
     tracer: Tracer
     provider: str
-
-
-def _package() -> str:
-    """``mistralai.client`` (SDK 3.x) or ``mistralai`` (1.x/2.x)."""
-    try:
-        importlib.import_module("mistralai.client.basesdk")
-    except ImportError:
-        try:
-            importlib.import_module("mistralai.basesdk")
-        except ImportError as exc:
-            raise ImportError(
-                "instrument_mistral needs the mistralai SDK (>= 1.0): "
-                "pip install 'otel-downstream[mistral]'"
-            ) from exc
-        return "mistralai"
-    return "mistralai.client"
-
-
-def _packages() -> list[str]:
-    """The SDK's own package, then each bundled cloud client package that imports."""
-    packages = [_package()]
-    for name in _CLOUD_PACKAGES:
-        try:
-            importlib.import_module(f"{name}.basesdk")
-        except Exception:  # absent from this SDK version, or its own dependencies are missing
-            continue
-        packages.append(name)
-    return packages
-
-
-def _module(package: str, name: str) -> ModuleType:
-    return importlib.import_module(f"{package}.{name}")
 
 
 _SERVERS: dict[str, tuple[str | None, int | None]] = {}
@@ -201,7 +110,7 @@ def _wrap_operation(
 
 
 def _complete(call: GenAICall, result: Any) -> Any:
-    """Observe a parsed result (unless the span is dropped, as in :mod:`.openai`); returns it."""
+    """Observe a parsed result (unless the span is dropped, as in :mod:`.openai_client`); returns it."""
     if call.recording:
         call.observe_result(result)  # guarded, like finish: neither raises
     call.finish()
@@ -256,33 +165,6 @@ def _settings(tracer_provider: TracerProvider | None, provider_name: str | None)
     return _Settings(trace.get_tracer(__name__, tracer_provider=tracer_provider), provider)
 
 
-def _owners(client: Any, packages: list[str]) -> Iterator[tuple[Any, str, dict[str, bool | None]]]:
-    """(object to patch, operation, methods) for one client's sub-SDKs, or for the SDK classes of
-    every package in ``packages`` when ``client`` is None."""
-    if client is not None:
-        for attribute, _, _, operation, methods in _TARGETS:
-            try:
-                owner = client
-                for part in attribute.split("."):
-                    owner = getattr(owner, part)
-            except (ImportError, AttributeError):
-                continue  # this SDK version (or this cloud's client) has no such resource
-            yield owner, operation, methods
-        return
-    for package in packages:
-        for _, module, cls, operation, methods in _TARGETS:
-            try:
-                owner = getattr(_module(package, module), cls)
-            except (ImportError, AttributeError):
-                continue
-            yield owner, operation, methods
-
-
-def _base_sdks(packages: list[str]) -> Iterator[Any]:
-    for package in packages:
-        yield _module(package, "basesdk").BaseSDK
-
-
 def instrument_mistral(
     client: Any = None,
     *,
@@ -296,8 +178,8 @@ def instrument_mistral(
     """
     settings = _settings(tracer_provider, provider_name)
     bound = client is not None
-    packages = _packages()
-    for owner, operation, methods in _owners(client, packages):
+    found = packages()
+    for owner, operation, methods in owners(client, found):
         for name, streamed in methods.items():
             wrap_attribute(
                 owner,
@@ -305,24 +187,24 @@ def instrument_mistral(
                 _wrap_operation(settings, operation, streamed, owner if bound else None),
             )
         if bound:
-            for name in _HTTP_METHODS:
+            for name in HTTP_METHODS:
                 wrap_attribute(owner, name, _wrap_http)
     if not bound:
-        for base in _base_sdks(packages):
-            for name in _HTTP_METHODS:
+        for base in base_sdks(found):
+            for name in HTTP_METHODS:
                 wrap_attribute(base, name, _wrap_http)
     return client
 
 
 def uninstrument_mistral(client: Any = None) -> None:
     """Undo :func:`instrument_mistral` for ``client``, or the global patch when None."""
-    packages = _packages()
-    for owner, _, methods in _owners(client, packages):
-        for name in (*methods, *_HTTP_METHODS):
+    found = packages()
+    for owner, _, methods in owners(client, found):
+        for name in (*methods, *HTTP_METHODS):
             unwrap_attribute(owner, name)
     if client is None:
-        for base in _base_sdks(packages):
-            for name in _HTTP_METHODS:
+        for base in base_sdks(found):
+            for name in HTTP_METHODS:
                 unwrap_attribute(base, name)
 
 

@@ -5,7 +5,7 @@ We wrap the SDK at its narrowest common point, ``SyncAPIClient.request``/``Async
 ``.parse()``, the ``.stream()`` helpers, ``with_raw_response``, ``with_streaming_response`` and the Azure
 clients go through it, in openai 1.x, 2.x and 3.x alike, so one wrapper sees them all and no resource
 signature is copied. The caller gets the SDK's own return value back, unchanged; streams and raw
-responses are the SDK's objects observed in place (see :mod:`.genai_stream`).
+responses are the SDK's objects observed in place (see :mod:`.stream`).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _settings(tracer_provider: TracerProvider | None, provider_name: str | None)
 def _begin(
     settings: _Settings, bound_client: Any
 ) -> Callable[[tuple[Any, ...], dict[str, Any]], GenAICall | None]:
-    """The ``begin`` of :func:`.genai_context.traced` for ``request`` (class-level when
+    """The ``begin`` of :func:`.context.traced` for ``request`` (class-level when
     ``bound_client`` is None)."""
 
     def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> GenAICall | None:

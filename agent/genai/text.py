@@ -2,7 +2,7 @@
 
 The OpenAI and Mistral SDKs hand back tool calls, finish reasons and exceptions in shapes of their
 own (plain strings or enums, reasons keyed by choice index). These small readings turn them into
-what :class:`.genai_record.GenAIRecord` holds, apart from :mod:`.genai_call`, which is about the
+what :class:`.record.GenAIRecord` holds, apart from :mod:`.call`, which is about the
 life of one call. The first two run on the streaming path, chunk by chunk, so they stay plain
 functions with cheap type checks.
 """

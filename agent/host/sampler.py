@@ -1,7 +1,7 @@
 """Customer-hosted infrastructure: sample this host's energy and hand it to the footprint pipeline.
 
 Every interval the sampler turns readings into joules (RAPL and NVML counters when the host exposes
-them, otherwise the power model of ``host_power``) and records one INTERNAL span named
+them, otherwise the power model of :mod:`.power`) and records one INTERNAL span named
 ``downstream.host.sample`` carrying ``downstream.host.*`` attributes. Spans, not metrics, so that the
 same processor accounts them in-process and ``otel-downstream serve`` accounts them over OTLP: the
 dashboards need nothing new. Energy → CO₂e and water happens in the exporter, off this thread.
@@ -68,7 +68,7 @@ class HostSampler:
     sampling thread.
 
     With a fixed share, a started sampler records only while it holds its service's host lock
-    (see :mod:`.host_lock`; the service is ``service_name``, else the provider's ``service.name``;
+    (see :mod:`.lock`; the service is ``service_name``, else the provider's ``service.name``;
     ``lock_path`` overrides where it lives), so the workers of one server
     count the service's share once; the others stand by. With ``share="process"`` each process
     records its own share and takes no lock. ``host_lock=False`` turns the lock off.

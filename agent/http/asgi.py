@@ -9,13 +9,15 @@ router left in the scope, and passes ``lifespan`` and unknown scopes through unt
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from otel_downstream.agent.client.headers import asgi_headers
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.agent.http import engagement
-from otel_downstream.agent.http.exchange import Exchange, prepare_middleware
+from otel_downstream.agent.http.exchange import Exchange
+from otel_downstream.agent.http.prepare import prepare_middleware
 from otel_downstream.agent.http.routes import scope_route
 
 __all__ = ["ASGIMiddleware"]
@@ -61,7 +63,7 @@ class ASGIMiddleware:
                         self._options,
                         self._tracer,
                         scope.get("method", "GET"),
-                        _headers(scope),
+                        asgi_headers(scope.get("headers")),
                         scope.get("scheme"),
                         client[0] if client else None,  # peer address
                     )
@@ -126,7 +128,7 @@ class ASGIMiddleware:
                 exchange.finish()
 
     async def _beacon(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = _headers(scope)
+        headers = asgi_headers(scope.get("headers"))
         answer = engagement.check_head(scope.get("method", ""), headers.get("content-length"))
         if answer is None:
             body = bytearray()
@@ -161,62 +163,6 @@ _WEBSOCKET_DATA = frozenset({"websocket.send", "websocket.receive"})
 _STARTS = frozenset({"http.response.start", "websocket.http.response.start"})
 _FILE_SENDS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _BODIES = frozenset({"http.request", "http.response.body", "websocket.http.response.body"})
-
-
-def _headers(scope: Scope) -> Mapping[str, str]:
-    """Request headers by lower-case name; a repeated header's values are joined with commas."""
-    raw = scope.get("headers") or ()
-    if not isinstance(raw, (list, tuple)):
-        raw = list(raw)
-    by_name: dict[bytes, bytes] = dict(raw)
-    # Servers send lower-case names (uvicorn, hypercorn, daphne): then values are decoded only
-    # when looked up; any upper-case name or a repeated one takes the decoding path.
-    if len(by_name) == len(raw):
-        names = b"".join(by_name)
-        if names.lower() == names:
-            return _RawHeaders(by_name)
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in raw:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    return headers
-
-
-class _RawHeaders(Mapping[str, str]):
-    """A header view over the scope's lower-case raw names: a request carries 10-20 headers and
-    we read about five, so only those values are ever decoded."""
-
-    __slots__ = ("_raw",)
-
-    def __init__(self, raw: dict[bytes, bytes]) -> None:
-        self._raw = raw
-
-    def get(self, name: str, default: Any = None) -> Any:
-        value = self._raw.get(_RAW_NAMES.get(name) or _raw_name(name))
-        return default if value is None else value.decode("latin-1")
-
-    def __getitem__(self, name: str) -> str:
-        value = self._raw.get(_RAW_NAMES.get(name) or _raw_name(name))
-        if value is None:
-            raise KeyError(name)
-        return value.decode("latin-1")
-
-    def __iter__(self) -> Iterator[str]:
-        return (name.decode("latin-1") for name in self._raw)
-
-    def __len__(self) -> int:
-        return len(self._raw)
-
-
-_RAW_NAMES: dict[str, bytes] = {}
-
-
-def _raw_name(name: str) -> bytes:
-    raw = name.encode("latin-1")
-    if len(_RAW_NAMES) < 256:  # names come from our code and config, but stay bounded anyway
-        _RAW_NAMES[name] = raw
-    return raw
 
 
 def _message_bytes(message: Message) -> int:

@@ -19,7 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_downstream.agent import attributes as attr
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.agent.http.exchange import describe_client
+from otel_downstream.agent.http.describe import describe_client
 from otel_downstream.agent.http.options import HTTPOptions
 
 MAX_BODY_BYTES = 4096

@@ -4,13 +4,15 @@ Both middlewares reduce what they see to one :class:`Exchange` (mutable, per req
 middleware object). When the response is over, :meth:`Exchange.attributes` turns it into span
 attributes and :meth:`Exchange.finish` sets them in a single ``set_attributes`` call and ends the
 span exactly once. If an OpenTelemetry SERVER span is already active (contrib instrumentation
-wraps us), we annotate it instead of starting a second one, adding only what its owner has not set.
+wraps us), we annotate it instead of starting a second one, adding only what its owner has not set
+(:mod:`~otel_downstream.agent.http.owner_attributes`). Construction-time settings live in
+:mod:`~otel_downstream.agent.http.prepare`, the client's description in
+:mod:`~otel_downstream.agent.http.describe` (shared with the engagement beacon).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -23,24 +25,20 @@ from otel_downstream.agent.attributes import (
     DOWNSTREAM_DEVICE_CLASS,
     ERROR_TYPE,
     GEO_COUNTRY_ISO_CODE,
-    HTTP_HOST_OLD,
-    HTTP_METHOD_OLD,
     HTTP_REQUEST_BODY_SIZE,
     HTTP_REQUEST_METHOD,
     HTTP_RESPONSE_BODY_SIZE,
     HTTP_RESPONSE_STATUS_CODE,
     HTTP_ROUTE,
-    HTTP_SCHEME_OLD,
-    HTTP_STATUS_CODE_OLD,
     SERVER_ADDRESS,
-    UNKNOWN_COUNTRY,
     URL_SCHEME,
     USER_AGENT_ORIGINAL,
     USER_AGENT_SYNTHETIC_TYPE,
 )
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.agent.http.options import HTTPOptions, build_options
-from otel_downstream.agent.http.routes import hook_framework_routes
+from otel_downstream.agent.http.describe import describe_client
+from otel_downstream.agent.http.options import HTTPOptions
+from otel_downstream.agent.http.owner_attributes import NOTHING_SET, owner_names
 
 _KNOWN_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
@@ -48,55 +46,6 @@ _KNOWN_METHODS = frozenset(
 
 
 _SERVER = SpanKind.SERVER
-
-
-class Prepared(NamedTuple):
-    """What both middlewares settle once at construction: options never change after it, so each
-    per-request check is one comparison."""
-
-    options: HTTPOptions
-    tracer: Tracer
-    beacon_path: str | None  # the engagement path, only when the beacon is on
-    excluded: Callable[[str], bool] | None  # only when some paths are excluded
-
-
-def prepare_middleware(app: Any, options: Mapping[str, Any]) -> Prepared:
-    """Resolve options (raising ``ValueError`` for a bad one), take our tracer from the configured
-    provider (else the global one, resolved lazily by the API) and hook the framework's routes."""
-    resolved = build_options(**options)
-    tracer = trace.get_tracer("otel_downstream.agent", tracer_provider=resolved.tracer_provider)
-    hook_framework_routes(app)
-    return Prepared(
-        resolved,
-        tracer,
-        resolved.engagement_path if resolved.engagement_beacon else None,
-        resolved.is_excluded if resolved.excluded_paths else None,
-    )
-
-
-def describe_client(
-    options: HTTPOptions, headers: Mapping[str, str], peer_ip: str | None, component: str
-) -> tuple[str | None, str, str | None, str, str | None]:
-    """User agent, device class, synthetic type, country and client IP of a request.
-
-    Guarded: a failing classifier gives ``unknown`` and no synthetic type, a failing resolver the
-    unknown country; either fault is counted under ``component``. A plain tuple: this runs on
-    every request.
-    """
-    ua = headers.get("user-agent")
-    try:
-        info = options.classifier(ua)
-        device_class, synthetic = info.device_class, info.synthetic_type
-    except Exception as exc:
-        report_fault(component, exc)
-        device_class, synthetic = "unknown", None
-    try:
-        found = options.country_resolver.resolve(headers, peer_ip)
-        country, client_ip = found.country, found.client_ip
-    except Exception as exc:
-        report_fault(component, exc)
-        country, client_ip = UNKNOWN_COUNTRY, None
-    return ua, device_class, synthetic, country, client_ip
 
 
 def normalize_method(method: str) -> str:
@@ -215,8 +164,8 @@ class Exchange:
     def attributes(self, owner_set: frozenset[str] = frozenset()) -> dict[str, AttributeValue]:
         """The span attributes of the finished exchange (semconv names first, ``downstream.*``).
 
-        Device class and country are resolved here, once. ``owner_set`` holds what an
-        annotated span's owner has set already (:func:`owner_names`): those attributes are
+        Device class and country are resolved here, once. ``owner_set`` holds what an annotated
+        span's owner has set already (``owner_attributes.owner_names``): those attributes are
         neither derived nor set again. Built straight into the dict ``set_attributes`` takes.
         """
         options = self.options
@@ -268,7 +217,7 @@ class Exchange:
         try:
             if self._token is not None:
                 self.deactivate()
-            values = self.attributes(_NOTHING if self.owned else owner_names(span))
+            values = self.attributes(NOTHING_SET if self.owned else owner_names(span))
             route = values.get(HTTP_ROUTE)
             if route is not None:
                 span.update_name(f"{self.method} {route}")
@@ -286,38 +235,3 @@ class Exchange:
                     span.end()
                 except Exception as exc:
                     report_fault(self.component, exc)
-
-
-# What the owner of an annotated span may set itself, under either semconv name -> our name.
-_OWNER_SETS: dict[str, str] = {
-    HTTP_REQUEST_METHOD: HTTP_REQUEST_METHOD,
-    HTTP_METHOD_OLD: HTTP_REQUEST_METHOD,
-    HTTP_RESPONSE_STATUS_CODE: HTTP_RESPONSE_STATUS_CODE,
-    HTTP_STATUS_CODE_OLD: HTTP_RESPONSE_STATUS_CODE,
-    HTTP_ROUTE: HTTP_ROUTE,
-    URL_SCHEME: URL_SCHEME,
-    HTTP_SCHEME_OLD: URL_SCHEME,
-    SERVER_ADDRESS: SERVER_ADDRESS,
-    HTTP_HOST_OLD: SERVER_ADDRESS,
-}
-_OWNER_KEYS = frozenset(_OWNER_SETS)
-_NOTHING: frozenset[str] = frozenset()
-_OWNER_NAMES: dict[frozenset[str], frozenset[str]] = {_NOTHING: _NOTHING}
-
-
-def owner_names(span: Span) -> frozenset[str]:
-    """Our names for what the span's owner has already set (under either semconv name).
-
-    One snapshot: ``intersection`` walks the span's names once, where membership tests on the
-    SDK's Python-level mapping would cost a raised ``KeyError`` per miss.
-    """
-    attributes = getattr(span, "attributes", None)
-    if attributes is None:
-        return _NOTHING
-    found = _OWNER_KEYS.intersection(attributes)
-    # At most 2**9 distinct snapshots (in practice one per instrumentation in use): each is
-    # mapped to our names once, then every request reuses that set.
-    names = _OWNER_NAMES.get(found)
-    if names is None:
-        names = _OWNER_NAMES[found] = frozenset([_OWNER_SETS[name] for name in found])
-    return names

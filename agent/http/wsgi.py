@@ -8,13 +8,15 @@ counted via :func:`~otel_downstream.agent.faults.report_fault` and the app carri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
+from otel_downstream.agent.client.headers import EnvironHeaders
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.agent.http import engagement
-from otel_downstream.agent.http.exchange import Exchange, prepare_middleware
+from otel_downstream.agent.http.exchange import Exchange
+from otel_downstream.agent.http.prepare import prepare_middleware
 from otel_downstream.agent.http.routes import environ_route
 from otel_downstream.agent.http.streams import CountingInput, wrap_body
 
@@ -24,8 +26,6 @@ _ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 StartResponse = Callable[..., Callable[[bytes], object]]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _COMPONENT = "wsgi"
-_UNDERSCORE = str.maketrans("_", "-")
-_DASH = str.maketrans("-", "_")
 
 
 class WSGIMiddleware:
@@ -68,7 +68,7 @@ class WSGIMiddleware:
             self._options,
             self._tracer,
             environ.get("REQUEST_METHOD", ""),
-            _EnvironHeaders(environ),
+            EnvironHeaders(environ),
             environ.get("wsgi.url_scheme"),
             environ.get("REMOTE_ADDR"),
         )
@@ -126,12 +126,11 @@ class WSGIMiddleware:
             return engagement.reply(400, "engagement beacon: unreadable request")
 
     def _answer_beacon(self, environ: dict[str, Any]) -> engagement.BeaconReply:
-        early = engagement.check_head(
-            environ.get("REQUEST_METHOD", ""), environ.get("CONTENT_LENGTH")
-        )
+        headers = EnvironHeaders(environ)
+        length = headers.get("content-length")
+        early = engagement.check_head(environ.get("REQUEST_METHOD", ""), length)
         if early is not None:
             return early
-        length = environ.get("CONTENT_LENGTH")
         stream = environ.get("wsgi.input")
         if stream is None:
             body = b""
@@ -145,7 +144,7 @@ class WSGIMiddleware:
             body,
             options=self._options,
             tracer=self._tracer,
-            headers=_EnvironHeaders(environ),
+            headers=headers,
             peer_ip=environ.get("REMOTE_ADDR"),
             component=_COMPONENT,
         )
@@ -154,48 +153,3 @@ class WSGIMiddleware:
 def _send_reply(answer: engagement.BeaconReply, start_response: StartResponse) -> list[bytes]:
     start_response(f"{answer.status} {answer.reason}", list(answer.headers))
     return [answer.body] if answer.body else []
-
-
-_KEYS: dict[str, str] = {}
-
-
-def _environ_key(name: str) -> str:
-    key = _KEYS.get(name)
-    if key is None:
-        key = name.upper().translate(_DASH)
-        if key not in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
-            key = "HTTP_" + key
-        if len(_KEYS) < 256:  # names come from our code and config, but stay bounded anyway
-            _KEYS[name] = key
-    return key
-
-
-class _EnvironHeaders(Mapping[str, str]):
-    """A read-only header view over the environ: lookups only, no per-request copy of every header."""
-
-    __slots__ = ("_environ",)
-
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self._environ = environ
-
-    def get(self, name: str, default: Any = None) -> Any:
-        # Callers pass lower-case names (the Mapping's contract); _environ_key maps any case anyway.
-        value = self._environ.get(_KEYS.get(name) or _environ_key(name))
-        return value if isinstance(value, str) else default
-
-    def __getitem__(self, name: str) -> str:
-        value = self._environ.get(_KEYS.get(name) or _environ_key(name))
-        if not isinstance(value, str):
-            raise KeyError(name)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        for key, value in self._environ.items():
-            if isinstance(value, str):
-                if key.startswith("HTTP_"):
-                    yield key[5:].translate(_UNDERSCORE).lower()
-                elif key in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
-                    yield key.translate(_UNDERSCORE).lower()
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)

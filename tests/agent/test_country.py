@@ -20,6 +20,8 @@ from otel_downstream.agent.client.country import (
     parse_ip,
 )
 from otel_downstream.agent.client.headers import (
+    EnvironHeaders,
+    asgi_headers,
     forwarded_chain,
     headers_from_asgi,
     headers_from_environ,
@@ -397,7 +399,7 @@ def test_headers_from_asgi_lowercases_and_joins_repeats() -> None:
         (b"User-Agent", b"\xff\xfebinary"),
     ]
     headers = headers_from_asgi(raw)
-    assert headers["x-forwarded-for"] == "1.1.1.1, 2.2.2.2"
+    assert headers["x-forwarded-for"] == "1.1.1.1,2.2.2.2"
     assert headers["cf-ipcountry"] == "de"
     assert headers["user-agent"] == "\xff\xfebinary"
 
@@ -420,6 +422,35 @@ def test_headers_from_environ() -> None:
     assert peer_from_environ({}) is None
     assert peer_from_asgi({"client": ("127.0.0.1", 5000)}) == "127.0.0.1"
     assert peer_from_asgi({"client": None}) is None
+
+
+def test_middleware_views_read_what_the_public_readers_read() -> None:
+    """The lazy views the middlewares use and the public dicts follow the one rule: repeated lines
+    joined with a bare comma (Cookie with "; "), CGI names winning over HTTP_CONTENT_*."""
+    repeated = [
+        (b"x-forwarded-for", b"1.1.1.1"),
+        (b"cookie", b"a=1"),
+        (b"x-forwarded-for", b"2.2.2.2"),
+        (b"cookie", b"b=2"),
+    ]
+    expected = {"x-forwarded-for": "1.1.1.1,2.2.2.2", "cookie": "a=1; b=2"}
+    assert dict(asgi_headers(repeated)) == headers_from_asgi(repeated) == expected
+    single = [(b"user-agent", b"\xffua"), (b"host", b"shop.example")]
+    view = asgi_headers(single)
+    assert (
+        dict(view) == headers_from_asgi(single) == {"user-agent": "\xffua", "host": "shop.example"}
+    )
+    assert view.get("absent") is None
+    assert asgi_headers(None) == {}
+    environ = {
+        "HTTP_X_FORWARDED_FOR": "1.1.1.1,2.2.2.2",
+        "CONTENT_LENGTH": "5",
+        "HTTP_CONTENT_LENGTH": "7",
+        "REMOTE_ADDR": "10.0.0.1",
+        "wsgi.input": object(),
+    }
+    expected = {"x-forwarded-for": "1.1.1.1,2.2.2.2", "content-length": "5"}
+    assert dict(EnvironHeaders(environ)) == headers_from_environ(environ) == expected
 
 
 def test_parse_ip_forms() -> None:

@@ -251,10 +251,10 @@ async def test_malformed_messages_from_the_app_reach_the_server_unchanged(export
 async def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypatch) -> None:
     import otel_downstream.agent.http.asgi as asgi_module
 
-    def broken(scope: Any) -> Any:
+    def broken(raw: Any) -> Any:
         raise RuntimeError("scope parsing bug")
 
-    monkeypatch.setattr(asgi_module, "_headers", broken)
+    monkeypatch.setattr(asgi_module, "asgi_headers", broken)
     messages = await call_asgi(ASGIMiddleware(echo, **opts()), http_scope(), [b"zz"])
     assert response_of(messages) == (200, b"got:zz")
     assert fault_counts()["asgi"] == 1

@@ -222,13 +222,15 @@ DATA_BYTES = os.urandom(300_000)
 
 
 class Server:
-    def __init__(self, tmp: Path, kind: str) -> None:
+    def __init__(self, tmp: Path, kind: str, site: tuple[str, str, str] | None = None) -> None:
+        """``kind`` starts with the server's name; ``site`` is (source, module, route), else the
+        one of ``SITES[kind]``."""
         self.tmp = tmp
         self.spans_file = tmp / "spans.jsonl"
         self.gate = tmp / "gate"
         (tmp / "data.bin").write_bytes(DATA_BYTES)
         self.kind = kind
-        source, module, self.route = SITES[kind]
+        source, module, self.route = site or SITES[kind]
         (tmp / f"{module}.py").write_text(source)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))

@@ -363,7 +363,7 @@ def test_fault_at_request_start_passes_request_through(exporter, opts, monkeypat
         raise RuntimeError("header parsing bug")
 
     app = WSGIMiddleware(hello, **opts())
-    monkeypatch.setattr(wsgi_module, "_EnvironHeaders", broken)
+    monkeypatch.setattr(wsgi_module, "EnvironHeaders", broken)
     assert call_wsgi(app, environ_for(body=b"!", method="POST")).body == b"hello world!"
     assert fault_counts()["wsgi"] == 1
     assert exporter.get_finished_spans() == ()
