@@ -160,7 +160,7 @@ def _build(
         host_sampler = env.env_bool(env.OTEL_DOWNSTREAM_HOST_SAMPLER, False)
     if record_unsampled is None:
         record_unsampled = env.env_bool(env.OTEL_DOWNSTREAM_RECORD_UNSAMPLED, True)
-    # Label bounds and edge services: the same reader ``serve``'s accountant uses.
+    # Every accounting setting, read once by the same reader ``serve``'s accountant uses.
     settings = AccountingSettings.resolve(allowed_models=allowed_models, model_limit=model_limit)
     if metrics_port is not None and not 0 <= metrics_port <= 65535:
         raise ValueError(f"metrics_port={metrics_port!r}: expected 0-65535, 0 or None for none")
@@ -170,14 +170,7 @@ def _build(
     provider, owns = _provider(service_name, tracer_provider)
     name = service_name or _service_name_of(provider)
     reg = REGISTRY if registry is None else registry
-    accountant = Accountant(
-        engine,
-        registry=reg,
-        allowed_models=settings.allowed_models,
-        model_limit=settings.model_limit,
-        label_set_limit=settings.label_set_limit,
-        edge_services=settings.edge_services,
-    )
+    accountant = Accountant(engine, registry=reg, settings=settings)
     sees_unsampled = bool(record_unsampled) and wrap_sampler(provider)
     processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)
     provider.add_span_processor(processor)

@@ -8,18 +8,18 @@ Why it is fast (>= 100k spans/s per core): the engine's HTTP figures are linear 
 response bytes for a given (country, device class), so each such pair is probed once and then a
 span only adds its weight and byte counts into a per-label-set cell (one dict lookup, a few float
 additions, no engine call, no Prometheus call; that path is ``accounting/http.py``, the cells are
-in ``accounting/cells.py``; model calls are priced in ``accounting/gen_ai.py``). Cells and every
-other sum wait in ``accounting/pending_sums.py`` until the registry is collected (a scrape), ``flush()``, or,
-in multiprocess mode, the end of the span (values there live in files other processes read). A
-pair whose probes are not linear, and every span with engagement seconds, an LLM call or a host
-sample, goes to the engine per span.
+in ``accounting/cells.py``; model calls are priced in ``accounting/gen_ai.py``, host samples in
+``accounting/host.py``). Cells and every other sum wait in ``accounting/pending_sums.py`` until the
+registry is collected (a scrape), ``flush()``, or, in multiprocess mode, the end of the span
+(values there live in files other processes read). A pair whose probes are not linear, and every
+span with engagement seconds, an LLM call or a host sample, goes to the engine per span.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Final
 
 from prometheus_client import CollectorRegistry
@@ -27,47 +27,43 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.agent.attributes import DOWNSTREAM_FUNCTIONAL_UNIT
 from otel_downstream.agent.environment import OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.accounting.cells import engine_country
 from otel_downstream.exporters.accounting.gen_ai import GenAIAccounting
+from otel_downstream.exporters.accounting.host import HostAccounting
 from otel_downstream.exporters.accounting.http import HttpAccounting
-from otel_downstream.exporters.accounting.labels import (
-    NOT_APPLICABLE,
-    OTHER,
-    BoundedLabel,
-    LabelSets,
-    normalize_country,
-    normalize_host_method,
-)
+from otel_downstream.exporters.accounting.labels import OTHER, BoundedLabel
 from otel_downstream.exporters.accounting.pending_sums import PendingSums
 from otel_downstream.exporters.accounting.settings import (
     DEFAULT_LABEL_SET_LIMIT,
     DEFAULT_MODEL_LIMIT,
+    DEFAULT_PROVIDER_LIMIT,
+    DEFAULT_SERVICE_LIMIT,
     AccountingSettings,
 )
 from otel_downstream.exporters.accounting.span_inputs import (
     AttributeValue,
-    HostInput,
     SpanRejected,
     classify,
     host_input,
     http_input,
 )
-from otel_downstream.exporters.accounting.unknown import unknown_kinds
-from otel_downstream.exporters.engine.engine import Engine, EngineConfig
+from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.footprint import InputError
 from otel_downstream.exporters.metrics import families as M
 
-__all__ = ["DEFAULT_LABEL_SET_LIMIT", "DEFAULT_MODEL_LIMIT", "Accountant"]
+__all__ = [
+    "DEFAULT_LABEL_SET_LIMIT",
+    "DEFAULT_MODEL_LIMIT",
+    "DEFAULT_PROVIDER_LIMIT",
+    "DEFAULT_SERVICE_LIMIT",
+    "Accountant",
+    "AccountingSettings",
+]
 
 _logger = logging.getLogger("otel_downstream")
 
-DEFAULT_PROVIDER_LIMIT: Final = 32
-DEFAULT_SERVICE_LIMIT: Final = 100
 FUNCTIONAL_UNIT_LIMIT: Final = 16
 """Distinct functional-unit names (user, order, ...) before the rest become ``other``."""
 
-_NA: Final = NOT_APPLICABLE
-_ZZ: Final = "ZZ"
 INTERNAL_REQUEST: Final = "internal_request"
 """``downstream_spans_accounted_total`` type of a SERVER span of a service not in the edge list."""
 
@@ -81,35 +77,24 @@ class Accountant:
         metrics: M.FootprintMetrics | None = None,
         *,
         registry: CollectorRegistry | None = None,
-        engine_config: EngineConfig | None = None,
-        allowed_models: Iterable[str] | None = None,
-        model_limit: int | None = None,
-        provider_limit: int = DEFAULT_PROVIDER_LIMIT,
-        service_limit: int = DEFAULT_SERVICE_LIMIT,
-        label_set_limit: int | None = None,
-        edge_services: Iterable[str] | None = None,
-        min_sampling_probability: float | None = None,
+        settings: AccountingSettings | None = None,
     ) -> None:
-        """``None`` settings come from the environment (``accounting/settings.py``), so the
-        in-process path and ``serve`` read the same variables; a bad value raises ``ValueError``."""
-        settings = AccountingSettings.resolve(
-            allowed_models=allowed_models,
-            model_limit=model_limit,
-            label_set_limit=label_set_limit,
-            edge_services=edge_services,
-            min_sampling_probability=min_sampling_probability,
-        )
+        """Without ``settings``, :meth:`AccountingSettings.resolve` reads them from the environment
+        (a bad value raises ``ValueError``), so the in-process path and ``serve`` read the same
+        variables; without ``engine``, the engine reads its own (``Engine()``)."""
+        if settings is None:
+            settings = AccountingSettings.resolve()
+        self.settings = settings
         self._max_weight = settings.max_weight
         self._warned_weight = False
-        self.engine = engine if engine is not None else Engine(engine_config)
+        self.engine = engine if engine is not None else Engine()
         if metrics is None:
             build = {"version": _package_version(), **self.engine.versions()}
             metrics = M.FootprintMetrics(registry, build_info=build)
         self.metrics = metrics
-        self._services = BoundedLabel("service_name", service_limit)
+        self._services = BoundedLabel("service_name", settings.service_limit)
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
         limit = settings.label_set_limit
-        self._host_sets = LabelSets("host_labels", limit)
         self._edge = settings.edge_services
         self._sums = PendingSums(metrics)
         self._gen_ai = GenAIAccounting(
@@ -120,10 +105,13 @@ class Accountant:
             self._services,
             allowed_models=settings.allowed_models,
             model_limit=settings.model_limit,
-            provider_limit=provider_limit,
+            provider_limit=settings.provider_limit,
             label_set_limit=limit,
         )
         self._http = HttpAccounting(
+            self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
+        )
+        self._host = HostAccounting(
             self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
         )
         self._write_through = metrics.multiprocess
@@ -181,7 +169,7 @@ class Accountant:
                     return True
                 service = counted
             elif span_type == "host":
-                service = self._host(host_input(attributes), raw, weight)
+                service = self._host.account(host_input(attributes), raw, weight)
             else:
                 record = http_input(attributes, engagement_only=True)
                 service = self._http.account(record, raw, weight)
@@ -239,36 +227,6 @@ class Accountant:
                 self.metrics.sync_faults()
         except Exception as exc:  # runs inside a scrape or shutdown: never raise into either
             report_fault("exporters.accounting.flush", exc)
-
-    # --- per span type -------------------------------------------------------------------------
-
-    def _host(self, record: HostInput, service_name: str, weight: float) -> str:
-        sums, m = self._sums, self.metrics
-        country, country_ok = normalize_country(record.country)
-        method, method_ok = normalize_host_method(record.method)
-        fp = self.engine.host_interval(
-            energy_j=record.energy_j,
-            country=engine_country(country),
-            pue=record.pue,
-            share=record.share,
-            embodied_co2e_g=record.embodied_co2e_g,
-        )
-        service = self._label(self._services, service_name)
-        label_country = country
-        if not self._host_sets.admit((service, country)):
-            label_country = _ZZ
-            sums.bump(m.label_overflow, (self._host_sets.name,), 1.0)
-        with sums.lock:
-            if not country_ok:
-                sums.count(m.unknown, ("invalid_country",), weight)
-            if not method_ok:
-                sums.count(m.unknown, ("host_method",), weight)
-            sums.add_footprint(fp, (service, fp.segment), (label_country, _NA, _NA, _NA), weight)
-            for kind in unknown_kinds((fp,)):
-                sums.count(m.unknown, (kind,), weight)
-            sums.count(m.host_samples, (service, method), weight)
-            sums.count(m.spans_accounted, ("host",), weight)
-        return service
 
     def _count_unit(
         self, attributes: Mapping[str, AttributeValue], service: str, weight: float

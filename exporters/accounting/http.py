@@ -84,19 +84,23 @@ class HttpAccounting:
             cell = None  # a beacon adds footprint under the cell's labels, not a request
         elif record.engagement_s is None and cell.linear:
             req, resp = record.request_bytes, record.response_bytes
-            co2 = cell.co2_a + cell.co2_b * req + cell.co2_c * resp
+            co2 = (
+                cell.co2e_per_request
+                + cell.co2e_per_request_byte * req
+                + cell.co2e_per_response_byte * resp
+            )
             with sums.lock:
-                if cell.n == 0.0:
+                if cell.requests == 0.0:
                     sums.dirty.append(cell)
-                cell.n += weight
-                cell.req += weight * req
-                cell.resp += weight * resp
-                cell.ln += weight
-                cell.lreq += weight * req
-                cell.lresp += weight * resp
-                hist = cell.hist
-                hist[bisect.bisect_left(_BUCKETS, co2)] += weight
-                hist[_N_BUCKETS] += weight * co2
+                cell.requests += weight
+                cell.request_bytes += weight * req
+                cell.response_bytes += weight * resp
+                cell.linear_requests += weight
+                cell.linear_request_bytes += weight * req
+                cell.linear_response_bytes += weight * resp
+                histogram = cell.histogram
+                histogram[bisect.bisect_left(_BUCKETS, co2)] += weight
+                histogram[_N_BUCKETS] += weight * co2
             return service
         footprints = self.engine.http_request(
             request_bytes=record.request_bytes,
@@ -112,11 +116,11 @@ class HttpAccounting:
             for kind in http_unknown_kinds(footprints, country):
                 sums.count(self.metrics.unknown, (kind,), weight)
             if cell is not None:
-                if cell.n == 0.0:
+                if cell.requests == 0.0:
                     sums.dirty.append(cell)
-                cell.n += weight
-                cell.req += weight * record.request_bytes
-                cell.resp += weight * record.response_bytes
+                cell.requests += weight
+                cell.request_bytes += weight * record.request_bytes
+                cell.response_bytes += weight * record.response_bytes
                 sums.observe(service, "http", sum(fp.total.co2e_g for fp in footprints), weight)
             else:
                 sums.count(self.metrics.spans_accounted, ("engagement",), weight)
@@ -137,7 +141,7 @@ class HttpAccounting:
             if cell is not None:
                 return cell
         with sums.lock:  # flush iterates the histograms
-            hist = sums.hist(key[0], "http")
-        cell = probe_cell(self.engine, key, hist) if admitted else HttpCell(label, hist)
+            histogram = sums.hist(key[0], "http")
+        cell = probe_cell(self.engine, key, histogram) if admitted else HttpCell(label, histogram)
         with sums.lock:
             return sums.cells.setdefault(label, cell)

@@ -95,24 +95,38 @@ class PendingSums:
         m, child = self.metrics, self._child
         for cell in self.dirty:
             service = cell.labels[0]
-            n, ln = cell.n, cell.ln
-            if ln:
-                for labels, ae, ac, aw, be, bc, bw, ce, cc, cw in cell.rows:
-                    self._inc3(
-                        labels,
-                        ae * ln + be * cell.lreq + ce * cell.lresp,
-                        ac * ln + bc * cell.lreq + cc * cell.lresp,
-                        aw * ln + bw * cell.lreq + cw * cell.lresp,
+            priced = cell.linear_requests  # the rest went to the engine, already in _pending
+            if priced:
+                req, resp = cell.linear_request_bytes, cell.linear_response_bytes
+                # Inlined (not a method of the row): a flush runs this for every row of every cell.
+                for row in cell.rows:
+                    per_request, per_req_byte, per_resp_byte = (
+                        row.per_request,
+                        row.per_request_byte,
+                        row.per_response_byte,
                     )
-                for kind in cell.unknown:
-                    child(m.unknown, (kind,)).inc(ln)
-            child(m.requests, cell.labels).inc(n)
-            child(m.spans_accounted, ("http",)).inc(n)
-            if cell.req:
-                child(m.transfer_bytes, (service, M.DIRECTION_REQUEST)).inc(cell.req)
-            if cell.resp:
-                child(m.transfer_bytes, (service, M.DIRECTION_RESPONSE)).inc(cell.resp)
-            cell.n = cell.req = cell.resp = cell.ln = cell.lreq = cell.lresp = 0.0
+                    self._inc3(
+                        row.labels,
+                        per_request.energy_j * priced
+                        + per_req_byte.energy_j * req
+                        + per_resp_byte.energy_j * resp,
+                        per_request.co2e_g * priced
+                        + per_req_byte.co2e_g * req
+                        + per_resp_byte.co2e_g * resp,
+                        per_request.water_l * priced
+                        + per_req_byte.water_l * req
+                        + per_resp_byte.water_l * resp,
+                    )
+                for kind in cell.unknown_kinds:
+                    child(m.unknown, (kind,)).inc(priced)
+            child(m.requests, cell.labels).inc(cell.requests)
+            child(m.spans_accounted, ("http",)).inc(cell.requests)
+            if cell.request_bytes:
+                child(m.transfer_bytes, (service, M.DIRECTION_REQUEST)).inc(cell.request_bytes)
+            if cell.response_bytes:
+                child(m.transfer_bytes, (service, M.DIRECTION_RESPONSE)).inc(cell.response_bytes)
+            cell.requests = cell.request_bytes = cell.response_bytes = 0.0
+            cell.linear_requests = cell.linear_request_bytes = cell.linear_response_bytes = 0.0
         self.dirty.clear()
         for labels, (energy, co2e, water) in self._pending.items():
             self._inc3(labels, energy, co2e, water)

@@ -1,7 +1,8 @@
 """The accountant's settings, read in one place so ``configure()`` and ``serve`` agree.
 
-Each setting goes argument → environment variable → default and is read when the
-:class:`~otel_downstream.exporters.accounting.accountant.Accountant` is built (never at import). Before this,
+Each setting goes argument → environment variable → default, read by
+:meth:`AccountingSettings.resolve` once, when the caller builds the
+:class:`~otel_downstream.exporters.accounting.accountant.Accountant` (never at import). Before this,
 only ``configure()`` read the model-label variables and ``serve`` silently ignored them.
 """
 
@@ -13,7 +14,17 @@ from typing import Final
 
 from otel_downstream.agent import environment as env
 
+__all__ = [
+    "DEFAULT_LABEL_SET_LIMIT",
+    "DEFAULT_MODEL_LIMIT",
+    "DEFAULT_PROVIDER_LIMIT",
+    "DEFAULT_SERVICE_LIMIT",
+    "AccountingSettings",
+]
+
 DEFAULT_MODEL_LIMIT: Final = 200
+DEFAULT_PROVIDER_LIMIT: Final = 32
+DEFAULT_SERVICE_LIMIT: Final = 100
 DEFAULT_LABEL_SET_LIMIT: Final = 5000
 """Distinct label sets per metric group (HTTP: service, country, device class; GenAI: service,
 provider, model; host: service, country) before new ones are folded. A service seen from 50
@@ -23,16 +34,40 @@ countries on 5 device classes uses 250; the cap stops the product of the per-lab
 
 @dataclass(frozen=True, slots=True)
 class AccountingSettings:
-    """Label bounds and the edge services; see :meth:`resolve`."""
+    """Every setting of an accountant: label bounds, edge services, the sampling floor.
+
+    Build it with :meth:`resolve`, which reads the environment for what is not given; the plain
+    constructor reads nothing (its defaults are the built-in ones) but checks the values alike.
+    """
 
     allowed_models: tuple[str, ...] = ()
+    """Model names kept as label values besides every model the engine knows."""
     model_limit: int = DEFAULT_MODEL_LIMIT
+    provider_limit: int = DEFAULT_PROVIDER_LIMIT
+    service_limit: int = DEFAULT_SERVICE_LIMIT
     label_set_limit: int = DEFAULT_LABEL_SET_LIMIT
     edge_services: frozenset[str] = frozenset()
     """Services whose SERVER spans are customer requests; empty means every service."""
     min_sampling_probability: float = 1.0
     """The lowest probability our own samplers use: a span's sampling weight is believed up to its
     inverse (a client writes what it likes into the ``tracestate`` it sends)."""
+
+    def __post_init__(self) -> None:
+        """Reject a value the accountant cannot use, naming the variable that sets it."""
+        if not 0.0 < self.min_sampling_probability <= 1.0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY}={self.min_sampling_probability}: "
+                "expected a probability in (0, 1]"
+            )
+        if self.model_limit < 0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT}={self.model_limit}: expected a count >= 0"
+            )
+        if self.label_set_limit < 1:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_LABEL_SET_LIMIT}={self.label_set_limit}: "
+                "expected a count >= 1"
+            )
 
     @property
     def max_weight(self) -> float:
@@ -45,11 +80,16 @@ class AccountingSettings:
         *,
         allowed_models: Iterable[str] | None = None,
         model_limit: int | None = None,
+        provider_limit: int | None = None,
+        service_limit: int | None = None,
         label_set_limit: int | None = None,
         edge_services: Iterable[str] | None = None,
         min_sampling_probability: float | None = None,
     ) -> AccountingSettings:
-        """Each argument, else its variable, else the default; a bad value names the setting."""
+        """Each argument, else its variable, else the default; a bad value names the setting.
+
+        ``provider_limit`` and ``service_limit`` have no variable: argument, else default.
+        """
         if allowed_models is None:
             allowed_models = _names(env.env_str(env.OTEL_DOWNSTREAM_MODEL_LABELS, ""))
         if model_limit is None:
@@ -64,25 +104,14 @@ class AccountingSettings:
             min_sampling_probability = env.env_float(
                 env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY, 1.0
             )
-        if not 0.0 < min_sampling_probability <= 1.0:
-            raise ValueError(
-                f"{env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY}={min_sampling_probability}: "
-                "expected a probability in (0, 1]"
-            )
-        if model_limit < 0:
-            raise ValueError(
-                f"{env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT}={model_limit}: expected a count >= 0"
-            )
-        if label_set_limit < 1:
-            raise ValueError(
-                f"{env.OTEL_DOWNSTREAM_LABEL_SET_LIMIT}={label_set_limit}: expected a count >= 1"
-            )
         return cls(
-            tuple(allowed_models),
-            model_limit,
-            label_set_limit,
-            frozenset(s.strip() for s in edge_services if s.strip()),
-            min_sampling_probability,
+            allowed_models=tuple(allowed_models),
+            model_limit=model_limit,
+            provider_limit=DEFAULT_PROVIDER_LIMIT if provider_limit is None else provider_limit,
+            service_limit=DEFAULT_SERVICE_LIMIT if service_limit is None else service_limit,
+            label_set_limit=label_set_limit,
+            edge_services=frozenset(s.strip() for s in edge_services if s.strip()),
+            min_sampling_probability=min_sampling_probability,
         )
 
 

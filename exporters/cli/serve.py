@@ -180,8 +180,12 @@ def run(args: argparse.Namespace) -> int:
         accountant = None
         if args.min_sampling_probability is not None:
             from otel_downstream.exporters.accounting.accountant import Accountant
+            from otel_downstream.exporters.accounting.settings import AccountingSettings
 
-            accountant = Accountant(min_sampling_probability=args.min_sampling_probability)
+            settings = AccountingSettings.resolve(
+                min_sampling_probability=args.min_sampling_probability
+            )
+            accountant = Accountant(settings=settings)
         service = OtlpService(config, accountant=accountant)
     except (OSError, ValueError) as exc:
         print(f"otel-downstream serve: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.agent import attributes as A
 from otel_downstream.agent.faults import report_fault, reset_faults
 from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.footprint import Footprint
 from otel_downstream.exporters.metrics import families as M
@@ -24,7 +25,11 @@ def _accountant(
     """An accountant that believes sampling weights up to 100 (tests of weighting need them)."""
     registry = CollectorRegistry()
     engine = Engine(EngineConfig(**config))  # type: ignore[arg-type]
-    acc = Accountant(engine, registry=registry, min_sampling_probability=min_sampling_probability)
+    acc = Accountant(
+        engine,
+        registry=registry,
+        settings=AccountingSettings.resolve(min_sampling_probability=min_sampling_probability),
+    )
     return acc, registry
 
 
@@ -364,7 +369,9 @@ def test_spans_that_are_not_ours_are_ignored_not_rejected() -> None:
 def test_unknown_model_is_accounted_and_counted_and_many_models_fold_into_other() -> None:
     registry = CollectorRegistry()
     acc = Accountant(
-        Engine(EngineConfig()), registry=registry, model_limit=5, allowed_models=("gpt-4o",)
+        Engine(EngineConfig()),
+        registry=registry,
+        settings=AccountingSettings.resolve(model_limit=5, allowed_models=("gpt-4o",)),
     )
     for i in range(50):
         assert acc.account(_gen_ai(f"acme-13b-v{i}"), service_name="s", kind="CLIENT")
@@ -471,7 +478,11 @@ _span = st.tuples(
 @given(st.lists(_span, min_size=1, max_size=30))
 def test_any_batch_totals_equal_the_weighted_engine_sum(spans: list) -> None:
     registry = CollectorRegistry()
-    acc = Accountant(_ENGINE, registry=registry, min_sampling_probability=0.1)
+    acc = Accountant(
+        _ENGINE,
+        registry=registry,
+        settings=AccountingSettings.resolve(min_sampling_probability=0.1),
+    )
     want = 0.0
     for req, resp, country, device, weight in spans:
         assert acc.account(

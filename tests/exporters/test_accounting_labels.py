@@ -15,6 +15,7 @@ from otel_downstream.agent import attributes as A
 from otel_downstream.agent import environment as env
 from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.metrics import families as M
 
@@ -76,7 +77,7 @@ def test_label_combinations_are_capped_and_totals_stay_exact() -> None:
     """card.py, smaller: every service x country x device class, from many services."""
     limit = 60
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, label_set_limit=limit)
+    acc = Accountant(registry=reg, settings=AccountingSettings.resolve(label_set_limit=limit))
     engine = Engine(EngineConfig())
     countries = sorted(ISO_COUNTRIES)[:25]
     devices = A.DEVICE_CLASSES
@@ -109,7 +110,9 @@ def test_label_combinations_are_capped_and_totals_stay_exact() -> None:
 
 def test_gen_ai_label_combinations_are_capped_and_totals_stay_exact() -> None:
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, label_set_limit=5, model_limit=100)
+    acc = Accountant(
+        registry=reg, settings=AccountingSettings.resolve(label_set_limit=5, model_limit=100)
+    )
     engine = Engine(EngineConfig())
     expected = 0.0
     for i in range(40):
@@ -131,7 +134,7 @@ def test_gen_ai_label_combinations_are_capped_and_totals_stay_exact() -> None:
 
 def test_host_label_combinations_are_capped() -> None:
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, label_set_limit=3)
+    acc = Accountant(registry=reg, settings=AccountingSettings.resolve(label_set_limit=3))
     for country in sorted(ISO_COUNTRIES)[:20]:
         attrs = {A.DOWNSTREAM_HOST_ENERGY_JOULES: 3600.0, A.GEO_COUNTRY_ISO_CODE: country}
         acc.account(attrs, service_name="h", name=_HOST)
@@ -142,7 +145,7 @@ def test_host_label_combinations_are_capped() -> None:
 
 def test_known_models_keep_their_label_whatever_else_arrives() -> None:
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, model_limit=3)
+    acc = Accountant(registry=reg, settings=AccountingSettings.resolve(model_limit=3))
     for i in range(20):  # fine-tune ids fill the model slots first
         acc.account(_chat(f"ft:gpt-4o:acme:{i}"), service_name="s", kind="CLIENT")
     acc.account(_chat("gpt-4o-mini"), service_name="s", kind="CLIENT")
@@ -201,7 +204,9 @@ def test_server_spans_of_internal_services_add_no_footprint(
         monkeypatch.setenv(env.OTEL_DOWNSTREAM_EDGE_SERVICES, "frontend, shop")
         acc = Accountant(registry=reg)
     else:
-        acc = Accountant(registry=reg, edge_services=("frontend", "shop"))
+        acc = Accountant(
+            registry=reg, settings=AccountingSettings.resolve(edge_services=("frontend", "shop"))
+        )
     _nested_request(acc)
     fps = Engine(EngineConfig()).http_request(
         request_bytes=0, response_bytes=1_000_000, country="US", device_class="smartphone"
@@ -221,7 +226,7 @@ def test_functional_units_of_internal_services_still_count() -> None:
     """An order completed by the checkout service's (internal) span is still an order: the
     per-order intensity keeps its denominator when edge services are set."""
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, edge_services=("frontend",))
+    acc = Accountant(registry=reg, settings=AccountingSettings.resolve(edge_services=("frontend",)))
     order = {**_request("FR", "desktop"), A.DOWNSTREAM_FUNCTIONAL_UNIT: "order"}
     assert acc.account(order, service_name="checkout", kind="SERVER")
     assert _sum(reg, M.FUNCTIONAL_UNITS, service_name="checkout", unit="order") == 1
@@ -230,7 +235,7 @@ def test_functional_units_of_internal_services_still_count() -> None:
 
 def test_rejected_spans_do_not_use_up_service_name_slots() -> None:
     reg = CollectorRegistry()
-    acc = Accountant(registry=reg, service_limit=5)
+    acc = Accountant(registry=reg, settings=AccountingSettings.resolve(service_limit=5))
     bad = {A.HTTP_REQUEST_METHOD: "GET", A.HTTP_RESPONSE_BODY_SIZE: -1}
     for i in range(20):
         assert not acc.account(bad, service_name=f"junk{i}", kind="SERVER")

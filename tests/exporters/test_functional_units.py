@@ -6,13 +6,18 @@ from prometheus_client import CollectorRegistry
 
 from otel_downstream.agent import attributes as A
 from otel_downstream.exporters.accounting.accountant import FUNCTIONAL_UNIT_LIMIT, Accountant
+from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.metrics import families as M
 
 
 def _accountant() -> tuple[Accountant, CollectorRegistry]:
     registry = CollectorRegistry()
-    acc = Accountant(Engine(EngineConfig()), registry=registry, min_sampling_probability=0.25)
+    acc = Accountant(
+        Engine(EngineConfig()),
+        registry=registry,
+        settings=AccountingSettings.resolve(min_sampling_probability=0.25),
+    )
     return acc, registry
 
 

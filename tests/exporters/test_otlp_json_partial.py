@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from otel_downstream.exporters.accounting.accountant import Accountant
+from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.otlp.decode import DecodeFailure
 from otel_downstream.exporters.otlp.json_decode import decode_json
@@ -132,7 +133,9 @@ def test_enum_names_are_still_taken_for_the_kind() -> None:
 def serve() -> Iterator[tuple[str, CollectorRegistry]]:
     registry = CollectorRegistry()
     accountant = Accountant(
-        Engine(EngineConfig()), registry=registry, min_sampling_probability=0.25
+        Engine(EngineConfig()),
+        registry=registry,
+        settings=AccountingSettings.resolve(min_sampling_probability=0.25),
     )
     config = ServiceConfig(otlp_http_port=0, otlp_grpc_port=-1, metrics_port=-1)
     service = OtlpService(config, accountant=accountant, registry=registry)
