@@ -28,7 +28,7 @@ except ImportError:
 
 from otel_downstream.agent import configure, instrument_mistral
 from otel_downstream.exporters.demo import FakeLLMAPI
-from otel_downstream.exporters.metrics import families as M
+from otel_downstream.exporters.metrics import CO2E, ENERGY, WATER
 
 QUESTION: list[UserMessageTypedDict] = [
     {"role": "user", "content": "In one sentence: why do data centres use water?"}
@@ -37,7 +37,7 @@ QUESTION: list[UserMessageTypedDict] = [
 
 def ai_footprint(registry: Any) -> dict[str, float]:
     """Energy (J), CO2e (g) and water (L) of the ai_inference segment, read from the registry."""
-    totals = {M.ENERGY: 0.0, M.CO2E: 0.0, M.WATER: 0.0}
+    totals = {ENERGY: 0.0, CO2E: 0.0, WATER: 0.0}
     for metric in registry.collect():
         for sample in metric.samples:
             if sample.name in totals and sample.labels.get("segment") == "ai_inference":
@@ -76,8 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handle.processor.force_flush()
     totals = ai_footprint(handle.registry)
     print(
-        f"AI inference footprint of 2 calls to {args.model}: {totals[M.ENERGY] / 3600:.4f} Wh, "
-        f"{totals[M.CO2E]:.4f} g CO2e, {totals[M.WATER] * 1000:.3f} mL water"
+        f"AI inference footprint of 2 calls to {args.model}: {totals[ENERGY] / 3600:.4f} Wh, "
+        f"{totals[CO2E]:.4f} g CO2e, {totals[WATER] * 1000:.3f} mL water"
     )
     return 0
 

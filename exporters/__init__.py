@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from otel_downstream.agent.lazy import lazy_exports
 
 __all__ = [
+    "AccountingSettings",
     "Engine",
     "EngineConfig",
     "Footprint",
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "AccountingSettings": "accounting.settings",
     "Engine": "engine.engine",
     "EngineConfig": "engine.config",
     "Footprint": "footprint",
@@ -30,6 +32,7 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
+    from otel_downstream.exporters.accounting.settings import AccountingSettings
     from otel_downstream.exporters.engine.config import EngineConfig
     from otel_downstream.exporters.engine.engine import Engine
     from otel_downstream.exporters.exporter import FootprintExporter, FootprintSpanProcessor

@@ -7,7 +7,6 @@ import re
 from importlib import resources
 from pathlib import Path
 
-
 PUBLIC = {
     "otel_downstream.agent": [
         "ASGIMiddleware",
@@ -35,6 +34,7 @@ PUBLIC = {
         "warm_up",
     ],
     "otel_downstream.exporters": [
+        "AccountingSettings",
         "Engine",
         "EngineConfig",
         "Footprint",
@@ -48,6 +48,17 @@ PUBLIC = {
         "known_models",
         "llm_call",
         "transfer",
+    ],
+    "otel_downstream.exporters.metrics": [
+        "CO2E",
+        "ENERGY",
+        "FUNCTIONAL_UNITS",
+        "GEN_AI_CALLS",
+        "GEN_AI_TOKENS",
+        "REQUESTS",
+        "REQUEST_CO2E",
+        "TRANSFER_BYTES",
+        "WATER",
     ],
     "otel_downstream.exporters.demo": [
         "FakeLLMAPI",
