@@ -6,7 +6,6 @@ memory is measured in a fresh interpreter, from ``VmHWM`` after the body is load
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from otel_downstream.exporters.otlp.decode import DecodeFailure, TooManySpans, decode_protobuf
+from otel_downstream.exporters.otlp.export import ExportOutcome
 from otel_downstream.exporters.otlp.json_decode import decode_json
 
 MIB = 1 << 20
@@ -48,31 +48,36 @@ def _good_span(name: str = "GET /") -> bytes:
     return span.SerializeToString()
 
 
-def _peak_mib(tmp_path: Path, body: bytes, json_body: bool = False) -> tuple[float, str]:
-    """Peak RSS increase (MiB) of decoding ``body`` in a fresh process, and what it returned."""
+def _cost(tmp_path: Path, body: bytes, json_body: bool = False) -> tuple[float, float, str]:
+    """Peak RSS increase (MiB) and wall time (s) of decoding ``body`` in a fresh process, and what
+    it returned. The process may map at most 4 GiB, so a decoder that would take many gigabytes
+    fails here with a MemoryError instead of taking the machine down."""
     path = tmp_path / "body.bin"
     path.write_bytes(body)
     module, decoder = (
         ("otlp.json_decode", "decode_json") if json_body else ("otlp.decode", "decode_protobuf")
     )
     script = f"""
-from otel_downstream.exporters.{module} import {decoder} as decode_protobuf
+import resource, time
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
+from otel_downstream.exporters.{module} import {decoder} as decode
 def hwm():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 body = open({str(path)!r}, "rb").read()
 base = hwm()
+start = time.perf_counter()
 try:
-    spans = decode_protobuf(body)
+    spans = decode(body)
     outcome = f"{{len(spans)}} spans, problems {{sorted({{s.problem for s in spans}})}}"
 except Exception as exc:
     outcome = f"{{type(exc).__name__}}: {{exc}}"
-print((hwm() - base) / 1024, outcome)
+print((hwm() - base) / 1024, time.perf_counter() - start, outcome)
 """
     done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=300
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600
     )
-    peak, outcome = done.stdout.strip().split(" ", 1)
-    return float(peak), outcome
+    peak, seconds, outcome = done.stdout.strip().split(" ", 2)
+    return float(peak), float(seconds), outcome
 
 
 HOSTILE = {
@@ -86,24 +91,37 @@ HOSTILE = {
     "many_attributes_under_the_cap": lambda: _request([b"\x4a\x00" * (MIB // 2 - 8)] * 16),
     # An attribute array nested as deep as upb allows, 16 times over.
     "deep_arrays": lambda: _request([_deep_array(45)] * 16 + [b"\x4a\x00" * (MIB // 2 - 8)] * 16),
+    # ... and past upb's limit (100 messages): those 16 spans are rejected alone, not the batch.
+    "deep_arrays_60": lambda: _request(
+        [_deep_array(60)] * 16 + [b"\x4a\x00" * (MIB // 2 - 8)] * 16
+    ),
+}
+OUTCOMES = {
+    "deep_arrays_60": "32 spans, problems ['', 'unparsable_span']",
 }
 
 
-def _deep_array(depth: int) -> bytes:
+def _deep_key_value(depth: int) -> bytes:
     value = b""
     for _ in range(depth):
         value = _field(5, _field(1, value))  # AnyValue.array_value{values: [value]}
-    return _field(9, _field(1, b"k") + _field(2, value))
+    return _field(1, b"k") + _field(2, value)
+
+
+def _deep_array(depth: int) -> bytes:
+    """A span (its ``attributes`` field) whose one attribute is an array nested ``depth`` deep."""
+    return _field(9, _deep_key_value(depth))
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_bodies_cost_bounded_memory(tmp_path: Path, case: str) -> None:
     body = HOSTILE[case]()
     assert len(body) >= 16 * MIB - 1024
-    peak, outcome = _peak_mib(tmp_path, body)
+    peak, _, outcome = _cost(tmp_path, body)
     # Bound: 8x the 16 MiB body (was 190x). Each group of spans upb parses is ~1 MiB.
     print(case, f"+{peak:.0f} MiB", outcome)
     assert peak <= 128, (case, peak, outcome)
+    assert outcome == OUTCOMES.get(case, outcome)
 
 
 def test_too_many_spans_is_refused_naming_the_cap() -> None:
@@ -115,9 +133,88 @@ def test_too_many_spans_is_refused_naming_the_cap() -> None:
 
 
 def test_millions_of_empty_scope_entries_are_refused() -> None:
-    body = _field(1, _field(2, b"") * 300_000)
-    with pytest.raises(TooManySpans, match="scopeSpans entries"):
+    body = _field(1, _field(2, b"") * 2_000_000)
+    with pytest.raises(TooManySpans, match="protobuf fields") as info:
         decode_protobuf(body)
+    assert "max_spans_per_export=200000" in str(info.value)
+    assert info.value.status == 413
+
+
+def test_the_walk_refuses_more_fields_than_its_budget() -> None:
+    # 6 steps per span of max_spans_per_export, + 1024: 7024 here; a field of any number or type
+    # is a step.
+    body = b"\x10\x00" * 7_100 + _request([_good_span()])
+    with pytest.raises(
+        TooManySpans, match="more than 7024 steps to walk its protobuf fields"
+    ) as info:
+        decode_protobuf(body, max_spans=1000)
+    assert "max_spans_per_export=1000" in str(info.value)
+    assert len(decode_protobuf(body)) == 1
+
+
+def test_one_span_per_resource_fits_the_budget() -> None:
+    # The most steps per span a real sender needs: a resource and a scope for every span; as many
+    # such spans as the previous limit (max_spans_per_export resource + scope entries) allowed.
+    resource = _field(1, _field(1, b"service.name") + _field(2, _field(1, b"svc")))
+    body = _request([_good_span()], resource=resource) * 500
+    spans = decode_protobuf(body, max_spans=1000)
+    assert len(spans) == 500 and all(s.service_name == "svc" and not s.problem for s in spans)
+
+
+def test_repeated_resource_fields_merge_as_upb_merges_them() -> None:
+    def attribute(key: bytes, value: bytes) -> bytes:
+        return _field(1, _field(1, key) + _field(2, _field(1, value)))
+
+    scope = _field(2, _field(2, _good_span()))
+    body = _field(
+        1,
+        _field(1, attribute(b"service.name", b"first"))
+        + scope
+        + _field(1, attribute(b"host.name", b"h"))
+        + _field(1, attribute(b"service.name", b"last")),
+    )
+    parsed = ExportTraceServiceRequest.FromString(body).resource_spans[0].resource
+    assert [kv.value.string_value for kv in parsed.attributes] == ["first", "h", "last"]
+    (span,) = decode_protobuf(body)
+    assert (span.service_name, span.problem) == ("last", "")
+
+
+def _varint_fields(number: int, size: int) -> bytes:
+    """``size`` bytes of an unknown varint field ``number`` set to 0: one field per 2 bytes."""
+    return bytes([number << 3, 0]) * (size // 2)
+
+
+WALKED = {
+    # One ResourceSpans of empty `resource` fields: +7 GiB and 35 s for 64 MiB (a range was kept
+    # per field, and none was counted).
+    "repeated_resource": lambda size: _field(1, b"\x0a\x00" * (size // 2)),
+    # Unknown fields at each level the walk reads field by field: 1.25 s per 8 MiB, uncounted.
+    "unknown_in_request": lambda size: _varint_fields(2, size),
+    "unknown_in_resource_spans": lambda size: _field(1, _varint_fields(3, size)),
+    "unknown_in_scope_spans": lambda size: _field(1, _field(2, _varint_fields(4, size))),
+    "repeated_scope": lambda size: _field(1, _field(2, b"\x0a\x00" * (size // 2))),
+    "empty_scope_spans": lambda size: _field(1, b"\x12\x00" * (size // 2)),
+    "empty_resource_spans": lambda size: b"\x0a\x00" * (size // 2),
+    # Entries handed to upb one by one (each a ScopeSpans of an empty scope, no span).
+    "scope_spans_without_spans": lambda size: b"\x0a\x04\x12\x02\x0a\x00" * (size // 6),
+    # Large unknown fields are skipped whole, each in one step.
+    "large_unknown_fields": lambda size: _field(1, _field(7, b"x" * (MIB - 8)) * (size // MIB)),
+}
+
+
+@pytest.mark.parametrize("size_mib", [16, 64])
+@pytest.mark.parametrize("case", sorted(WALKED))
+def test_walking_the_top_levels_costs_bounded_memory_and_time(
+    tmp_path: Path, case: str, size_mib: int
+) -> None:
+    body = WALKED[case](size_mib * MIB)
+    peak, seconds, outcome = _cost(tmp_path, body)
+    print(case, size_mib, f"+{peak:.0f} MiB {seconds:.2f} s", outcome)
+    # Bounds: +128 MiB and 2 s, whatever the size (64 MiB is serve's default inflated cap).
+    assert peak <= 128, (case, peak, outcome)
+    assert seconds <= 2, (case, seconds, outcome)
+    refused = outcome.startswith("TooManySpans: body: more than") and "protobuf fields" in outcome
+    assert outcome == "0 spans, problems []" or refused, outcome
 
 
 def test_an_oversized_span_is_rejected_alone() -> None:
@@ -183,6 +280,60 @@ def test_invalid_utf8_in_the_scope_is_ignored_as_the_scope_is() -> None:
     assert (span.problem, span.name) == ("", "GET /")
 
 
+def _bad_utf8_span(size: int) -> bytes:
+    """``size`` bytes of empty events, then a name that is not UTF-8: found last."""
+    return b"\x5a\x00" * ((size - 3) // 2) + b"\x2a\x01\xff"
+
+
+def test_spans_with_invalid_utf8_cost_little_more_than_valid_ones(tmp_path: Path) -> None:
+    # Finding the field took 0.65 s per MiB of span in Python: 13x the parse of the same spans.
+    spans = [_bad_utf8_span(MIB - 16)] * 15
+    peak, bad_s, outcome = _cost(tmp_path, _request(spans))
+    _, good_s, good = _cost(tmp_path, _request([span[:-1] + b"x" for span in spans]))
+    print(f"+{peak:.0f} MiB, {bad_s:.2f} s (valid UTF-8: {good_s:.2f} s)", outcome)
+    assert (outcome, good) == ("15 spans, problems ['invalid_utf8']", "15 spans, problems ['']")
+    assert bad_s <= 1.5 * good_s + 0.5
+    assert peak <= 128
+
+
+def test_many_small_spans_with_invalid_utf8_cost_bounded_time(tmp_path: Path) -> None:
+    spans = [_good_span(), BAD_UTF8["name"], BAD_UTF8["attributes[1].value.string_value"]]
+    peak, seconds, outcome = _cost(tmp_path, _request(spans * 60_000))
+    print(f"+{peak:.0f} MiB, {seconds:.2f} s", outcome)
+    assert outcome == "180000 spans, problems ['', 'invalid_utf8']"
+    assert seconds <= 3 and peak <= 128
+
+
+def test_invalid_utf8_found_past_the_fields_searched_is_still_named() -> None:
+    good, bad = decode_protobuf(_request([_good_span(), _bad_utf8_span(100_000)]))
+    assert (good.problem, bad.problem) == ("", "invalid_utf8")
+    assert bad.problem_detail.startswith("resourceSpans[0].scopeSpans[0].spans[1]: ")
+    assert "not valid UTF-8" in bad.problem_detail
+
+
+@pytest.mark.parametrize("large_scope", [False, True])
+def test_a_span_nested_past_upbs_limit_is_rejected_alone(large_scope: bool) -> None:
+    padding = [_good_span()] * (MIB // len(_good_span()) if large_scope else 0)
+    body = _request([_good_span("before"), _deep_array(60), _good_span("after"), *padding])
+    before, bad, after, *rest = decode_protobuf(body)
+    assert (before.name, after.name, before.problem, after.problem) == ("before", "after", "", "")
+    assert bad.problem == "unparsable_span"
+    path = "resourceSpans[0].scopeSpans[0].spans[1].attributes[0].value.array_value.values[0]"
+    assert bad.problem_detail.startswith(path), bad.problem_detail
+    assert "nested deeper than 100 messages" in bad.problem_detail
+    assert len(bad.problem_detail) < 300
+    assert len(rest) == len(padding) and all(not s.problem for s in rest)
+
+
+def test_a_resource_nested_past_upbs_limit_rejects_its_spans_only() -> None:
+    body = _request([_good_span()] * 2, resource=_field(1, _deep_key_value(60)))
+    body += _request([_good_span("other")])
+    first, second, other = decode_protobuf(body)
+    assert first.problem == second.problem == "unparsable_resource"
+    assert first.problem_detail.startswith("resourceSpans[0].resource.attributes[0].value")
+    assert (other.problem, other.name) == ("", "other")
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -190,6 +341,8 @@ def test_invalid_utf8_in_the_scope_is_ignored_as_the_scope_is() -> None:
         b'{"resourceSpans": []}',
         _request([_good_span()])[:-3],  # truncated
         _request([_good_span()[:-2] + b"\x0a"]),  # a span whose own fields are cut short
+        # a length past its parent, deep inside an attribute value: framing, not one span's problem
+        _request([_good_span(), _field(9, _field(1, b"k") + _field(2, b"\x2a\x05ab"))]),
     ],
 )
 def test_a_body_that_is_not_protobuf_is_refused_whole(body: bytes) -> None:
@@ -213,7 +366,7 @@ def _json_spans(spans: str) -> bytes:
 def test_json_of_millions_of_empty_spans_is_refused_before_parsing(tmp_path: Path) -> None:
     # json.loads alone of 16 MiB of `{},` took +404 MiB; decoding them +1 GiB more.
     body = _json_spans(",".join(["{}"] * (16 * MIB // 3)))
-    peak, outcome = _peak_mib(tmp_path, body, json_body=True)
+    peak, _, outcome = _cost(tmp_path, body, json_body=True)
     print(f"+{peak:.0f} MiB", outcome)
     assert outcome.startswith("TooManySpans: body: about 11184") and "max_json_values" in outcome
     assert peak <= 64
@@ -229,19 +382,24 @@ def test_json_spans_beyond_the_cap_are_refused() -> None:
         decode_json(body, max_values=20)
 
 
-def test_json_lone_surrogates_do_not_break_decoding() -> None:
+def test_json_lone_surrogates_are_shown_escaped_in_answers() -> None:
+    """OTLP/JSON can escape a lone surrogate (``\\ud800``), which no UTF-8 encoder takes: the
+    reasons a span or a body is refused are sent back (partial success, ``google.rpc.Status``), so
+    they must show it escaped. The values themselves are kept; the exposition makes labels safe
+    (``test_exposition.py``)."""
     lone = "\\ud800"
     doc = (
         '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
         f'{{"stringValue":"svc{lone}"}}}}]}},"scopeSpans":[{{"spans":[{{"name":"n{lone}",'
-        f'"traceState":"ot=th:8{lone}","kind":"{lone}","attributes":[{{"key":"k{lone}",'
-        f'"value":{{"stringValue":"v{lone}"}}}},{{"key":"a","value":{{"arrayValue":'
-        f'{{"values":[{{"stringValue":"{lone}"}}]}}}}}}]}},{{"name":"ok"}}]}}]}}]}}'
+        f'"kind":"{lone}","attributes":[{{"key":"k{lone}","value":{{"stringValue":"v{lone}"}}}}]}},'
+        '{"name":"ok"}]}]}]}'
     )
     bad, good = decode_json(doc.encode())
-    assert bad.service_name == "svc\ud800"
-    assert bad.problem == "invalid_span_kind"
-    assert "\\ud800" in bad.problem_detail or "\ud800" in bad.problem_detail
-    assert bad.attributes == {"k\ud800": "v\ud800", "a": ("\ud800",)}
-    assert (good.problem, good.name) == ("", "ok")
-    json.dumps(bad.problem_detail)  # the partial-success message stays serializable
+    assert (bad.service_name, bad.attributes) == ("svc\ud800", {"k\ud800": "v\ud800"})
+    assert bad.problem == "invalid_span_kind" and (good.problem, good.name) == ("", "ok")
+    ExportOutcome(1, bad.problem_detail).to_protobuf()  # UnicodeEncodeError with a raw surrogate
+    assert "\\ud800" in bad.problem_detail
+    with pytest.raises(DecodeFailure) as info:
+        decode_json(f'{{"resourceSpans":"{lone}"}}'.encode())
+    assert "\\ud800" in str(info.value)
+    str(info.value).encode("utf-8")
