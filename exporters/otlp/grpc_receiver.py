@@ -1,149 +1,194 @@
-"""OTLP/gRPC for ``serve``: ``TraceService/Export`` over grpcio, with the OTLP status codes.
+"""OTLP/gRPC for ``serve``: grpcio's asyncio server on an event loop of its own, and its drain.
 
-The servicer is opentelemetry-proto's ``TraceServiceServicer``, registered with a raw-bytes request
-deserializer: grpcio would answer a body it cannot parse with ``INTERNAL``, while OTLP asks for
-``INVALID_ARGUMENT``, so the body is decoded by the same code as OTLP/HTTP. grpcio itself enforces
-the message size (after decompression) with ``RESOURCE_EXHAUSTED``.
+grpcio's thread-pool server waits for a request message inside a pool thread, with no timeout, and
+HTTP/2 carries any number of streams on one connection: as many streams that open and never send
+a message as there are threads starve every other export, for ever. On the asyncio server a stream
+waiting for its message is a coroutine, which :class:`TraceExport` bounds by a receive deadline;
+the loop runs in a thread of its own so the rest of ``serve`` stays as it is.
 
-RPCs admitted at once are bounded by our own gate, not grpcio's ``maximum_concurrent_rpcs``: that
-answers ``RESOURCE_EXHAUSTED`` without ``RetryInfo``, which the OTLP spec makes non-retryable, so
-senders would drop the batch. The gate gives the same code with a ``google.rpc.RetryInfo`` in
-``grpc-status-details-bin``, the one form of it OTLP senders retry.
+The drain keeps the promise the OTLP/HTTP one keeps: a batch counted is a batch answered. grpcio's
+own graceful stop cancels every RPC still running when the grace ends, an export half-accounted
+included, so the stop here is in steps: refuse what has no message yet, let every export handed
+to the pool finish (refusing, past the grace, those no thread has started), and only then cancel
+what remains, none of it counted.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 import grpc
-from google.protobuf.any_pb2 import Any as AnyProto
-from google.protobuf.duration_pb2 import Duration
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceServicer
 
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.otlp.decode import DecodeFailure, TooManySpans
-from otel_downstream.exporters.otlp.export import ExportCore, Overloaded
+from otel_downstream.exporters.otlp.export import ExportCore
+from otel_downstream.exporters.otlp.grpc_export import TraceExport, outcome_seen
 
-__all__ = ["grpc_server"]
+__all__ = ["GrpcReceiver"]
+
+_logger = logging.getLogger("otel_downstream.serve")
 
 _GRPC_SERVICE: Final = "opentelemetry.proto.collector.trace.v1.TraceService"
-_BUSY: Final = "too many exports in flight; retry later"
+_UNBOUNDED_S: Final = 365 * 24 * 3600.0
+_EXPORTS_FINISH_S: Final = 60.0
+"""How long a drain waits past its grace for exports already accounting (one batch each)."""
+_ANSWERS_SENT_S: Final = 2.0
 
 
-def _retry_status() -> bytes:
-    detail = AnyProto()
-    detail.Pack(error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)))
-    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=_BUSY, details=[detail])
-    serialized: bytes = status.SerializeToString()
-    return serialized
+def _options(
+    *,
+    max_message_bytes: int,
+    max_rpcs: int,
+    max_connections: int,
+    receive_s: float,
+    idle_s: float,
+) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.so_reuseport", 0),  # a second service on the same port must fail, not share it
+        # RFC 9113 advises at least 100; and above the gate, so one sender's connection meets the
+        # gate's retryable refusal rather than queueing streams out of our sight.
+        ("grpc.max_concurrent_streams", max(100, max_rpcs + 1)),
+        ("grpc.max_allowed_incoming_connections", max_connections),
+        # A connection that never finishes its HTTP/2 preface, or that carries no RPC, is closed;
+        # busy connections are recycled (GOAWAY, with no grace limit: every RPC is bounded by the
+        # receive deadline and one export) so none is held for ever.
+        ("grpc.server_handshake_timeout_ms", int(receive_s * 1000)),
+        ("grpc.max_connection_idle_ms", int(idle_s * 1000)),
+        ("grpc.max_connection_age_ms", 10 * 60 * 1000),
+        # Dead peers are found within 80 s; senders may ping every 10 s to keep a NAT entry open.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ]
 
 
-_RETRY_DETAILS: Final = (("grpc-status-details-bin", _retry_status()),)
+def _watched(job: Future[Any]) -> asyncio.Future[Any]:
+    """``job`` to wait for; its outcome is its RPC's to answer, not this copy's to log."""
+    watched = asyncio.wrap_future(job)
+    watched.add_done_callback(outcome_seen)
+    return watched
 
 
-class _CountingPool(ThreadPoolExecutor):
-    """The RPC pool, counting RPCs submitted and not finished (queued ones too), as grpcio's own
-    limit does: an RPC is submitted when it arrives and finishes even if it is cancelled."""
+class GrpcReceiver:
+    """The OTLP/gRPC listener: :meth:`start` binds and serves, :meth:`stop` begins the drain,
+    :meth:`join` waits for it."""
 
-    def __init__(self, workers: int) -> None:
-        super().__init__(max_workers=workers, thread_name_prefix="otlp-grpc")
-        self._lock = threading.Lock()
-        self.active = 0
+    def __init__(
+        self,
+        core: ExportCore,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        max_concurrent_exports: int,
+        max_connections: int,
+        receive_timeout_s: float,
+        idle_timeout_s: float,
+    ) -> None:
+        self._address = f"{host}:{port}"
+        max_rpcs = max_concurrent_exports * 4
+        self._options = _options(
+            max_message_bytes=max_message_bytes,
+            max_rpcs=max_rpcs,
+            max_connections=max_connections,
+            receive_s=receive_timeout_s,
+            idle_s=idle_timeout_s,
+        )
+        # As many threads as export slots: a thread more would only wait for a slot.
+        self._pool = ThreadPoolExecutor(max_concurrent_exports, thread_name_prefix="otlp-grpc")
+        self._export = TraceExport(core, self._pool, max_rpcs=max_rpcs, receive_s=receive_timeout_s)
+        self._started: Future[int] = Future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_asked: asyncio.Future[float] | None = None
+        self._grace = 0.0
+        self._thread = threading.Thread(target=self._run, name="otlp-grpc-loop", daemon=True)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
-        with self._lock:
-            self.active += 1
-        future.add_done_callback(self._finished)
-        return future
+    def start(self) -> int:
+        """Bind and serve; the port bound, or the ``OSError`` that prevented it."""
+        self._thread.start()
+        return self._started.result()
 
-    def _finished(self, _future: Future[Any]) -> None:
-        with self._lock:
-            self.active -= 1
+    def stop(self, grace: float) -> None:
+        """Stop taking RPCs now; exports in flight get ``grace`` seconds (see the module doc)."""
+        loop, asked = self._loop, self._stop_asked
+        if loop is None or asked is None or not self._thread.is_alive():
+            return
+        self._grace = grace
 
+        def ask() -> None:
+            if not asked.done():
+                asked.set_result(grace)
 
-def _refuse(request: bytes, context: grpc.ServicerContext) -> None:
-    context.set_trailing_metadata(_RETRY_DETAILS)
-    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _BUSY)
+        with contextlib.suppress(RuntimeError):  # the loop has just closed: nothing left to stop
+            loop.call_soon_threadsafe(ask)
 
+    def join(self) -> bool:
+        """Wait for the drain to end, as long as it may take; whether it did."""
+        if self._thread.ident is not None:
+            self._thread.join(self._grace + _EXPORTS_FINISH_S + _ANSWERS_SENT_S + 1)
+        return not self._thread.is_alive()
 
-class _Gate(grpc.GenericRpcHandler):  # type: ignore[misc]
-    """Admits an RPC while fewer than ``limit`` are in the pool; else a retryable refusal, run on
-    a pool of its own so it is answered at once even when the RPC pool is full."""
-
-    def __init__(self, inner: grpc.GenericRpcHandler, pool: _CountingPool, limit: int) -> None:
-        self._inner = inner
-        self._pool = pool
-        self._limit = limit
-        refuse: Any = _refuse
-        refuse.experimental_thread_pool = ThreadPoolExecutor(2, "otlp-grpc-refuse")
-        self._refusal = grpc.unary_unary_rpc_method_handler(refuse)
-
-    def service(
-        self, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler | None:
-        handler = self._inner.service(handler_call_details)
-        if handler is not None and self._pool.active >= self._limit:
-            return self._refusal
-        return handler
-
-
-class _TraceService(TraceServiceServicer):
-    """OTLP/gRPC ``Export``; receives raw bytes so malformed bodies get INVALID_ARGUMENT."""
-
-    def __init__(self, core: ExportCore) -> None:
-        self._core = core
-
-    def Export(self, request: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        metadata = dict(context.invocation_metadata() or ())
-        auth = metadata.get("authorization")
-        if not self._core.authorized(auth if isinstance(auth, str) else None):
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+    def _run(self) -> None:
         try:
-            with self._core.slot():
-                return self._core.export(request, json_body=False).response()
-        except TooManySpans as exc:  # no RetryInfo: the same batch would be refused again
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
-        except DecodeFailure as exc:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except Overloaded as exc:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
-        except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
-            report_fault("serve", exc)
-            context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__})")
-        raise AssertionError("unreachable: context.abort raises")
+            asyncio.run(self._serve())
+        except BaseException as exc:
+            if not self._started.done():
+                self._started.set_exception(exc)
+            else:  # the listener is gone; serve reports it and keeps its other listeners
+                report_fault("serve", exc)
+        finally:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop_asked = self._loop.create_future()
+        handler = grpc.method_handlers_generic_handler(
+            _GRPC_SERVICE,
+            {
+                "Export": grpc.stream_unary_rpc_method_handler(
+                    self._export.export,
+                    request_deserializer=None,  # raw bytes: we decode, and answer INVALID_ARGUMENT
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+        server = grpc.aio.server(handlers=(handler,), options=self._options)
+        try:
+            port = server.add_insecure_port(self._address)
+        except RuntimeError as exc:  # grpcio raises this, not OSError, when the port is taken
+            raise OSError(f"cannot bind OTLP/gRPC to {self._address}: {exc}") from exc
+        if not port:
+            raise OSError(f"cannot bind OTLP/gRPC to {self._address}")
+        await server.start()
+        self._started.set_result(port)
+        await self._drain(server, await self._stop_asked)
 
-def grpc_server(
-    core: ExportCore, *, host: str, port: int, workers: int, max_message_bytes: int, max_rpcs: int
-) -> tuple[grpc.Server, int]:
-    """A grpc server bound to ``host:port`` (not started) and the port it bound."""
-    servicer = _TraceService(core)
-    handler = grpc.method_handlers_generic_handler(
-        _GRPC_SERVICE,
-        {
-            "Export": grpc.unary_unary_rpc_method_handler(
-                servicer.Export,
-                request_deserializer=None,  # raw bytes: we decode, and answer INVALID_ARGUMENT
-                response_serializer=ExportTraceServiceResponse.SerializeToString,
-            )
-        },
-    )
-    pool = _CountingPool(workers)
-    server = grpc.server(
-        pool,
-        handlers=(_Gate(handler, pool, max_rpcs),),
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.so_reuseport", 0),  # a second service on the same port must fail, not share it
-        ],
-    )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if not bound:
-        raise OSError(f"cannot bind OTLP/gRPC to {host}:{port}")
-    return server, bound
+    async def _drain(self, server: Any, grace: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        self._export.begin_drain()
+        # New RPCs and connections are refused from now on; no RPC is cancelled until the end.
+        stopping = asyncio.ensure_future(server.stop(_UNBOUNDED_S))
+        exports = [_watched(job) for job in tuple(self._export.exports)]
+        if exports:
+            _, late = await asyncio.wait(exports, timeout=grace)
+            if late:
+                self._export.past_grace()
+                _logger.warning(
+                    "otel-downstream serve: %d OTLP/gRPC exports queued or running after %ss",
+                    len(late),
+                    grace,
+                )
+                await asyncio.wait(late, timeout=_EXPORTS_FINISH_S)
+        # Every export is over and its answer on its way: what is still open was never counted.
+        left = max(deadline - loop.time(), _ANSWERS_SENT_S)
+        await asyncio.wait((stopping,), timeout=left)
+        await server.stop(None)
+        await stopping

@@ -8,23 +8,24 @@ and partial-success answers behave the same whichever way the spans arrive.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Final
+from typing import Any, Final
 
-import grpc
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.metrics.exposition import safe_registry
+from otel_downstream.exporters.otlp.connections import Connections
 from otel_downstream.exporters.otlp.decode import MAX_SPAN_BYTES, MAX_SPANS_PER_EXPORT
 from otel_downstream.exporters.otlp.export import ExportCore, SpanAccounting
-from otel_downstream.exporters.otlp.grpc_receiver import grpc_server
-from otel_downstream.exporters.otlp.http_answer import answer_bytes
+from otel_downstream.exporters.otlp.grpc_receiver import GrpcReceiver
+from otel_downstream.exporters.otlp.http_answer import answer_bytes, refusal
 from otel_downstream.exporters.otlp.http_receiver import OtlpHttpServer
 
 __all__ = ["OtlpService", "ServiceConfig"]
@@ -51,21 +52,43 @@ class ServiceConfig:
     max_spans_per_export: int = MAX_SPANS_PER_EXPORT
     max_span_bytes: int = MAX_SPAN_BYTES
     max_body_bytes_in_flight: int = 256 * MIB
-    grpc_workers: int = 16
     idle_timeout_s: float = 30.0
     request_timeout_s: float = 30.0
     drain_timeout_s: float = 10.0
 
 
 class _MetricsServer(ThreadingHTTPServer):
+    """One thread per connection, as many as scrapers and probes need and no more: idle
+    connections (2,000 made 2,000 threads) get 503 past the cap, overall and per address."""
+
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 1024
+    MAX_CONNECTIONS: Final = 64
+    MAX_PER_SOURCE: Final = 16
 
     def __init__(self, address: tuple[str, int], registry: CollectorRegistry) -> None:
         self.registry = registry
         self.draining = False
+        self.connections = Connections(
+            max_connections=self.MAX_CONNECTIONS, max_per_source=self.MAX_PER_SOURCE
+        )
         super().__init__(address, _MetricsHandler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        refused = self.connections.open(str(client_address[0]))
+        if refused is not None:
+            with contextlib.suppress(OSError):
+                request.sendall(refusal(refused))
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.close(str(client_address[0]), request)
 
 
 class _MetricsHandler(BaseHTTPRequestHandler):
@@ -135,7 +158,7 @@ class OtlpService:
             max_span_bytes=self.config.max_span_bytes,
         )
         self._http: OtlpHttpServer | None = None
-        self._grpc: grpc.Server | None = None
+        self._grpc: GrpcReceiver | None = None
         self._metrics: _MetricsServer | None = None
         self._threads: list[threading.Thread] = []
         self.ports: dict[str, int] = {}
@@ -161,15 +184,17 @@ class OtlpService:
                 )
                 self._serve(self._http, "otlp_http")
             if cfg.otlp_grpc_port >= 0:
-                self._grpc, self.ports["otlp_grpc"] = grpc_server(
+                self._grpc = GrpcReceiver(
                     self.core,
                     host=cfg.host,
                     port=cfg.otlp_grpc_port,
-                    workers=cfg.grpc_workers,
                     max_message_bytes=cfg.max_decompressed_bytes,
-                    max_rpcs=cfg.max_concurrent_exports * 4,
+                    max_concurrent_exports=cfg.max_concurrent_exports,
+                    max_connections=cfg.max_connections,
+                    receive_timeout_s=cfg.request_timeout_s,
+                    idle_timeout_s=cfg.idle_timeout_s,
                 )
-                self._grpc.start()
+                self.ports["otlp_grpc"] = self._grpc.start()
         except BaseException:
             self.stop()
             raise
@@ -186,7 +211,8 @@ class OtlpService:
         grace = self.config.drain_timeout_s
         if self._metrics is not None:
             self._metrics.draining = True
-        stopped = self._grpc.stop(grace) if self._grpc is not None else None
+        if self._grpc is not None:
+            self._grpc.stop(grace)
         if self._http is not None:
             self._http.shutdown()
             if not self._http.connections.drain(grace):
@@ -194,8 +220,8 @@ class OtlpService:
                     "otel-downstream serve: OTLP/HTTP requests still running after %ss", grace
                 )
             self._http.server_close()
-        if stopped is not None:
-            stopped.wait(grace)
+        if self._grpc is not None and not self._grpc.join():
+            _logger.warning("otel-downstream serve: the OTLP/gRPC drain did not end")
         try:
             self.accountant.flush()
         except Exception as exc:  # stop must still close the metrics listener and join threads

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from otel_downstream.exporters.otlp.export import ExportCore
 from otel_downstream.exporters.otlp.http_receiver import OtlpHttpServer
-from otel_downstream.exporters.otlp.service import _MetricsServer
+from otel_downstream.exporters.otlp.service import OtlpService, ServiceConfig, _MetricsServer
 
 from .test_service import Serve, scrape, total
 
@@ -413,3 +413,175 @@ def test_grpc_overload_is_resource_exhausted_with_retry_info() -> None:
     finally:
         release.set()
         server.close()
+
+
+# --- 5. gRPC: stalled streams, overload while stalled, drain ---------------------------------------
+
+_OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
+"""Channel option: a connection of its own, as another client's would be (grpcio shares them)."""
+
+
+def _stall(channel: grpc.Channel, count: int, release: threading.Event) -> list[grpc.Future]:
+    """``count`` Export calls that send their headers and never a message, with no deadline."""
+
+    def never() -> Iterator[bytes]:
+        release.wait(30)
+        return
+        yield b""  # a generator that yields nothing
+
+    stalled = channel.stream_unary(EXPORT)
+    return [stalled.future(never()) for _ in range(count)]
+
+
+def _ended(call: grpc.Future, limit_s: float) -> grpc.StatusCode:
+    error = call.exception(timeout=limit_s)
+    assert isinstance(error, grpc.RpcError), error
+    code: grpc.StatusCode = error.code()  # type: ignore[attr-defined]
+    return code
+
+
+def test_stalled_grpc_streams_do_not_starve_exports(slow_serve: Serve) -> None:
+    release = threading.Event()
+    others = [grpc.insecure_channel(slow_serve.grpc, options=_OWN_CONNECTION) for _ in range(4)]
+    try:
+        with grpc.insecure_channel(slow_serve.grpc) as shared:
+            opened = time.monotonic()
+            stalled = _stall(shared, 20, release)
+            for channel in others:
+                stalled += _stall(channel, 5, release)
+            time.sleep(0.5)  # every stream is open on the server, waiting for its message
+            started = time.monotonic()
+            with grpc.insecure_channel(slow_serve.grpc, options=_OWN_CONNECTION) as honest:
+                honest.unary_unary(EXPORT)(_batch("grpc-honest"), timeout=5)
+            assert time.monotonic() - started < 2
+            started = time.monotonic()
+            shared.unary_unary(EXPORT)(_batch("grpc-honest"), timeout=5)  # beside 20 stalled
+            assert time.monotonic() - started < 2
+            codes = {_ended(call, 10) for call in stalled}
+            assert codes <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED}, codes
+            assert time.monotonic() - opened < 2 + 2  # the receive deadline, with some slack
+    finally:
+        release.set()
+        for channel in others:
+            channel.close()
+    samples = scrape(slow_serve.metrics_url)
+    assert total(samples, "downstream_requests_total", service_name="grpc-honest") == 2
+
+
+def test_grpc_overload_answers_at_once_with_retry_info_while_streams_stall() -> None:
+    server = Serve("--max-concurrent-exports=1", "--request-timeout=3")  # the gate admits 4
+    release = threading.Event()
+    try:
+        with grpc.insecure_channel(server.grpc) as channel:
+            stalled = _stall(channel, 6, release)  # 4 admitted, waiting; 2 refused at once
+            time.sleep(0.5)
+            waiting = [call for call in stalled if not call.done()]
+            refused = [_ended(call, 0) for call in stalled if call not in waiting]
+            assert (len(waiting), refused) == (4, [grpc.StatusCode.RESOURCE_EXHAUSTED] * 2)
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as info:
+                channel.unary_unary(EXPORT)(_batch("grpc-stalled-gate"), timeout=5)
+            assert time.monotonic() - started < 1
+            error = info.value
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+            trailers = dict(error.trailing_metadata() or ())  # type: ignore[attr-defined]
+            status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+            retry = error_details_pb2.RetryInfo()
+            assert any(detail.Unpack(retry) for detail in status.details)
+            assert retry.retry_delay.seconds > 0
+            # The stalled streams end at the receive deadline, and exports are admitted again.
+            assert {_ended(call, 6) for call in waiting} <= {
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                grpc.StatusCode.CANCELLED,
+            }
+            channel.unary_unary(EXPORT)(_batch("grpc-stalled-gate"), timeout=5)
+        samples = scrape(server.metrics_url)
+        assert total(samples, "downstream_requests_total", service_name="grpc-stalled-gate") == 1
+    finally:
+        release.set()
+        server.close()
+
+
+def _grpc_client(target: str, body: bytes, spans: int, acked: list[int]) -> None:
+    """Export over a connection of its own until the server stops answering OK."""
+    with grpc.insecure_channel(target, options=_OWN_CONNECTION) as channel:
+        export = channel.unary_unary(EXPORT)
+        while True:
+            try:
+                export(body, timeout=15)
+            except grpc.RpcError:
+                return
+            acked[0] += spans
+
+
+@pytest.mark.parametrize("round_", range(4))
+def test_sigterm_under_grpc_load_answers_every_batch_it_counts(round_: int) -> None:
+    server = Serve("--log-level=WARNING")
+    release = threading.Event()
+    try:
+        spans = 300
+        body = _batch(f"grpc-drain-{round_}", spans=spans)
+        counts = [[0] for _ in range(8)]
+        threads = [
+            threading.Thread(target=_grpc_client, args=(server.grpc, body, spans, c), daemon=True)
+            for c in counts
+        ]
+        for thread in threads:
+            thread.start()
+        with grpc.insecure_channel(server.grpc, options=_OWN_CONNECTION) as channel:
+            stalled = _stall(channel, 3, release)  # must not hold the stop for its whole grace
+            time.sleep(0.6 + 0.1 * round_)
+            started = time.monotonic()
+            stopped = server.stop()
+            assert time.monotonic() - started < 5
+            for thread in threads:
+                thread.join(20)
+                assert not thread.is_alive()
+            for call in stalled:
+                _ended(call, 5)
+        acked = sum(c[0] for c in counts)
+        assert acked > 0
+        assert stopped["spans_received"] == acked, (stopped, acked)
+    finally:
+        release.set()
+        server.close()
+
+
+class _SlowAccounting(_NoAccounting):
+    def account(self, *args: object, **kwargs: object) -> bool:
+        time.sleep(1.5)
+        return True
+
+
+def test_grpc_stop_answers_an_export_that_outlives_the_grace() -> None:
+    """Counted means answered, even past the grace; not yet started past it means refused."""
+    config = ServiceConfig(
+        otlp_http_port=-1,
+        otlp_grpc_port=0,
+        metrics_port=-1,
+        max_concurrent_exports=1,  # one pool thread: the second export queues behind the first
+        drain_timeout_s=0.5,
+    )
+    service = OtlpService(config, accountant=_SlowAccounting(), registry=CollectorRegistry())
+    target = f"127.0.0.1:{service.start()['otlp_grpc']}"
+    answers: dict[str, grpc.StatusCode] = {}
+
+    def send(name: str) -> None:
+        with grpc.insecure_channel(target, options=_OWN_CONNECTION) as channel:
+            try:
+                channel.unary_unary(EXPORT)(_batch(name), timeout=10)
+                answers[name] = grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                answers[name] = error.code()  # type: ignore[attr-defined]
+
+    senders = [threading.Thread(target=send, args=(name,)) for name in ("first", "second")]
+    try:
+        for sender in senders:
+            sender.start()
+            time.sleep(0.3)
+        service.stop()  # the first export is accounting until well past the 0.5 s grace
+    finally:
+        for sender in senders:
+            sender.join(15)
+    assert answers == {"first": grpc.StatusCode.OK, "second": grpc.StatusCode.UNAVAILABLE}
+    assert service.core.tally["spans_received"] == 1
