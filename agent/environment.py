@@ -156,7 +156,8 @@ OTEL_DOWNSTREAM_SERVE_MAX_CONCURRENT_EXPORTS: Final = "OTEL_DOWNSTREAM_SERVE_MAX
 """Exports processed at once before senders get 503/UNAVAILABLE and retry (default 16)."""
 
 OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS: Final = "OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS"
-"""Open OTLP/HTTP connections (one thread each) before new ones get 503 and close (default 256)."""
+"""Open OTLP/HTTP connections (one thread each) before new ones get 503 and close, and open gRPC
+connections (default 256)."""
 
 OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS_PER_SOURCE: Final = (
     "OTEL_DOWNSTREAM_SERVE_MAX_CONNECTIONS_PER_SOURCE"
@@ -178,7 +179,8 @@ OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BY
 it bounds the protobuf messages one span can make, which is what costs memory."""
 
 OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT: Final = "OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT"
-"""Seconds to receive one OTLP/HTTP request, head and body, before 408 (default 30)."""
+"""Seconds to receive one OTLP/HTTP request, head and body, before 408, or one gRPC request
+message before DEADLINE_EXCEEDED (default 30)."""
 
 
 # --- Exporter / configure (in-process) ----------------------------------------------------------

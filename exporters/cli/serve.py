@@ -59,7 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-concurrent-exports", type=int, help="exports at once before 503/retry (16)"
     )
     parser.add_argument(
-        "--max-connections", type=int, help="open OTLP/HTTP connections before 503 (256)"
+        "--max-connections",
+        type=int,
+        help="open OTLP/HTTP connections before 503, and gRPC connections (256)",
     )
     parser.add_argument(
         "--max-connections-per-source",
@@ -90,7 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--request-timeout",
         type=float,
-        help="seconds to receive one OTLP/HTTP request, head and body, before 408 (30)",
+        help="seconds to receive one OTLP/HTTP request (head and body; else 408) or one gRPC "
+        "request message (else DEADLINE_EXCEEDED) (30)",
     )
     parser.add_argument(
         "--log-level",
