@@ -1,5 +1,5 @@
-"""OTLP trace export bodies -> the few fields the accounting core needs (protobuf here, JSON in
-``otlp_json``).
+"""OTLP/protobuf trace export bodies -> the few fields the accounting core needs (JSON is in
+``json_decode``; what both produce is in ``decoded``).
 
 ``serve`` never builds SDK ``ReadableSpan`` objects: it reads the generated protobuf classes (upb,
 C-backed) directly and hands on, per span, the resource's ``service.name``, the span attributes as a
@@ -10,17 +10,26 @@ and the sender's retry cannot double-count half of it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
-from typing import Final, NamedTuple
+from typing import Final
 
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 
-from otel_downstream.exporters.accounting.sampling_weight import adjusted_count
 from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
+from otel_downstream.exporters.otlp.decoded import (
+    SERVICE_NAME_KEY,
+    UNKNOWN_SERVICE,
+    DecodedSpan,
+    DecodeFailure,
+    TooManySpans,
+    duration_s,
+    homogeneous_array,
+    kind_name,
+    sampling_weight,
+)
 from otel_downstream.exporters.otlp.refusal import FRAMING, INVALID_UTF8, Search
 from otel_downstream.exporters.otlp.wire import (
     FieldBudget,
@@ -33,22 +42,7 @@ from otel_downstream.exporters.otlp.wire import (
     span_groups,
 )
 
-__all__ = [
-    "KIND_NAMES",
-    "MAX_SPANS_PER_EXPORT",
-    "MAX_SPAN_BYTES",
-    "SERVICE_NAME_KEY",
-    "STEPS_PER_SPAN",
-    "UNKNOWN_SERVICE",
-    "DecodeFailure",
-    "DecodedSpan",
-    "TooManySpans",
-    "decode_protobuf",
-    "duration_s",
-    "homogeneous_array",
-    "kind_name",
-    "sampling_weight",
-]
+__all__ = ["MAX_SPANS_PER_EXPORT", "MAX_SPAN_BYTES", "STEPS_PER_SPAN", "decode_protobuf"]
 
 
 MAX_SPANS_PER_EXPORT: Final = 200_000
@@ -66,80 +60,6 @@ MAX_SPAN_BYTES: Final = 1 << 20
 the number of messages (~170 bytes of upb arena each, from 2 bytes of wire), which this bounds."""
 _GROUP_BYTES: Final = 1 << 20
 """Spans are handed to upb in groups of about this many bytes, so its arena stays that small."""
-
-SERVICE_NAME_KEY: Final = "service.name"
-UNKNOWN_SERVICE: Final = "unknown_service"
-"""What the OTel resource spec calls a service that did not name itself."""
-
-KIND_NAMES: Final = ("", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
-"""``Span.SpanKind`` values 0..5 as the SDK's ``SpanKind`` names them (0, unspecified: "")."""
-
-
-class DecodedSpan(NamedTuple):
-    """One span as the accounting core sees it."""
-
-    service_name: str
-    attributes: dict[str, AttributeValue]
-    name: str
-    kind: str
-    weight: float
-    duration_s: float | None
-    """End minus start time; the LLM call latency when the span is a GenAI call."""
-    span_key: bytes | None = None
-    """Trace id + span id (raw bytes), so nested spans of one model call count once."""
-    parent_key: bytes | None = None
-    """Trace id + parent span id, or None for a root span."""
-    problem: str = ""
-    """The reason label (``invalid_span_kind``, ...) of a span-level field that did not parse, so
-    the span is rejected whole, with no other span of the batch (OTLP/JSON only: protobuf has
-    types); ``""`` for a readable span."""
-    problem_detail: str = ""
-    """That field's path, value and what was expected, for the partial-success message."""
-
-
-class DecodeFailure(ValueError):
-    """A malformed body; the message names the field and the value, for the 400 answer."""
-
-    status: int = 400
-    """The HTTP status to answer with."""
-
-
-class TooManySpans(DecodeFailure):
-    """More spans in one export than ``max_spans_per_export``: well-formed, but refused whole."""
-
-    status = 413
-
-
-def sampling_weight(tracestate: str) -> float:
-    """The span's sampling adjusted count; NaN (rejected downstream, counted) when malformed."""
-    if not tracestate:
-        return 1.0
-    try:
-        return adjusted_count(tracestate)
-    except ValueError:
-        return math.nan
-
-
-def homogeneous_array(items: list[AttributeValue | None]) -> AttributeValue | None:
-    """An OTel array attribute holds one scalar type; anything else is not an attribute value."""
-    values = [i for i in items if i is not None]
-    if not values or isinstance(values[0], tuple):
-        return () if not values else None
-    first = type(values[0])
-    if any(type(v) is not first for v in values):
-        return None
-    array: AttributeValue = tuple(values)  # type: ignore[assignment]
-    return array
-
-
-def duration_s(start_ns: int, end_ns: int) -> float | None:
-    """Span duration in seconds; ``None`` when the times are missing or out of order."""
-    return (end_ns - start_ns) / 1e9 if 0 < start_ns <= end_ns else None
-
-
-def kind_name(kind: int) -> str:
-    """``SERVER``/``CLIENT``/... as the SDK's ``SpanKind`` names it; ``""`` when unspecified/unknown."""
-    return KIND_NAMES[kind] if 0 <= kind < len(KIND_NAMES) else ""
 
 
 def _pb_value(value: AnyValue) -> AttributeValue | None:

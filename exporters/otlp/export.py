@@ -24,9 +24,9 @@ from otel_downstream.exporters.accounting.span_inputs import classify
 from otel_downstream.exporters.otlp.decode import (
     MAX_SPAN_BYTES,
     MAX_SPANS_PER_EXPORT,
-    DecodedSpan,
     decode_protobuf,
 )
+from otel_downstream.exporters.otlp.decoded import DecodedSpan
 from otel_downstream.exporters.otlp.json_decode import decode_json
 
 __all__ = ["ExportCore", "ExportOutcome", "Overloaded", "SpanAccounting"]

@@ -31,7 +31,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.otlp.decode import DecodeFailure, TooManySpans
+from otel_downstream.exporters.otlp.decoded import DecodeFailure, TooManySpans
 from otel_downstream.exporters.otlp.export import ExportCore, ExportOutcome, Overloaded
 
 __all__ = ["TraceExport", "outcome_seen"]

@@ -24,7 +24,7 @@ from typing import Any, Final
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp.body import BodyCut, BodyReader, FramingError, TooLarge
 from otel_downstream.exporters.otlp.connections import Connections
-from otel_downstream.exporters.otlp.decode import DecodeFailure
+from otel_downstream.exporters.otlp.decoded import DecodeFailure
 from otel_downstream.exporters.otlp.export import ExportCore, Overloaded
 from otel_downstream.exporters.otlp.http_answer import answer_bytes, linger, refusal
 from otel_downstream.exporters.otlp.http_requests import DeadlineRequestHandler

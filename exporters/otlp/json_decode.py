@@ -30,9 +30,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
 from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
-from otel_downstream.exporters.otlp.decode import (
+from otel_downstream.exporters.otlp.decode import MAX_SPANS_PER_EXPORT
+from otel_downstream.exporters.otlp.decoded import (
     KIND_NAMES,
-    MAX_SPANS_PER_EXPORT,
     SERVICE_NAME_KEY,
     UNKNOWN_SERVICE,
     DecodedSpan,

@@ -10,7 +10,7 @@ from otel_downstream.exporters.accounting.accountant import Accountant
 from otel_downstream.exporters.accounting.nested_calls import NestedCalls
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.metrics import families as M
-from otel_downstream.exporters.otlp.decode import DecodedSpan
+from otel_downstream.exporters.otlp.decoded import DecodedSpan
 from otel_downstream.exporters.otlp.export import children_first
 
 TRACE = 0xABC

@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, TraceState, set_span_in_context
 from opentelemetry.trace.span import NonRecordingSpan, SpanContext, TraceFlags
 
-from otel_downstream.exporters.otlp.decode import DecodeFailure, decode_protobuf, kind_name
+from otel_downstream.exporters.otlp.decode import decode_protobuf
+from otel_downstream.exporters.otlp.decoded import DecodeFailure, kind_name
 from otel_downstream.exporters.otlp.json_decode import decode_json
 
 HTTP_ATTRS = {

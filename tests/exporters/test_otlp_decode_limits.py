@@ -15,7 +15,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from otel_downstream.exporters.otlp.decode import DecodeFailure, TooManySpans, decode_protobuf
+from otel_downstream.exporters.otlp.decode import decode_protobuf
+from otel_downstream.exporters.otlp.decoded import DecodeFailure, TooManySpans
 from otel_downstream.exporters.otlp.export import ExportOutcome
 from otel_downstream.exporters.otlp.json_decode import decode_json
 

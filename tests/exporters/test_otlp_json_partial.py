@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from otel_downstream.exporters.accounting.accountant import Accountant
 from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
-from otel_downstream.exporters.otlp.decode import DecodeFailure
+from otel_downstream.exporters.otlp.decoded import DecodeFailure
 from otel_downstream.exporters.otlp.json_decode import decode_json
 from otel_downstream.exporters.otlp.service import OtlpService, ServiceConfig
 
