@@ -13,11 +13,13 @@ wraps us), we annotate it instead of starting a second one, adding only what its
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract
-from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Link, Span, SpanContext, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import AttributeValue
 
 from otel_downstream.agent.attributes import (
@@ -63,6 +65,9 @@ def host_without_port(host: str | None) -> str | None:
     return host.partition(":")[0] or None
 
 
+_NO_STATE: Final = TraceState()
+
+
 def _start_server_span(tracer: Tracer, name: str, headers: Mapping[str, str], trust: bool) -> Span:
     """The request's SERVER span, in the caller's trace only when callers are trusted.
 
@@ -77,8 +82,11 @@ def _start_server_span(tracer: Tracer, name: str, headers: Mapping[str, str], tr
     remote = trace.get_current_span(context).get_span_context()
     if not remote.is_remote:  # no usable traceparent: nothing of the client's to keep apart
         return tracer.start_span(name, context=context, kind=SpanKind.SERVER)
-    root = trace.set_span_in_context(INVALID_SPAN, context)
-    return tracer.start_span(name, context=root, kind=SpanKind.SERVER, links=(Link(remote),))
+    # The parent is whatever was current before the client's context was read (a local span, or
+    # none: a new trace); the link keeps the client's ids but none of its tracestate.
+    parent = trace.set_span_in_context(trace.get_current_span(), context)
+    link = SpanContext(remote.trace_id, remote.span_id, True, remote.trace_flags, _NO_STATE)
+    return tracer.start_span(name, context=parent, kind=SpanKind.SERVER, links=(Link(link),))
 
 
 class Exchange:

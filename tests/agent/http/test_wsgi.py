@@ -255,6 +255,17 @@ def test_a_public_clients_context_is_a_link_and_decides_nothing(exporter, opts, 
     (link,) = span.links
     assert format(link.context.trace_id, "032x") == trace_id
     assert format(link.context.span_id, "016x") == "00f067aa0ba902b7"
+    assert not link.context.trace_state  # the client's tracestate is kept nowhere
+
+
+def test_a_public_clients_context_keeps_a_local_parent(exporter, opts, provider) -> None:
+    """Only the client's context becomes a link: a span the app had open stays the parent."""
+    headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    with provider.get_tracer("app").start_as_current_span("outer") as outer:
+        call_wsgi(WSGIMiddleware(hello, **opts()), environ_for(headers=headers))
+    (span,) = server_spans(exporter)
+    assert span.parent is not None and span.parent.span_id == outer.get_span_context().span_id
+    assert format(span.links[0].context.trace_id, "032x") == "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 def test_trust_trace_context_from_the_environment(exporter, opts, monkeypatch) -> None:
