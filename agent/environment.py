@@ -179,8 +179,13 @@ OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BYTES: Final = "OTEL_DOWNSTREAM_SERVE_MAX_SPAN_BY
 it bounds the protobuf messages one span can make, which is what costs memory."""
 
 OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT: Final = "OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT"
-"""Seconds to receive one OTLP/HTTP request, head and body, before 408, or one gRPC request
-message before DEADLINE_EXCEEDED (default 30)."""
+"""Seconds to receive one OTLP/HTTP request, head and body, before 503 (retryable), or one gRPC
+request message before DEADLINE_EXCEEDED (default 30)."""
+
+OTEL_DOWNSTREAM_SERVE_FIRST_BYTE_TIMEOUT: Final = "OTEL_DOWNSTREAM_SERVE_FIRST_BYTE_TIMEOUT"
+"""Seconds a new OTLP/HTTP or ``/metrics`` connection may wait before sending the first byte of its
+first request, after which it is closed (default 10; kept-alive connections wait the idle timeout).
+"""
 
 
 # --- Exporter / configure (in-process) ----------------------------------------------------------

@@ -61,7 +61,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-connections",
         type=int,
-        help="open OTLP/HTTP connections before 503, and gRPC connections (256)",
+        help="open OTLP/HTTP connections (past it the oldest idle one is closed, or 503 when none "
+        "is idle), and gRPC connections (256)",
     )
     parser.add_argument(
         "--max-connections-per-source",
@@ -92,8 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--request-timeout",
         type=float,
-        help="seconds to receive one OTLP/HTTP request (head and body; else 408) or one gRPC "
-        "request message (else DEADLINE_EXCEEDED) (30)",
+        help="seconds to receive one OTLP/HTTP or /metrics request (head and body; else 503 and "
+        "retry) or one gRPC request message (else DEADLINE_EXCEEDED) (30)",
+    )
+    parser.add_argument(
+        "--first-byte-timeout",
+        type=float,
+        help="seconds a new OTLP/HTTP or /metrics connection may stay silent before it is closed "
+        f"(10; env {env.OTEL_DOWNSTREAM_SERVE_FIRST_BYTE_TIMEOUT})",
     )
     parser.add_argument(
         "--log-level",
@@ -138,10 +145,20 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
         timeout = env.env_float(env.OTEL_DOWNSTREAM_SERVE_REQUEST_TIMEOUT, base.request_timeout_s)
     if not timeout > 0:
         raise ValueError(f"request_timeout_s={timeout}: expected a positive number of seconds")
+    first_byte = args.first_byte_timeout
+    if first_byte is None:
+        first_byte = env.env_float(
+            env.OTEL_DOWNSTREAM_SERVE_FIRST_BYTE_TIMEOUT, base.first_byte_timeout_s
+        )
+    if not first_byte > 0:
+        raise ValueError(
+            f"first_byte_timeout_s={first_byte}: expected a positive number of seconds"
+        )
     config = ServiceConfig(
         host=args.host or env.env_str(env.OTEL_DOWNSTREAM_SERVE_HOST, base.host),
         auth_token=token,
         request_timeout_s=timeout,
+        first_byte_timeout_s=first_byte,
         **numbers,
     )
     positive = (

@@ -2,8 +2,8 @@
 
 Waiting is what slow or hostile senders make a server do, so every wait here is a coroutine on the
 receiver's event loop and holds no thread: the arrival of the request message (under a deadline,
-since clients may set none and HTTP/2 multiplexes any number of stalled streams on one connection),
-and the export slot. Only decoding and accounting, which need the CPU, run on a pool thread.
+since clients may set none and HTTP/2 multiplexes any number of stalled streams on one connection).
+Only decoding and accounting, which need the CPU, run on a pool thread.
 
 The method is registered as client-streaming although OTLP calls it unary (the wire is the same):
 grpcio reads a unary request before calling the handler and with no deadline, while a streaming
@@ -11,44 +11,46 @@ handler reads the message itself. The message arrives as raw bytes: grpcio would
 cannot parse with ``INTERNAL``, while OTLP asks for ``INVALID_ARGUMENT``, so the body is decoded by
 the same code as OTLP/HTTP.
 
-RPCs admitted at once are bounded by our own gate, not grpcio's ``maximum_concurrent_rpcs``: that
-answers ``RESOURCE_EXHAUSTED`` without ``RetryInfo``, which the OTLP spec makes non-retryable, so
-senders would drop the batch. The gate gives the same code with a ``google.rpc.RetryInfo`` in
-``grpc-status-details-bin``, the one form of it OTLP senders retry.
+What a stream may hold is bounded in the order it holds it (see :mod:`grpc_limits`): streams still
+waiting for their message, per connection and per source address (a stalled stream holds nothing
+else, so stalled streams cannot starve exports); then, once the message is here, the gate of
+exports handed to the pool and the shared byte budget of bodies (with OTLP/HTTP, a share per
+source). Past any of them the answer is ``RESOURCE_EXHAUSTED`` with a ``google.rpc.RetryInfo``, the
+one form of it OTLP senders retry (grpcio's own ``maximum_concurrent_rpcs`` gives none, which makes
+senders drop the batch). A queued export waits at most a second for a thread and slot (then
+``UNAVAILABLE``), and one whose sender's deadline is past, or too close to answer, is refused
+before it is accounted: a batch counted is a batch whose answer can still arrive.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 import grpc
-from google.protobuf.any_pb2 import Any as AnyProto
-from google.protobuf.duration_pb2 import Duration
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.otlp.decode import decode_protobuf
 from otel_downstream.exporters.otlp.decoded import DecodeFailure, TooManySpans
 from otel_downstream.exporters.otlp.export import ExportCore, ExportOutcome, Overloaded
+from otel_downstream.exporters.otlp.grpc_limits import (
+    BUSY,
+    STOPPING,
+    AccountPace,
+    TooLate,
+    Waiting,
+    retryable,
+)
+from otel_downstream.exporters.otlp.limits import BodyBudget, BudgetExceeded
 
 __all__ = ["TraceExport", "outcome_seen"]
 
-_BUSY: Final = "too many exports in flight; retry later"
-_STOPPING: Final = "the receiver is shutting down; retry later"
-
-
-def _retry_status() -> bytes:
-    detail = AnyProto()
-    detail.Pack(error_details_pb2.RetryInfo(retry_delay=Duration(seconds=1)))
-    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message=_BUSY, details=[detail])
-    serialized: bytes = status.SerializeToString()
-    return serialized
-
-
-_RETRY_DETAILS: Final = (("grpc-status-details-bin", _retry_status()),)
+QUEUE_WAIT_S: Final = 1.0
+"""Longest wait of a received export for a pool thread and an export slot, as OTLP/HTTP's."""
 
 
 def outcome_seen(done: asyncio.Future[Any]) -> None:
@@ -62,18 +64,27 @@ def outcome_seen(done: asyncio.Future[Any]) -> None:
 class TraceExport:
     """The ``Export`` handler and what a drain needs to know of the RPCs in flight.
 
-    Everything but :meth:`_run` runs on the event loop thread, so the counters need no lock.
+    Everything but :meth:`_run` and the jobs' done callbacks runs on the event loop thread.
     """
 
     def __init__(
-        self, core: ExportCore, pool: ThreadPoolExecutor, *, max_rpcs: int, receive_s: float
+        self,
+        core: ExportCore,
+        pool: ThreadPoolExecutor,
+        budget: BodyBudget,
+        *,
+        max_rpcs: int,
+        receive_s: float,
+        waiting: Waiting,
     ) -> None:
         self._core = core
         self._pool = pool
+        self._budget = budget
         self._max_rpcs = max_rpcs
         self._receive_s = receive_s
-        self._admitted = 0
-        self._reads: set[asyncio.Future[Any]] = set()
+        self._waiting = waiting
+        self._pace = AccountPace()
+        self._stopping: asyncio.Future[None] | None = None
         self.exports: set[Future[ExportOutcome]] = set()
         """Exports handed to the pool and not finished: each will be accounted and answered."""
         self._draining = False
@@ -82,26 +93,42 @@ class TraceExport:
     async def export(self, requests: object, context: Any) -> ExportTraceServiceResponse:
         """``requests`` is grpcio's message iterator, unused: the message is read under a deadline."""
         if self._draining:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, _STOPPING)
-        if self._admitted >= self._max_rpcs:  # answered now, with nothing read
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, _BUSY, _RETRY_DETAILS)
-        self._admitted += 1
-        try:
-            return await self._export(context)
-        finally:
-            self._admitted -= 1
-
-    async def _export(self, context: Any) -> ExportTraceServiceResponse:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
         metadata = dict(context.invocation_metadata() or ())
         auth = metadata.get("authorization")
         if not self._core.authorized(auth if isinstance(auth, str) else None):
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        body = await self._receive(context)
+        if len(self.exports) >= self._max_rpcs:  # answered now, with nothing read
+            await context.abort(*retryable(BUSY))
+        peer = str(context.peer())
+        refused = self._waiting.enter(peer)
+        if refused is not None:
+            await context.abort(*retryable(refused))
+        try:
+            body = await self._receive(context)
+        finally:
+            self._waiting.leave(peer)
+        return await self._export(body, self._waiting.source(peer), context)
+
+    async def _export(self, body: bytes, source: str, context: Any) -> ExportTraceServiceResponse:
         if self._draining:  # a message that came after the stop began: the sender retries it
-            await context.abort(grpc.StatusCode.UNAVAILABLE, _STOPPING)
-        job = self._pool.submit(self._run, body)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
+        if len(self.exports) >= self._max_rpcs:
+            await context.abort(*retryable(BUSY))
+        size = len(body)
+        try:
+            self._budget.reserve(size, source)
+        except BudgetExceeded as exc:
+            await context.abort(*retryable(str(exc)))
+        try:
+            remaining = context.time_remaining()
+            deadline = None if remaining is None else time.monotonic() + remaining
+            job = self._pool.submit(self._run, body, time.monotonic(), deadline)
+        except BaseException:
+            self._budget.release(size, source)
+            raise
         self.exports.add(job)
-        job.add_done_callback(self.exports.discard)
+        job.add_done_callback(lambda done: self._finished(done, size, source))
         code, message = grpc.StatusCode.OK, ""
         try:
             # Cancelled (the sender went away) before a pool thread took it: never accounted.
@@ -112,6 +139,8 @@ class TraceExport:
             code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
         except Overloaded as exc:
             code, message = grpc.StatusCode.UNAVAILABLE, str(exc)
+        except TooLate as exc:
+            code, message = grpc.StatusCode.DEADLINE_EXCEEDED, str(exc)
         except Exception as exc:  # a bug of ours: answer INTERNAL, keep serving
             report_fault("serve", exc)
             code, message = grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__})"
@@ -119,24 +148,31 @@ class TraceExport:
             await context.abort(code, message)
         return outcome.response()
 
+    def _finished(self, job: Future[ExportOutcome], size: int, source: str) -> None:
+        """A job is over (any thread): its bytes go back to the budget, its place to the gate."""
+        self._budget.release(size, source)
+        self.exports.discard(job)
+
     async def _receive(self, context: Any) -> bytes:
         """The request message, or an answer: a stream that sends none in time costs nothing."""
         read: asyncio.Future[Any] = asyncio.ensure_future(context.read())
         read.add_done_callback(outcome_seen)  # read.result() below re-raises it when it matters
-        self._reads.add(read)
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
         try:
-            done, _ = await asyncio.wait((read,), timeout=self._receive_s)
+            await asyncio.wait(
+                (read, self._stopping), timeout=self._receive_s, return_when="FIRST_COMPLETED"
+            )
+            if self._draining:  # answered before the read is cancelled (that would be CANCELLED)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
+            if not read.done():
+                await context.abort(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no request message within {self._receive_s:g}s",
+                )
         finally:
-            self._reads.discard(read)
             if not read.done():
                 read.cancel()
-        if not done:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no request message within {self._receive_s:g}s",
-            )
-        if read.cancelled():  # by the drain
-            await context.abort(grpc.StatusCode.UNAVAILABLE, _STOPPING)
         message = read.result()
         if isinstance(message, bytes):
             return message
@@ -144,17 +180,29 @@ class TraceExport:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "no request message")
         raise AssertionError("unreachable: context.abort raises")
 
-    def _run(self, body: bytes) -> ExportOutcome:
+    def _run(self, body: bytes, queued: float, deadline: float | None) -> ExportOutcome:
         if self._late.is_set():  # queued past the drain grace: refused, so never counted
-            raise Overloaded(_STOPPING)
-        with self._core.slot():
-            return self._core.export(body, json_body=False)
+            raise Overloaded(STOPPING)
+        wait_s = QUEUE_WAIT_S - (time.monotonic() - queued)
+        if wait_s <= 0:
+            raise Overloaded(BUSY)
+        core = self._core
+        with core.slot(wait_s):
+            if deadline is not None and deadline - time.monotonic() <= 0:
+                raise TooLate("the sender's deadline passed while the export was queued")
+            spans = decode_protobuf(
+                body, max_spans=core.max_spans_per_export, max_span_bytes=core.max_span_bytes
+            )
+            with self._pace.turn(len(spans), deadline):
+                return core.account(spans)
 
     def begin_drain(self) -> None:
         """Refuse what is not yet exporting: new RPCs, and streams still waiting for a message."""
         self._draining = True
-        for read in tuple(self._reads):
-            read.cancel()
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+        if not self._stopping.done():
+            self._stopping.set_result(None)
 
     def past_grace(self) -> None:
         """Exports still queued for a pool thread are refused; those already running finish."""

@@ -8,9 +8,10 @@ the loop runs in a thread of its own so the rest of ``serve`` stays as it is.
 
 The drain keeps the promise the OTLP/HTTP one keeps: a batch counted is a batch answered. grpcio's
 own graceful stop cancels every RPC still running when the grace ends, an export half-accounted
-included, so the stop here is in steps: refuse what has no message yet, let every export handed
-to the pool finish (refusing, past the grace, those no thread has started), and only then cancel
-what remains, none of it counted.
+included, and cancels at once the calls not yet handed to a handler, so the stop here is in steps:
+answer UNAVAILABLE to what has no message yet (and to every new RPC), let every export handed to
+the pool finish (refusing, past the grace, those no thread has started), and only then stop
+grpcio's server, with nothing left that was counted.
 """
 
 from __future__ import annotations
@@ -28,16 +29,20 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp.export import ExportCore
 from otel_downstream.exporters.otlp.grpc_export import TraceExport, outcome_seen
+from otel_downstream.exporters.otlp.grpc_limits import Waiting
+from otel_downstream.exporters.otlp.limits import BodyBudget
 
 __all__ = ["GrpcReceiver"]
 
 _logger = logging.getLogger("otel_downstream.serve")
 
 _GRPC_SERVICE: Final = "opentelemetry.proto.collector.trace.v1.TraceService"
-_UNBOUNDED_S: Final = 365 * 24 * 3600.0
 _EXPORTS_FINISH_S: Final = 60.0
 """How long a drain waits past its grace for exports already accounting (one batch each)."""
 _ANSWERS_SENT_S: Final = 2.0
+_SETTLE_S: Final = 0.1
+_HANDSHAKE_S: Final = 5.0
+_STREAMS_PER_CONNECTION: Final = 128
 
 
 def _options(
@@ -45,20 +50,20 @@ def _options(
     max_message_bytes: int,
     max_rpcs: int,
     max_connections: int,
-    receive_s: float,
     idle_s: float,
 ) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.so_reuseport", 0),  # a second service on the same port must fail, not share it
-        # RFC 9113 advises at least 100; and above the gate, so one sender's connection meets the
-        # gate's retryable refusal rather than queueing streams out of our sight.
-        ("grpc.max_concurrent_streams", max(100, max_rpcs + 1)),
+        # RFC 9113 advises at least 100; above the streams one connection may have waiting for
+        # their message (so it keeps room for messages that arrive), and above the gate, so one
+        # sender's connection meets a retryable refusal rather than queueing streams out of sight.
+        ("grpc.max_concurrent_streams", max(_STREAMS_PER_CONNECTION, max_rpcs + 1)),
         ("grpc.max_allowed_incoming_connections", max_connections),
-        # A connection that never finishes its HTTP/2 preface, or that carries no RPC, is closed;
-        # busy connections are recycled (GOAWAY, with no grace limit: every RPC is bounded by the
-        # receive deadline and one export) so none is held for ever.
-        ("grpc.server_handshake_timeout_ms", int(receive_s * 1000)),
+        # A connection that does not finish its HTTP/2 preface within a few seconds, or that
+        # carries no RPC for the idle timeout, is closed; busy connections are recycled (GOAWAY,
+        # with no grace limit: every RPC is bounded by the receive deadline and one export).
+        ("grpc.server_handshake_timeout_ms", int(_HANDSHAKE_S * 1000)),
         ("grpc.max_connection_idle_ms", int(idle_s * 1000)),
         ("grpc.max_connection_age_ms", 10 * 60 * 1000),
         # Dead peers are found within 80 s; senders may ping every 10 s to keep a NAT entry open.
@@ -91,6 +96,7 @@ class GrpcReceiver:
         max_connections: int,
         receive_timeout_s: float,
         idle_timeout_s: float,
+        budget: BodyBudget,
     ) -> None:
         self._address = f"{host}:{port}"
         max_rpcs = max_concurrent_exports * 4
@@ -98,12 +104,18 @@ class GrpcReceiver:
             max_message_bytes=max_message_bytes,
             max_rpcs=max_rpcs,
             max_connections=max_connections,
-            receive_s=receive_timeout_s,
             idle_s=idle_timeout_s,
         )
         # As many threads as export slots: a thread more would only wait for a slot.
         self._pool = ThreadPoolExecutor(max_concurrent_exports, thread_name_prefix="otlp-grpc")
-        self._export = TraceExport(core, self._pool, max_rpcs=max_rpcs, receive_s=receive_timeout_s)
+        self._export = TraceExport(
+            core,
+            self._pool,
+            budget,
+            max_rpcs=max_rpcs,
+            receive_s=receive_timeout_s,
+            waiting=Waiting(),
+        )
         self._started: Future[int] = Future()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_asked: asyncio.Future[float] | None = None
@@ -132,7 +144,7 @@ class GrpcReceiver:
     def join(self) -> bool:
         """Wait for the drain to end, as long as it may take; whether it did."""
         if self._thread.ident is not None:
-            self._thread.join(self._grace + _EXPORTS_FINISH_S + _ANSWERS_SENT_S + 1)
+            self._thread.join(self._grace + _EXPORTS_FINISH_S + _SETTLE_S + _ANSWERS_SENT_S + 1)
         return not self._thread.is_alive()
 
     def _run(self) -> None:
@@ -173,9 +185,10 @@ class GrpcReceiver:
     async def _drain(self, server: Any, grace: float) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
+        # From now on the handler answers every new RPC, and every stream still waiting for its
+        # message, UNAVAILABLE; grpc's own stop is left for the end, as it would cancel the calls
+        # it has not yet handed to the handler (CANCELLED, which senders may not retry).
         self._export.begin_drain()
-        # New RPCs and connections are refused from now on; no RPC is cancelled until the end.
-        stopping = asyncio.ensure_future(server.stop(_UNBOUNDED_S))
         exports = [_watched(job) for job in tuple(self._export.exports)]
         if exports:
             _, late = await asyncio.wait(exports, timeout=grace)
@@ -188,7 +201,5 @@ class GrpcReceiver:
                 )
                 await asyncio.wait(late, timeout=_EXPORTS_FINISH_S)
         # Every export is over and its answer on its way: what is still open was never counted.
-        left = max(deadline - loop.time(), _ANSWERS_SENT_S)
-        await asyncio.wait((stopping,), timeout=left)
-        await server.stop(None)
-        await stopping
+        await asyncio.sleep(_SETTLE_S)  # calls grpc has queued for the handler get their answer
+        await server.stop(max(deadline - loop.time(), _ANSWERS_SENT_S))

@@ -15,19 +15,17 @@ peer's delayed ACK (about 40 ms) on every keep-alive export.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from http.server import ThreadingHTTPServer
-from typing import Any, Final
+from typing import Final
 
 from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.otlp.body import BodyCut, BodyReader, FramingError, TooLarge
 from otel_downstream.exporters.otlp.connections import Connections
 from otel_downstream.exporters.otlp.decoded import DecodeFailure
 from otel_downstream.exporters.otlp.export import ExportCore, Overloaded
-from otel_downstream.exporters.otlp.http_answer import answer_bytes, linger, refusal
-from otel_downstream.exporters.otlp.http_requests import DeadlineRequestHandler
+from otel_downstream.exporters.otlp.http_answer import answer_bytes, linger
+from otel_downstream.exporters.otlp.http_requests import CappedHTTPServer, DeadlineRequestHandler
 from otel_downstream.exporters.otlp.inflate import BodyError, inflate
 from otel_downstream.exporters.otlp.limits import (
     BodyBudget,
@@ -50,12 +48,8 @@ _DISCARD_MAX: Final = 64 * 1024 * 1024
 instead of a connection reset; anything larger closes the connection."""
 
 
-class OtlpHttpServer(ThreadingHTTPServer):
+class OtlpHttpServer(CappedHTTPServer):
     """The OTLP/HTTP listener; ``core`` does auth, decoding and accounting."""
-
-    daemon_threads = True  # drain() waits for every connection thread, up to its grace
-    allow_reuse_address = True
-    request_queue_size = 1024  # the listen backlog: a burst of collectors reconnecting at once
 
     def __init__(
         self,
@@ -64,39 +58,26 @@ class OtlpHttpServer(ThreadingHTTPServer):
         *,
         idle_timeout: float,
         request_timeout: float = 30.0,
+        first_byte_timeout: float = 10.0,
         max_connections: int = 256,
         max_connections_per_source: int = 64,
         max_body_bytes_in_flight: int = 256 * 1024 * 1024,
+        budget: BodyBudget | None = None,
     ) -> None:
         self.core = core
-        self.connections = Connections(
+        connections = Connections(
             max_connections=max_connections, max_per_source=max_connections_per_source
         )
-        # A source's share of the budget: a quarter, but always room for one largest request
-        # (on the wire and inflated), so a lone big export from one collector still fits.
-        share = max(
-            max_body_bytes_in_flight // 4, core.max_body_bytes + core.max_decompressed_bytes
+        # Shared with OTLP/gRPC when given (OtlpService): one budget of bodies held at once.
+        self.budget = budget or BodyBudget.for_core(core, max_body_bytes_in_flight)
+        super().__init__(
+            address,
+            _OtlpHandler,
+            connections,
+            idle_timeout=idle_timeout,
+            request_timeout=request_timeout,
+            first_byte_timeout=first_byte_timeout,
         )
-        self.budget = BodyBudget(max_body_bytes_in_flight, per_source=share)
-        self.idle_timeout = idle_timeout
-        self.request_timeout = request_timeout
-        super().__init__(address, _OtlpHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """One thread per connection, within ``max_connections`` overall and per source address."""
-        refused = self.connections.open(source_key(str(client_address[0])))
-        if refused is not None:
-            with contextlib.suppress(OSError):
-                request.sendall(refusal(refused))
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.connections.close(source_key(str(client_address[0])), request)
 
 
 class _OtlpHandler(DeadlineRequestHandler):

@@ -15,7 +15,7 @@ import re
 import socket
 import threading
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from otel_downstream.exporters.otlp.inflate import BodyError
 
@@ -49,6 +49,11 @@ def source_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+class _BodyLimits(Protocol):
+    max_body_bytes: int
+    max_decompressed_bytes: int
 
 
 class RequestTimeout(Exception):
@@ -93,6 +98,13 @@ class BodyBudget:
                 self._by_source[source] = left
             else:
                 self._by_source.pop(source, None)
+
+    @classmethod
+    def for_core(cls, core: _BodyLimits, limit: int) -> BodyBudget:
+        """``serve``'s budget: a source's share is a quarter, but always room for one largest
+        request (on the wire and inflated), so a lone big export from one sender still fits."""
+        share = max(limit // 4, core.max_body_bytes + core.max_decompressed_bytes)
+        return cls(limit, per_source=share)
 
     @property
     def held(self) -> int:

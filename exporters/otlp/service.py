@@ -8,13 +8,12 @@ and partial-success answers behave the same whichever way the spans arrive.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from http.server import ThreadingHTTPServer
+from typing import Final
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -25,8 +24,10 @@ from otel_downstream.exporters.otlp.connections import Connections
 from otel_downstream.exporters.otlp.decode import MAX_SPAN_BYTES, MAX_SPANS_PER_EXPORT
 from otel_downstream.exporters.otlp.export import ExportCore, SpanAccounting
 from otel_downstream.exporters.otlp.grpc_receiver import GrpcReceiver
-from otel_downstream.exporters.otlp.http_answer import answer_bytes, refusal
+from otel_downstream.exporters.otlp.http_answer import answer_bytes
 from otel_downstream.exporters.otlp.http_receiver import OtlpHttpServer
+from otel_downstream.exporters.otlp.http_requests import CappedHTTPServer, DeadlineRequestHandler
+from otel_downstream.exporters.otlp.limits import BodyBudget
 
 __all__ = ["OtlpService", "ServiceConfig"]
 
@@ -54,53 +55,44 @@ class ServiceConfig:
     max_body_bytes_in_flight: int = 256 * MIB
     idle_timeout_s: float = 30.0
     request_timeout_s: float = 30.0
+    first_byte_timeout_s: float = 10.0
     drain_timeout_s: float = 10.0
 
 
-class _MetricsServer(ThreadingHTTPServer):
-    """One thread per connection, as many as scrapers and probes need and no more: idle
-    connections (2,000 made 2,000 threads) get 503 past the cap, overall and per address."""
+class _MetricsServer(CappedHTTPServer):
+    """One thread per connection, as many as scrapers and probes need and no more (2,000 idle
+    connections made 2,000 threads): at most 64, 16 per address (``source_key``), each request
+    under one deadline; past 16 from one address 503, at 64 the oldest waiting one is evicted."""
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024
     MAX_CONNECTIONS: Final = 64
     MAX_PER_SOURCE: Final = 16
 
-    def __init__(self, address: tuple[str, int], registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        registry: CollectorRegistry,
+        *,
+        idle_timeout: float = 30.0,
+        request_timeout: float = 30.0,
+        first_byte_timeout: float = 10.0,
+    ) -> None:
         self.registry = registry
         self.draining = False
-        self.connections = Connections(
-            max_connections=self.MAX_CONNECTIONS, max_per_source=self.MAX_PER_SOURCE
+        super().__init__(
+            address,
+            _MetricsHandler,
+            Connections(max_connections=self.MAX_CONNECTIONS, max_per_source=self.MAX_PER_SOURCE),
+            idle_timeout=idle_timeout,
+            request_timeout=request_timeout,
+            first_byte_timeout=first_byte_timeout,
         )
-        super().__init__(address, _MetricsHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        refused = self.connections.open(str(client_address[0]))
-        if refused is not None:
-            with contextlib.suppress(OSError):
-                request.sendall(refusal(refused))
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.connections.close(str(client_address[0]), request)
 
 
-class _MetricsHandler(BaseHTTPRequestHandler):
-    """``/metrics`` (Prometheus text or OpenMetrics, gzip when asked), ``/healthz``, ``/readyz``."""
+class _MetricsHandler(DeadlineRequestHandler):
+    """``/metrics`` (Prometheus text or OpenMetrics, gzip when asked), ``/healthz``, ``/readyz``,
+    on the deadline-keeping base (``TCP_NODELAY``, one write per answer)."""
 
     server: _MetricsServer
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    disable_nagle_algorithm = True  # with one write per answer: no delayed-ACK wait on keep-alive
-
-    def version_string(self) -> str:
-        return "otel-downstream"
 
     def do_GET(self) -> None:
         path = self.path.partition("?")[0]
@@ -126,9 +118,6 @@ class _MetricsHandler(BaseHTTPRequestHandler):
         self.wfile.write(answer_bytes(self, status, fields, payload))
 
     do_HEAD = do_GET
-
-    def log_message(self, format: str, *args: object) -> None:
-        _logger.debug("%s " + format, self.address_string(), *args)
 
 
 class OtlpService:
@@ -157,6 +146,8 @@ class OtlpService:
             max_spans_per_export=self.config.max_spans_per_export,
             max_span_bytes=self.config.max_span_bytes,
         )
+        # Request bodies held at once, OTLP/HTTP and OTLP/gRPC together, with a share per source.
+        self.budget = BodyBudget.for_core(self.core, self.config.max_body_bytes_in_flight)
         self._http: OtlpHttpServer | None = None
         self._grpc: GrpcReceiver | None = None
         self._metrics: _MetricsServer | None = None
@@ -169,7 +160,11 @@ class OtlpService:
         try:
             if cfg.metrics_port >= 0:
                 self._metrics = _MetricsServer(
-                    (cfg.host, cfg.metrics_port), safe_registry(self.registry)
+                    (cfg.host, cfg.metrics_port),
+                    safe_registry(self.registry),
+                    idle_timeout=cfg.idle_timeout_s,
+                    request_timeout=cfg.request_timeout_s,
+                    first_byte_timeout=cfg.first_byte_timeout_s,
                 )
                 self._serve(self._metrics, "metrics")
             if cfg.otlp_http_port >= 0:
@@ -178,9 +173,10 @@ class OtlpService:
                     self.core,
                     idle_timeout=cfg.idle_timeout_s,
                     request_timeout=cfg.request_timeout_s,
+                    first_byte_timeout=cfg.first_byte_timeout_s,
                     max_connections=cfg.max_connections,
                     max_connections_per_source=cfg.max_connections_per_source,
-                    max_body_bytes_in_flight=cfg.max_body_bytes_in_flight,
+                    budget=self.budget,
                 )
                 self._serve(self._http, "otlp_http")
             if cfg.otlp_grpc_port >= 0:
@@ -193,6 +189,7 @@ class OtlpService:
                     max_connections=cfg.max_connections,
                     receive_timeout_s=cfg.request_timeout_s,
                     idle_timeout_s=cfg.idle_timeout_s,
+                    budget=self.budget,
                 )
                 self.ports["otlp_grpc"] = self._grpc.start()
         except BaseException:

@@ -414,6 +414,8 @@ def test_connection_flood_is_bounded() -> None:
     try:
         host, port = server.info["otlp_http"].rsplit(":", 1)  # type: ignore[union-attr]
         held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(2)]
+        for sock in held:  # in a request: not evicted (idle ones would make room for the extra)
+            sock.sendall(b"POST /v1/traces HTTP/1.1\r\n")
         time.sleep(0.2)
         with socket.create_connection((host, int(port)), timeout=10) as extra:
             assert extra.recv(4096).startswith(b"HTTP/1.1 503")

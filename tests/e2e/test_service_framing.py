@@ -121,7 +121,7 @@ def test_other_transfer_codings_and_double_framing_are_refused(serve: Serve, fra
 
 
 def test_a_too_large_declared_length_is_refused_at_once(serve: Serve) -> None:
-    """It used to wait for up to 64 MiB to arrive (or the request deadline: a 408) first."""
+    """It used to wait for up to 64 MiB to arrive (or the request deadline: a 408, now 503)."""
     started = time.monotonic()
     answer = _exchange(serve, _head(f"Content-Length: {50 * MIB}\r\n"), wait=10)
     assert answer.startswith(b"HTTP/1.1 413"), answer[:80]
