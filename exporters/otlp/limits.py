@@ -57,7 +57,7 @@ class _BodyLimits(Protocol):
 
 
 class RequestTimeout(Exception):
-    """The request (head and body) was not received within ``request_timeout_s``: answer 408."""
+    """The request (head and body) was not received within ``request_timeout_s``: answer 503 with ``Retry-After``."""
 
 
 class BudgetExceeded(Exception):
