@@ -98,3 +98,34 @@ DEVICE_CLASSES: Final = (
 )
 
 UNKNOWN_COUNTRY: Final = "ZZ"
+
+# Every span attribute the accounting core reads (``exporters/accounting``, ``agent/model_calls``,
+# ``exporters/otlp/export``): ``serve`` decodes these and skips every other key's value unread.
+# ``tests/exporters/test_otlp_decode_attributes.py`` fails if the accounting looks up another key.
+ACCOUNTED_KEYS: Final = frozenset(
+    {
+        HTTP_REQUEST_METHOD,
+        HTTP_METHOD_OLD,
+        HTTP_REQUEST_BODY_SIZE,
+        HTTP_REQUEST_CONTENT_LENGTH_OLD,
+        HTTP_RESPONSE_BODY_SIZE,
+        HTTP_RESPONSE_CONTENT_LENGTH_OLD,
+        USER_AGENT_SYNTHETIC_TYPE,
+        GEO_COUNTRY_ISO_CODE,
+        *GEN_AI_CALL_MARKERS,
+        GEN_AI_REQUEST_MODEL,
+        GEN_AI_RESPONSE_MODEL,
+        *GEN_AI_INPUT_TOKEN_NAMES,
+        *GEN_AI_OUTPUT_TOKEN_NAMES,
+        LLM_REQUEST_TYPE,
+        DOWNSTREAM_DEVICE_CLASS,
+        DOWNSTREAM_ENGAGEMENT_SECONDS,
+        DOWNSTREAM_GEN_AI_ZONE,
+        DOWNSTREAM_FUNCTIONAL_UNIT,
+        DOWNSTREAM_HOST_ENERGY_JOULES,
+        DOWNSTREAM_HOST_ENERGY_METHOD,
+        DOWNSTREAM_HOST_PUE,
+        DOWNSTREAM_HOST_SHARE,
+        DOWNSTREAM_HOST_EMBODIED_CO2E_GRAMS,
+    }
+)

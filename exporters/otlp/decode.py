@@ -2,36 +2,35 @@
 ``json_decode``; what both produce is in ``decoded``).
 
 ``serve`` never builds SDK ``ReadableSpan`` objects: it reads the generated protobuf classes (upb,
-C-backed) directly and hands on, per span, the resource's ``service.name``, the span attributes as a
-plain dict, the span name, kind and duration, and its sampling weight from ``tracestate``. A body is
+C-backed) directly and hands on, per span, the resource's ``service.name``, the attributes the
+accounting reads (``ACCOUNTED_KEYS``; ``pb_spans``) as a plain dict, the span name, kind and
+duration, and its sampling weight from ``tracestate``. A body is
 decoded completely before anything is accounted, so a malformed body is rejected as a whole (400)
 and the sender's retry cannot double-count half of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from typing import Final
 
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans, Span
 
-from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
 from otel_downstream.exporters.otlp.decoded import (
-    SERVICE_NAME_KEY,
     UNKNOWN_SERVICE,
     DecodedSpan,
     DecodeFailure,
     TooManySpans,
-    duration_s,
-    homogeneous_array,
-    kind_name,
-    sampling_weight,
+)
+from otel_downstream.exporters.otlp.pb_spans import (
+    AttributeAllowance,
+    decode_spans,
+    resource_service,
 )
 from otel_downstream.exporters.otlp.refusal import FRAMING, INVALID_UTF8, Search
 from otel_downstream.exporters.otlp.wire import (
+    GROUP_SPANS,
     FieldBudget,
     WireError,
     WireLimit,
@@ -60,16 +59,9 @@ MAX_SPAN_BYTES: Final = 1 << 20
 the number of messages (~170 bytes of upb arena each, from 2 bytes of wire), which this bounds."""
 _GROUP_BYTES: Final = 1 << 20
 """Spans are handed to upb in groups of about this many bytes, so its arena stays that small."""
-
-
-def _pb_value(value: AnyValue) -> AttributeValue | None:
-    which = value.WhichOneof("value")
-    if which is None or which in ("kvlist_value", "bytes_value", "string_value_strindex"):
-        return None  # not a span attribute type the SDK allows; nothing we read uses them
-    if which == "array_value":
-        return homogeneous_array([_pb_value(v) for v in value.array_value.values])
-    scalar: AttributeScalar = getattr(value, which)
-    return scalar
+_SMALL_SCOPE_BYTES: Final = 2 * GROUP_SPANS
+"""A ScopeSpans this small holds at most ``GROUP_SPANS`` spans (2 bytes each at least); a larger
+one is parsed whole only if it holds no more ``0x12`` bytes (every span's tag is one) than that."""
 
 
 def decode_protobuf(
@@ -98,13 +90,19 @@ def decode_protobuf(
                 if start == end:
                     continue
                 budget.spend(ENTRY_STEPS)
+                where = f"resourceSpans[{r}].scopeSpans[{s}]"
                 if problem:
                     for _ in span_fields(body, start, end, budget):
                         batch.reject(service, problem, detail)
-                elif end - start > min(_GROUP_BYTES, max_span_bytes) or (
-                    batch.group(body[start:end], service) is not None
+                elif (
+                    end - start > min(_GROUP_BYTES, max_span_bytes)
+                    or (
+                        end - start > _SMALL_SCOPE_BYTES
+                        and body.count(b"\x12", start, end) > GROUP_SPANS
+                    )
+                    or batch.group(body[start:end], service, f"{where}.spans", 0) is not None
                 ):
-                    batch.walked(start, end, service, f"resourceSpans[{r}].scopeSpans[{s}]")
+                    batch.walked(start, end, service, where)
     except WireError as exc:
         raise DecodeFailure(f"body: not a protobuf ExportTraceServiceRequest ({exc})") from None
     except WireLimit as exc:
@@ -124,6 +122,7 @@ class _Batch:
     ) -> None:
         self.body, self.max_spans, self.max_span_bytes = body, max_spans, max_span_bytes
         self.budget = budget
+        self.attributes = AttributeAllowance(max_spans)
         self.search = Search()
         self.out: list[DecodedSpan] = []
         self._last_resource: tuple[bytes, tuple[str, str, str]] = b"", (UNKNOWN_SERVICE, "", "")
@@ -167,22 +166,21 @@ class _Batch:
                 raise DecodeFailure(f"{where}{refusal.path}: {what}") from None
             problem = INVALID_UTF8 if refusal.kind == INVALID_UTF8 else "unparsable_resource"
             return UNKNOWN_SERVICE, problem, f"{where}{refusal.path}: {refusal.what}"
-        service = UNKNOWN_SERVICE
-        for kv in parsed.attributes:
-            if kv.key == SERVICE_NAME_KEY and kv.value.WhichOneof("value") == "string_value":
-                service = kv.value.string_value or UNKNOWN_SERVICE
-        return service, "", ""
+        self.attributes.spend(len(parsed.attributes))
+        return resource_service(parsed.attributes, UNKNOWN_SERVICE), "", ""
 
-    def group(self, data: bytes, service: str) -> str | None:
-        """Decode ``data`` (a ScopeSpans, or spans of one) in one upb parse; if upb refuses it,
-        its error."""
+    def group(self, data: bytes, service: str, where: str, first: int) -> str | None:
+        """Decode ``data`` (a ScopeSpans, or spans of one: ``where[first]``, ...) in one upb
+        parse; if upb refuses it, its error."""
         scope = ScopeSpans()
         try:
             scope.ParseFromString(data)
         except (DecodeError, RuntimeError, ValueError) as exc:
             return str(exc) or type(exc).__name__
         self.count(len(scope.spans))
-        _decode_spans(scope.spans, service, self.out.append)
+        decode_spans(
+            scope.spans, service, self.out.append, self.attributes, where=where, first=first
+        )
         return None
 
     def walked(self, start: int, end: int, service: str, where: str) -> None:
@@ -210,7 +208,9 @@ class _Batch:
 
         A span upb refuses is rejected alone: the walk knows where it ends, so the other spans
         are sound whatever it holds. Only a broken encoding inside it refuses the body."""
-        group_error = None if start == end else self.group(self.body[start:end], service)
+        group_error = (
+            None if start == end else self.group(self.body[start:end], service, where, first)
+        )
         if group_error is None:
             return
         body = self.body
@@ -219,7 +219,7 @@ class _Batch:
         ):
             error: str | None = group_error  # when the group is this span: upb refused it alone
             if field_start != start or field_end != end:
-                error = self.group(body[field_start:field_end], service)
+                error = self.group(body[field_start:field_end], service, where, index)
             if error is None:
                 continue
             refusal = self.search.refusal(
@@ -230,40 +230,3 @@ class _Batch:
                 raise DecodeFailure(f"{where}[{index}]{refusal.path}: {what}")
             problem = INVALID_UTF8 if refusal.kind == INVALID_UTF8 else "unparsable_span"
             self.reject(service, problem, f"{where}[{index}]{refusal.path}: {refusal.what}")
-
-
-def _decode_spans(
-    spans: Iterable[Span], service: str, append: Callable[[DecodedSpan], None]
-) -> None:
-    for span in spans:
-        attributes: dict[str, AttributeValue] = {}
-        for kv in span.attributes:
-            # Scalars inline: this loop is most of serve's CPU time per span.
-            any_value = kv.value
-            which = any_value.WhichOneof("value")
-            if which == "string_value":
-                attributes[kv.key] = any_value.string_value
-            elif which == "int_value":
-                attributes[kv.key] = any_value.int_value
-            elif which == "double_value":
-                attributes[kv.key] = any_value.double_value
-            elif which == "bool_value":
-                attributes[kv.key] = any_value.bool_value
-            else:
-                value = _pb_value(any_value)
-                if value is not None:
-                    attributes[kv.key] = value
-        trace_id = span.trace_id
-        parent_id = span.parent_span_id
-        append(
-            DecodedSpan(
-                service,
-                attributes,
-                span.name,
-                kind_name(span.kind),
-                sampling_weight(span.trace_state),
-                duration_s(span.start_time_unix_nano, span.end_time_unix_nano),
-                trace_id + span.span_id,
-                trace_id + parent_id if parent_id else None,
-            )
-        )

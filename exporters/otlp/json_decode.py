@@ -19,38 +19,52 @@ One span must not cost the batch, so three things are per span instead:
   ``span_inputs`` refuses. A span whose footprint reads that attribute is then rejected with the
   attribute's own reason (``invalid_bytes``, ``invalid_tokens``, ...) and reported through OTLP
   partial success, as protobuf reports a NaN or negative size; the rest of the batch counts. An
-  attribute the footprint does not read changes nothing, as with protobuf.
+  attribute the footprint does not read changes nothing, as with protobuf: only the keys of
+  ``ACCOUNTED_KEYS`` are read at all, the others' values are skipped unparsed;
+- more than ``MAX_SPAN_ATTRIBUTES`` attributes, or an accounted array of more than
+  ``MAX_ARRAY_VALUES`` values, rejects the span (``too_many_attributes``, ``array_too_long``).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from typing import Any, Final
 
+from otel_downstream.agent.attributes import ACCOUNTED_KEYS
 from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
 from otel_downstream.exporters.otlp.decode import MAX_SPANS_PER_EXPORT
 from otel_downstream.exporters.otlp.decoded import (
+    ARRAY_TOO_LONG,
     KIND_NAMES,
+    MAX_ARRAY_VALUES,
+    MAX_SPAN_ATTRIBUTES,
     SERVICE_NAME_KEY,
+    TOO_MANY_ATTRIBUTES,
     UNKNOWN_SERVICE,
     DecodedSpan,
     DecodeFailure,
     TooManySpans,
+    array_too_long,
     duration_s,
     homogeneous_array,
     kind_name,
     sampling_weight,
+    too_many_attributes,
 )
+from otel_downstream.exporters.otlp.pb_spans import AttributeAllowance
 
 __all__ = ["MAX_JSON_VALUES", "decode_json"]
 
-MAX_JSON_VALUES: Final = 4_000_000
+MAX_JSON_VALUES: Final = 2_500_000
 """JSON values per body, counted before parsing (``{``, ``[`` and ``,`` bytes: an upper bound).
-``json.loads`` costs ~100 bytes per value (36 for ``{}``), so 64 MiB of ``{},`` took 1.6 GB;
-this caps it near 400 MiB, and still takes ~70k realistic spans (~55 values each)."""
+``json.loads`` alone costs up to ~150 bytes per value counted (36 for ``{}``, 133 for
+``{"intValue":"1000"}``, 149 for ``{"k":"<38 characters>"}``, body included), so this keeps its
+peak near 350 MiB for a 64 MiB body (4M allowed 430-670 MiB); ~45k realistic spans (~55 values
+each) still fit."""
 
+_RESOURCE_KEYS: Final = frozenset({SERVICE_NAME_KEY})
 _KIND_BY_ENUM_NAME: Final = {f"SPAN_KIND_{n or 'UNSPECIFIED'}": i for i, n in enumerate(KIND_NAMES)}
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -161,15 +175,44 @@ def _json_value(value: Any, where: str, depth: int = 0) -> AttributeValue | None
     return None  # kvlistValue, bytesValue, empty: not span attribute types, ignored
 
 
-def _json_attributes(value: Any, where: str) -> Iterator[tuple[str, AttributeValue]]:
+def _json_attributes(
+    value: Any, where: str, keys: Container[str], allowance: AttributeAllowance
+) -> tuple[dict[str, AttributeValue], str, str]:
+    """The attributes of ``keys`` (others are skipped unread), and the problem that rejects the
+    span alone (too many of them, an array too long), with its detail."""
+    if isinstance(value, list):
+        allowance.spend(len(value))
+        if len(value) > MAX_SPAN_ATTRIBUTES:
+            return (
+                {},
+                TOO_MANY_ATTRIBUTES,
+                too_many_attributes(where[: -len(".attributes")], len(value)),
+            )
+    out: dict[str, AttributeValue] = {}
     for here, kv in _objects(value, where):
         key = _json_string(kv.get("key"), f"{here}.key")
+        if key not in keys:
+            continue
+        raw = kv.get("value")
+        size = _array_size(raw)
+        if size > MAX_ARRAY_VALUES:
+            return {}, ARRAY_TOO_LONG, array_too_long(here, key, size)
         try:
-            parsed = _json_value(kv.get("value"), f"{here}.value")
+            parsed = _json_value(raw, f"{here}.value")
         except DecodeFailure:  # one bad value rejects (at most) its span, not the batch
             parsed = _BAD_VALUE
         if parsed is not None:
-            yield key, parsed
+            out[key] = parsed
+    return out, "", ""
+
+
+def _array_size(value: Any) -> int:
+    """How many values an ``arrayValue`` holds (0 when ``value`` is not one)."""
+    if not isinstance(value, dict):
+        return 0
+    array = _field(value, "arrayValue", "array_value")
+    values = array.get("values") if isinstance(array, dict) else None
+    return len(values) if isinstance(values, list) else 0
 
 
 def _json_kind(value: Any, where: str) -> str:
@@ -230,6 +273,7 @@ def decode_json(
             f"body={_shown(document)}: expected an ExportTraceServiceRequest object"
         )
     out: list[DecodedSpan] = []
+    allowance = AttributeAllowance(max_spans)
     for rs_where, rs in _objects(
         _field(document, "resourceSpans", "resource_spans"), "resourceSpans"
     ):
@@ -238,8 +282,11 @@ def decode_json(
         if resource is not None:
             if not isinstance(resource, dict):
                 raise DecodeFailure(f"{rs_where}.resource={_shown(resource)}: expected an object")
-            attrs = dict(
-                _json_attributes(resource.get("attributes"), f"{rs_where}.resource.attributes")
+            attrs, _, _ = _json_attributes(
+                resource.get("attributes"),
+                f"{rs_where}.resource.attributes",
+                _RESOURCE_KEYS,
+                allowance,
             )
             named = attrs.get(SERVICE_NAME_KEY)
             if isinstance(named, str) and named:
@@ -253,13 +300,13 @@ def decode_json(
                         f"body: more than {max_spans} spans (max_spans_per_export); "
                         "send smaller batches"
                     )
-                out.append(
-                    DecodedSpan(
-                        service,
-                        dict(_json_attributes(span.get("attributes"), f"{where}.attributes")),
-                        *_span_fields(span, where),
-                    )
+                attrs, problem, detail = _json_attributes(
+                    span.get("attributes"), f"{where}.attributes", ACCOUNTED_KEYS, allowance
                 )
+                fields = _span_fields(span, where)
+                if problem and not fields[-2]:
+                    fields = ("", "", fields[2], None, None, None, problem, detail)
+                out.append(DecodedSpan(service, attrs, *fields))
     return out
 
 

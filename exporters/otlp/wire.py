@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Final
 
 __all__ = [
+    "GROUP_SPANS",
     "FieldBudget",
     "WireError",
     "WireLimit",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 _LEN: Final = 2
-_GROUP_SPANS: Final = 16_384
+GROUP_SPANS: Final = 16_384
 """Spans per group at most: empty spans are 2 bytes, so bytes alone would allow 500k a group."""
 
 
@@ -215,7 +216,7 @@ def span_groups(
 ) -> Iterator[tuple[int, int, int, bool]]:
     """Consecutive spans of a ScopeSpans payload in groups: (start, end, index of the group's
     first span, oversized). A group is at most ``group_bytes`` (or one span) and
-    ``_GROUP_SPANS`` spans, so upb's arena for it stays small; a span of more than
+    ``GROUP_SPANS`` spans, so upb's arena for it stays small; a span of more than
     ``max_span_bytes`` comes alone, ``oversized``, for the caller to reject unparsed.
 
     The hot loop of a large batch: the usual one-byte tag and short length are read inline,
@@ -248,7 +249,7 @@ def span_groups(
                     yield group, field_start, first, False
                 yield field_start, at, index, True
                 group, first, pending = at, index + 1, 0
-            elif pending and (at - group > group_bytes or pending >= _GROUP_SPANS):
+            elif pending and (at - group > group_bytes or pending >= GROUP_SPANS):
                 budget.spend(pending)
                 yield group, field_start, first, False
                 group, first, pending = field_start, index, 1

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, TraceState, set_span_in_context
 from opentelemetry.trace.span import NonRecordingSpan, SpanContext, TraceFlags
 
+from otel_downstream.agent.attributes import ACCOUNTED_KEYS
 from otel_downstream.exporters.otlp.decode import decode_protobuf
 from otel_downstream.exporters.otlp.decoded import DecodeFailure, kind_name
 from otel_downstream.exporters.otlp.json_decode import decode_json
@@ -61,7 +62,9 @@ def test_protobuf_from_the_sdk_encoder_round_trips() -> None:
     body = encode_spans(_sdk_spans()).SerializeToString()
     server, client = decode_protobuf(body)
     assert server.service_name == "shop"
-    assert server.attributes == HTTP_ATTRS
+    # Only the keys the accounting reads are decoded; the others are skipped unread.
+    assert server.attributes == {k: v for k, v in HTTP_ATTRS.items() if k in ACCOUNTED_KEYS}
+    assert len(server.attributes) == len(HTTP_ATTRS) - 4
     assert (server.name, server.kind, server.weight) == ("GET /items/{id}", "SERVER", 1.0)
     assert client.kind == "CLIENT"
     assert client.attributes == {"gen_ai.provider.name": "openai", "gen_ai.usage.input_tokens": 10}
@@ -113,11 +116,15 @@ def test_json_follows_otlp_json_rules() -> None:
         [
             {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1200"}},
             {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 300}},
-            {"key": "latency", "value": {"doubleValue": "NaN"}},
-            {"key": "stream", "value": {"boolValue": True}},
-            {"key": "models", "value": {"arrayValue": {"values": [{"stringValue": "a"}]}}},
-            {"key": "ignored", "value": {"kvlistValue": {"values": []}}},
-            {"key": "empty", "value": {}},
+            {"key": "downstream.engagement.seconds", "value": {"doubleValue": "NaN"}},
+            {"key": "user_agent.synthetic.type", "value": {"boolValue": True}},
+            {
+                "key": "gen_ai.response.model",
+                "value": {"arrayValue": {"values": [{"stringValue": "a"}]}},
+            },
+            {"key": "gen_ai.system", "value": {"kvlistValue": {"values": []}}},
+            {"key": "gen_ai.request.model", "value": {}},
+            {"key": "not.accounted", "value": {"stringValue": "skipped"}},
         ],
         traceState="ot=th:c",
     )
@@ -126,10 +133,12 @@ def test_json_follows_otlp_json_rules() -> None:
     assert span.kind == "CLIENT"
     assert span.attributes["gen_ai.usage.input_tokens"] == 1200
     assert span.attributes["gen_ai.usage.output_tokens"] == 300
-    assert math.isnan(span.attributes["latency"])  # type: ignore[arg-type]
-    assert span.attributes["stream"] is True
-    assert span.attributes["models"] == ("a",)
-    assert "ignored" not in span.attributes and "empty" not in span.attributes
+    assert math.isnan(span.attributes["downstream.engagement.seconds"])  # type: ignore[arg-type]
+    assert span.attributes["user_agent.synthetic.type"] is True
+    assert span.attributes["gen_ai.response.model"] == ("a",)
+    assert "gen_ai.system" not in span.attributes  # a kvlist is not an attribute value
+    assert "gen_ai.request.model" not in span.attributes
+    assert "not.accounted" not in span.attributes
     assert span.weight == pytest.approx(4.0)
 
 
@@ -212,15 +221,15 @@ def test_mixed_type_arrays_are_not_attribute_values() -> None:
     body = _json_body(
         [
             {
-                "key": "mixed",
+                "key": "gen_ai.request.model",
                 "value": {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}]}},
             },
             {
-                "key": "ints",
+                "key": "gen_ai.response.model",
                 "value": {"arrayValue": {"values": [{"intValue": "1"}, {"intValue": 2}]}},
             },
         ]
     )
     (span,) = decode_json(body)
-    assert "mixed" not in span.attributes
-    assert span.attributes["ints"] == (1, 2)
+    assert "gen_ai.request.model" not in span.attributes
+    assert span.attributes["gen_ai.response.model"] == (1, 2)

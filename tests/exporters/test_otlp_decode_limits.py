@@ -18,7 +18,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 from otel_downstream.exporters.otlp.decode import decode_protobuf
 from otel_downstream.exporters.otlp.decoded import DecodeFailure, TooManySpans
 from otel_downstream.exporters.otlp.export import ExportOutcome
-from otel_downstream.exporters.otlp.json_decode import decode_json
+from otel_downstream.exporters.otlp.json_decode import MAX_JSON_VALUES, decode_json
 
 MIB = 1 << 20
 
@@ -45,12 +45,15 @@ def _request(spans: list[bytes], resource: bytes = b"") -> bytes:
 
 def _good_span(name: str = "GET /") -> bytes:
     span = Span(name=name, kind=Span.SPAN_KIND_SERVER, trace_id=b"t" * 16, span_id=b"s" * 8)
-    span.attributes.append(KeyValue(key="http.route", value=AnyValue(string_value="/")))
+    span.attributes.append(KeyValue(key="http.request.method", value=AnyValue(string_value="GET")))
     return span.SerializeToString()
 
 
+_GOOD_ATTRIBUTES = {"http.request.method": "GET"}
+
+
 def _cost(tmp_path: Path, body: bytes, json_body: bool = False) -> tuple[float, float, str]:
-    """Peak RSS increase (MiB) and wall time (s) of decoding ``body`` in a fresh process, and what
+    """Peak RSS increase (MiB) and CPU time (s) of decoding ``body`` in a fresh process, and what
     it returned. The process may map at most 4 GiB, so a decoder that would take many gigabytes
     fails here with a MemoryError instead of taking the machine down."""
     path = tmp_path / "body.bin"
@@ -66,13 +69,13 @@ def hwm():
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM"))
 body = open({str(path)!r}, "rb").read()
 base = hwm()
-start = time.perf_counter()
+start = time.process_time()
 try:
     spans = decode(body)
     outcome = f"{{len(spans)}} spans, problems {{sorted({{s.problem for s in spans}})}}"
 except Exception as exc:
     outcome = f"{{type(exc).__name__}}: {{exc}}"
-print((hwm() - base) / 1024, time.perf_counter() - start, outcome)
+print((hwm() - base) / 1024, time.process_time() - start, outcome)
 """
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=600
@@ -81,6 +84,7 @@ print((hwm() - base) / 1024, time.perf_counter() - start, outcome)
     return float(peak), float(seconds), outcome
 
 
+_SPANS_UNDER_THE_CAP = [b"\x4a\x00" * (MIB // 2 - 8)] * 12 + [b"\x5a\x00" * (MIB // 2 - 8)] * 4
 HOSTILE = {
     # 8 million 2-byte empty spans: +3.0 GiB when the whole body went through upb.
     "empty_spans": lambda: _request([b""] * (8 * MIB)),
@@ -88,17 +92,23 @@ HOSTILE = {
     "empty_attributes": lambda: _request([b"\x4a\x00" * (8 * MIB)]),
     "empty_events": lambda: _request([b"\x5a\x00" * (8 * MIB)]),
     "empty_links": lambda: _request([b"\x6a\x00" * (8 * MIB)]),
-    # 16 spans just under max_span_bytes, each of ~500k empty attributes: parsed, one at a time.
+    # 16 spans just under max_span_bytes, each of ~500k empty attributes: parsed one at a time,
+    # each rejected on its count (too_many_attributes), and 8.4M attributes are more than the
+    # body's allowance (6.4M): refused after 13 of them.
     "many_attributes_under_the_cap": lambda: _request([b"\x4a\x00" * (MIB // 2 - 8)] * 16),
-    # An attribute array nested as deep as upb allows, 16 times over.
-    "deep_arrays": lambda: _request([_deep_array(45)] * 16 + [b"\x4a\x00" * (MIB // 2 - 8)] * 16),
+    # An attribute array nested as deep as upb allows, 16 times over (12 spans of ~500k empty
+    # attributes and 4 of empty events: parsed, within the attribute allowance).
+    "deep_arrays": lambda: _request([_deep_array(45)] * 16 + _SPANS_UNDER_THE_CAP),
     # ... and past upb's limit (100 messages): those 16 spans are rejected alone, not the batch.
-    "deep_arrays_60": lambda: _request(
-        [_deep_array(60)] * 16 + [b"\x4a\x00" * (MIB // 2 - 8)] * 16
-    ),
+    "deep_arrays_60": lambda: _request([_deep_array(60)] * 16 + _SPANS_UNDER_THE_CAP),
 }
 OUTCOMES = {
-    "deep_arrays_60": "32 spans, problems ['', 'unparsable_span']",
+    "many_attributes_under_the_cap": (
+        "TooManySpans: body: more than 6401024 attributes (32 per span of "
+        "max_spans_per_export=200000, + 1024); send smaller batches"
+    ),
+    "deep_arrays": "32 spans, problems ['', 'too_many_attributes']",
+    "deep_arrays_60": "32 spans, problems ['', 'too_many_attributes', 'unparsable_span']",
 }
 
 
@@ -123,6 +133,72 @@ def test_hostile_bodies_cost_bounded_memory(tmp_path: Path, case: str) -> None:
     print(case, f"+{peak:.0f} MiB", outcome)
     assert peak <= 128, (case, peak, outcome)
     assert outcome == OUTCOMES.get(case, outcome)
+
+
+def _int_array_span(size: int) -> bytes:
+    """A span of one attribute ``k`` whose array holds ~``size`` bytes of ``int_value: 1000``."""
+    return _field(9, _field(1, b"k") + _field(2, _field(5, b"\x0a\x03\x18\xe8\x07" * (size // 5))))
+
+
+ATTRIBUTE_BOMBS = {
+    # 64 spans just under max_span_bytes, each of 524k empty attributes: 18 s of CPU (each
+    # attribute went through the Python loop); now each span is rejected on its count, and the
+    # body once past its attribute allowance (6.4M attributes, 13 such spans).
+    "empty_attributes_64": (
+        lambda: _request([b"\x4a\x00" * (MIB // 2 - 8)] * 64),
+        "TooManySpans: body: more than 6401024 attributes (32 per span of "
+        "max_spans_per_export=200000, + 1024); send smaller batches",
+    ),
+    # The same 64 MiB as spans of 1,024 empty attributes each (the most a span may hold): read
+    # one by one until the allowance refuses the body.
+    "attributes_at_the_span_cap": (
+        lambda: _request([b"\x4a\x00" * 1024] * (32 * 1024)),
+        "TooManySpans: body: more than 6401024 attributes (32 per span of "
+        "max_spans_per_export=200000, + 1024); send smaller batches",
+    ),
+    # 64 MiB of int array items under a key nothing reads: +611 MiB (a Python int each).
+    "int_arrays_64": (
+        lambda: _request([_int_array_span(MIB - 64)] * 64),
+        "64 spans, problems ['']",
+    ),
+    # One ScopeSpans just under 1 MiB of 524k empty spans: +89 MiB, parsed whole past the group
+    # cap before the span count refused it; now walked in groups (+40 MiB: the 200k spans
+    # decoded before the count refuses, as for any body of empty spans).
+    "small_scope_of_empty_spans": (
+        lambda: _field(1, _field(2, b"\x12\x00" * (MIB // 2 - 8))),
+        "TooManySpans: body: more than 200000 spans (max_spans_per_export); send smaller batches",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ATTRIBUTE_BOMBS))
+def test_work_inside_spans_is_bounded(tmp_path: Path, case: str) -> None:
+    build, expected = ATTRIBUTE_BOMBS[case]
+    peak, seconds, outcome = _cost(tmp_path, build())
+    print(case, f"+{peak:.0f} MiB {seconds:.2f} s", outcome)
+    assert outcome == expected
+    assert seconds <= 2, (case, seconds)
+    assert peak <= (128 if case != "small_scope_of_empty_spans" else 48), (case, peak)
+
+
+@pytest.mark.parametrize("values", [3_800_000, MAX_JSON_VALUES - 64])
+def test_json_of_millions_of_values_costs_bounded_memory(tmp_path: Path, values: int) -> None:
+    # 36 MiB, 3.8M values of int arrays under a key nothing reads: +672 MiB (json.loads, then a
+    # Python int each). The largest body admitted stays near json.loads' documented bound.
+    items = values // 2 - 16
+    array = b"[" + b'{"intValue":"1000"},' * items + b'{"intValue":"1"}]'
+    body = (
+        b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"x","attributes":[{"key":"k",'
+        b'"value":{"arrayValue":{"values":' + array + b"}}}]}]}]}]}"
+    )
+    peak, seconds, outcome = _cost(tmp_path, body, json_body=True)
+    print(values, f"+{peak:.0f} MiB {seconds:.2f} s", outcome)
+    if values > MAX_JSON_VALUES:
+        assert outcome.startswith("TooManySpans: body: about"), outcome
+        assert peak <= 64
+    else:
+        assert outcome == "1 spans, problems ['']"
+        assert peak <= 400, peak
 
 
 def test_too_many_spans_is_refused_naming_the_cap() -> None:
@@ -221,7 +297,7 @@ def test_walking_the_top_levels_costs_bounded_memory_and_time(
 def test_an_oversized_span_is_rejected_alone() -> None:
     big = b"\x4a\x00" * (MIB // 2 + 1)
     good, bad, after = decode_protobuf(_request([_good_span(), big, _good_span("after")]))
-    assert (good.problem, good.name, good.attributes) == ("", "GET /", {"http.route": "/"})
+    assert (good.problem, good.name, good.attributes) == ("", "GET /", _GOOD_ATTRIBUTES)
     assert bad.problem == "span_too_large"
     assert "spans[1]" in bad.problem_detail
     assert "max_span_bytes=1048576" in bad.problem_detail
@@ -232,11 +308,11 @@ def test_a_large_string_is_not_a_large_span() -> None:
     # A GenAI prompt of 900 kB is one message: well under the cap, decoded as usual.
     span = Span(name="chat")
     span.attributes.append(
-        KeyValue(key="gen_ai.prompt", value=AnyValue(string_value="x" * 900_000))
+        KeyValue(key="gen_ai.request.model", value=AnyValue(string_value="x" * 900_000))
     )
     (decoded,) = decode_protobuf(_request([span.SerializeToString()] + [_good_span()] * 0))
     assert decoded.problem == ""
-    assert len(str(decoded.attributes["gen_ai.prompt"])) == 900_000
+    assert len(str(decoded.attributes["gen_ai.request.model"])) == 900_000
 
 
 BAD_UTF8 = {
@@ -357,7 +433,7 @@ def test_groups_decode_the_same_spans_as_one_parse() -> None:
     spans = [_good_span(f"s{i}") for i in range(30_000)]  # > 1 MiB: walked, parsed in groups
     decoded = decode_protobuf(_request(spans))
     assert [s.name for s in decoded] == [f"s{i}" for i in range(30_000)]
-    assert all(s.attributes == {"http.route": "/"} and s.kind == "SERVER" for s in decoded)
+    assert all(s.attributes == _GOOD_ATTRIBUTES and s.kind == "SERVER" for s in decoded)
 
 
 def _json_spans(spans: str) -> bytes:
@@ -392,11 +468,11 @@ def test_json_lone_surrogates_are_shown_escaped_in_answers() -> None:
     doc = (
         '{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":'
         f'{{"stringValue":"svc{lone}"}}}}]}},"scopeSpans":[{{"spans":[{{"name":"n{lone}",'
-        f'"kind":"{lone}","attributes":[{{"key":"k{lone}","value":{{"stringValue":"v{lone}"}}}}]}},'
+        f'"kind":"{lone}","attributes":[{{"key":"gen_ai.system","value":{{"stringValue":"v{lone}"}}}}]}},'
         '{"name":"ok"}]}]}]}'
     )
     bad, good = decode_json(doc.encode())
-    assert (bad.service_name, bad.attributes) == ("svc\ud800", {"k\ud800": "v\ud800"})
+    assert (bad.service_name, bad.attributes) == ("svc\ud800", {"gen_ai.system": "v\ud800"})
     assert bad.problem == "invalid_span_kind" and (good.problem, good.name) == ("", "ok")
     ExportOutcome(1, bad.problem_detail).to_protobuf()  # UnicodeEncodeError with a raw surrogate
     assert "\\ud800" in bad.problem_detail
