@@ -28,12 +28,11 @@ One span must not cost the batch, so three things are per span instead:
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Callable, Container, Iterator, Mapping
+from collections.abc import Container, Mapping
 from typing import Any, Final
 
 from otel_downstream.agent.attributes import ACCOUNTED_KEYS
-from otel_downstream.exporters.accounting.span_inputs import AttributeScalar, AttributeValue
+from otel_downstream.exporters.accounting.span_inputs import AttributeValue
 from otel_downstream.exporters.otlp.decode import MAX_SPANS_PER_EXPORT
 from otel_downstream.exporters.otlp.decoded import (
     ARRAY_TOO_LONG,
@@ -48,10 +47,19 @@ from otel_downstream.exporters.otlp.decoded import (
     TooManySpans,
     array_too_long,
     duration_s,
-    homogeneous_array,
     kind_name,
     sampling_weight,
     too_many_attributes,
+)
+from otel_downstream.exporters.otlp.json_values import (
+    BAD_VALUE,
+    UINT64_MAX,
+    json_field,
+    json_int,
+    json_objects,
+    json_string,
+    json_value,
+    shown_value,
 )
 from otel_downstream.exporters.otlp.pb_spans import AttributeAllowance
 
@@ -66,113 +74,6 @@ each) still fit."""
 
 _RESOURCE_KEYS: Final = frozenset({SERVICE_NAME_KEY})
 _KIND_BY_ENUM_NAME: Final = {f"SPAN_KIND_{n or 'UNSPECIFIED'}": i for i, n in enumerate(KIND_NAMES)}
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
-_UINT64_MAX: Final = 2**64 - 1
-_SPECIAL_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_BAD_VALUE: Final = math.nan
-"""Stands in for an attribute value that does not parse: refused by every numeric check."""
-
-
-def _field(obj: Mapping[str, Any], camel: str, snake: str) -> Any:
-    """Read a field by its JSON (lowerCamelCase) name, falling back to the proto field name."""
-    value = obj.get(camel)
-    return obj.get(snake) if value is None else value
-
-
-def _objects(value: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
-    """Items of a repeated message field; absent or null means empty (proto3 JSON)."""
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected an array")
-    for i, item in enumerate(value):
-        here = f"{where}[{i}]"
-        if not isinstance(item, dict):
-            raise DecodeFailure(f"{here}={_shown(item)}: expected an object")
-        yield here, item
-
-
-def _shown(value: Any) -> str:
-    shown = json.dumps(value) if not isinstance(value, str) else repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
-
-
-def _json_int(value: Any, where: str, lo: int = _INT64_MIN, hi: int = _INT64_MAX) -> int:
-    if isinstance(value, bool):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer")
-    if isinstance(value, str):
-        try:
-            number = int(value.strip(), 10)
-        except ValueError:
-            raise DecodeFailure(f"{where}={_shown(value)}: expected an integer") from None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    else:
-        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer")
-    if not lo <= number <= hi:
-        raise DecodeFailure(f"{where}={_shown(value)}: expected an integer in [{lo}, {hi}]")
-    return number
-
-
-def _json_double(value: Any, where: str) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        special = _SPECIAL_DOUBLES.get(value)
-        if special is not None:
-            return special
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise DecodeFailure(f"{where}={_shown(value)}: expected a number")
-
-
-def _json_string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected a string")
-    return value
-
-
-def _json_bool(value: Any, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected true or false")
-    return value
-
-
-_SCALARS: Final[dict[str, tuple[str, Callable[[Any, str], AttributeScalar]]]] = {
-    "stringValue": ("string_value", _json_string),
-    "boolValue": ("bool_value", _json_bool),
-    "intValue": ("int_value", _json_int),
-    "doubleValue": ("double_value", _json_double),
-}
-
-
-def _json_value(value: Any, where: str, depth: int = 0) -> AttributeValue | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise DecodeFailure(f"{where}={_shown(value)}: expected an AnyValue object")
-    for camel, (snake, parse) in _SCALARS.items():
-        raw = _field(value, camel, snake)
-        if raw is not None:
-            return parse(raw, f"{where}.{camel}")
-    array = _field(value, "arrayValue", "array_value")
-    if array is not None:
-        if not isinstance(array, dict) or depth > 0:
-            raise DecodeFailure(
-                f"{where}.arrayValue={_shown(array)}: expected an ArrayValue object"
-            )
-        return homogeneous_array(
-            [
-                _json_value(item, here, depth + 1)
-                for here, item in _objects(array.get("values"), f"{where}.arrayValue.values")
-            ]
-        )
-    return None  # kvlistValue, bytesValue, empty: not span attribute types, ignored
 
 
 def _json_attributes(
@@ -189,8 +90,8 @@ def _json_attributes(
                 too_many_attributes(where[: -len(".attributes")], len(value)),
             )
     out: dict[str, AttributeValue] = {}
-    for here, kv in _objects(value, where):
-        key = _json_string(kv.get("key"), f"{here}.key")
+    for here, kv in json_objects(value, where):
+        key = json_string(kv.get("key"), f"{here}.key")
         if key not in keys:
             continue
         raw = kv.get("value")
@@ -198,9 +99,9 @@ def _json_attributes(
         if size > MAX_ARRAY_VALUES:
             return {}, ARRAY_TOO_LONG, array_too_long(here, key, size)
         try:
-            parsed = _json_value(raw, f"{here}.value")
+            parsed = json_value(raw, f"{here}.value")
         except DecodeFailure:  # one bad value rejects (at most) its span, not the batch
-            parsed = _BAD_VALUE
+            parsed = BAD_VALUE
         if parsed is not None:
             out[key] = parsed
     return out, "", ""
@@ -210,7 +111,7 @@ def _array_size(value: Any) -> int:
     """How many values an ``arrayValue`` holds (0 when ``value`` is not one)."""
     if not isinstance(value, dict):
         return 0
-    array = _field(value, "arrayValue", "array_value")
+    array = json_field(value, "arrayValue", "array_value")
     values = array.get("values") if isinstance(array, dict) else None
     return len(values) if isinstance(values, list) else 0
 
@@ -220,7 +121,7 @@ def _json_kind(value: Any, where: str) -> str:
         return ""
     if isinstance(value, str) and value in _KIND_BY_ENUM_NAME:
         return KIND_NAMES[_KIND_BY_ENUM_NAME[value]]
-    return kind_name(_json_int(value, where, lo=-(2**31), hi=2**31 - 1))
+    return kind_name(json_int(value, where, lo=-(2**31), hi=2**31 - 1))
 
 
 _SpanFields = tuple[str, str, float, float | None, bytes | None, bytes | None, str, str]
@@ -232,23 +133,23 @@ def _span_fields(span: Mapping[str, Any], where: str) -> _SpanFields:
     weight = 1.0  # the span's own once its traceState is read: a rejection counts as it would
     try:
         field = "trace_state"
-        state = _field(span, "traceState", "trace_state")
+        state = json_field(span, "traceState", "trace_state")
         weight = (
-            1.0 if state is None else sampling_weight(_json_string(state, f"{where}.traceState"))
+            1.0 if state is None else sampling_weight(json_string(state, f"{where}.traceState"))
         )
         field = "name"
         name = span.get("name")
-        name = "" if name is None else _json_string(name, f"{where}.name")
+        name = "" if name is None else json_string(name, f"{where}.name")
         field = "kind"
         kind = _json_kind(span.get("kind"), f"{where}.kind")
         field = "start_time"
-        start = _field(span, "startTimeUnixNano", "start_time_unix_nano")
+        start = json_field(span, "startTimeUnixNano", "start_time_unix_nano")
         start_ns = (
-            0 if start is None else _json_int(start, f"{where}.startTimeUnixNano", 0, _UINT64_MAX)
+            0 if start is None else json_int(start, f"{where}.startTimeUnixNano", 0, UINT64_MAX)
         )
         field = "end_time"
-        end = _field(span, "endTimeUnixNano", "end_time_unix_nano")
-        end_ns = 0 if end is None else _json_int(end, f"{where}.endTimeUnixNano", 0, _UINT64_MAX)
+        end = json_field(span, "endTimeUnixNano", "end_time_unix_nano")
+        end_ns = 0 if end is None else json_int(end, f"{where}.endTimeUnixNano", 0, UINT64_MAX)
     except DecodeFailure as exc:
         return "", "", weight, None, *_span_keys(span), f"invalid_span_{field}", str(exc)
     return name, kind, weight, duration_s(start_ns, end_ns), *_span_keys(span), "", ""
@@ -270,18 +171,20 @@ def decode_json(
         raise DecodeFailure(f"body: not valid JSON ({exc})") from None
     if not isinstance(document, dict):
         raise DecodeFailure(
-            f"body={_shown(document)}: expected an ExportTraceServiceRequest object"
+            f"body={shown_value(document)}: expected an ExportTraceServiceRequest object"
         )
     out: list[DecodedSpan] = []
     allowance = AttributeAllowance(max_spans)
-    for rs_where, rs in _objects(
-        _field(document, "resourceSpans", "resource_spans"), "resourceSpans"
+    for rs_where, rs in json_objects(
+        json_field(document, "resourceSpans", "resource_spans"), "resourceSpans"
     ):
         resource = rs.get("resource")
         service = UNKNOWN_SERVICE
         if resource is not None:
             if not isinstance(resource, dict):
-                raise DecodeFailure(f"{rs_where}.resource={_shown(resource)}: expected an object")
+                raise DecodeFailure(
+                    f"{rs_where}.resource={shown_value(resource)}: expected an object"
+                )
             attrs, _, _ = _json_attributes(
                 resource.get("attributes"),
                 f"{rs_where}.resource.attributes",
@@ -291,10 +194,10 @@ def decode_json(
             named = attrs.get(SERVICE_NAME_KEY)
             if isinstance(named, str) and named:
                 service = named
-        for ss_where, ss in _objects(
-            _field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
+        for ss_where, ss in json_objects(
+            json_field(rs, "scopeSpans", "scope_spans"), f"{rs_where}.scopeSpans"
         ):
-            for where, span in _objects(ss.get("spans"), f"{ss_where}.spans"):
+            for where, span in json_objects(ss.get("spans"), f"{ss_where}.spans"):
                 if len(out) >= max_spans:
                     raise TooManySpans(
                         f"body: more than {max_spans} spans (max_spans_per_export); "
@@ -315,11 +218,11 @@ def _span_keys(span: Mapping[str, Any]) -> tuple[bytes | None, bytes | None]:
 
     Only compared with each other, to count a model call recorded by nested spans once; an id
     that is not hex (OTLP/JSON says hex) gives None, and that span simply counts."""
-    trace_id = _hex_id(_field(span, "traceId", "trace_id"))
+    trace_id = _hex_id(json_field(span, "traceId", "trace_id"))
     if trace_id is None:
         return None, None
-    span_id = _hex_id(_field(span, "spanId", "span_id"))
-    parent_id = _hex_id(_field(span, "parentSpanId", "parent_span_id"))
+    span_id = _hex_id(json_field(span, "spanId", "span_id"))
+    parent_id = _hex_id(json_field(span, "parentSpanId", "parent_span_id"))
     return (
         None if span_id is None else trace_id + span_id,
         None if parent_id is None else trace_id + parent_id,
