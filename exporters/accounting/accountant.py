@@ -39,6 +39,7 @@ from otel_downstream.exporters.accounting.settings import (
     DEFAULT_SERVICE_LIMIT,
     AccountingSettings,
 )
+from otel_downstream.exporters.accounting.shared import Shared
 from otel_downstream.exporters.accounting.span_inputs import (
     AttributeValue,
     SpanRejected,
@@ -97,23 +98,16 @@ class Accountant:
         limit = settings.label_set_limit
         self._edge = settings.edge_services
         self._sums = PendingSums(metrics)
+        shared = Shared(self.engine, metrics, self._sums, self._label, self._services)
         self._gen_ai = GenAIAccounting(
-            self.engine,
-            metrics,
-            self._sums,
-            self._label,
-            self._services,
+            shared,
             allowed_models=settings.allowed_models,
             model_limit=settings.model_limit,
             provider_limit=settings.provider_limit,
             label_set_limit=limit,
         )
-        self._http = HttpAccounting(
-            self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
-        )
-        self._host = HostAccounting(
-            self.engine, metrics, self._sums, self._label, self._services, label_set_limit=limit
-        )
+        self._http = HttpAccounting(shared, label_set_limit=limit)
+        self._host = HostAccounting(shared, label_set_limit=limit)
         self._write_through = metrics.multiprocess
         metrics.add_pre_collect(self.flush)
 

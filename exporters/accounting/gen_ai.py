@@ -7,7 +7,7 @@ to the provider's, and the model and provider labels are bounded together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Final
 
 from otel_downstream.agent.model_calls import has_usage
@@ -18,7 +18,7 @@ from otel_downstream.exporters.accounting.labels import (
     LabelSets,
 )
 from otel_downstream.exporters.accounting.nested_calls import NestedCalls, same_call
-from otel_downstream.exporters.accounting.pending_sums import PendingSums
+from otel_downstream.exporters.accounting.shared import Shared
 from otel_downstream.exporters.accounting.span_inputs import (
     AttributeValue,
     GenAIInput,
@@ -26,7 +26,6 @@ from otel_downstream.exporters.accounting.span_inputs import (
     gen_ai_input,
 )
 from otel_downstream.exporters.accounting.unknown import unknown_kinds
-from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.engine.llm.registry import registry as llm_registry
 from otel_downstream.exporters.footprint import Footprint, InputError
 from otel_downstream.exporters.metrics import families as M
@@ -43,24 +42,14 @@ class GenAIAccounting:
 
     def __init__(
         self,
-        engine: Engine,
-        metrics: M.FootprintMetrics,
-        sums: PendingSums,
-        label: Callable[[BoundedLabel, str], str],
-        services: BoundedLabel,
+        shared: Shared,
         *,
         allowed_models: Iterable[str],
         model_limit: int,
         provider_limit: int,
         label_set_limit: int,
     ) -> None:
-        """``label`` admits a value into a bounded label, counting an overflow; ``services`` is
-        the accountant's own service label, shared by every span type."""
-        self.engine = engine
-        self.metrics = metrics
-        self._sums = sums
-        self._label = label
-        self._services = services
+        self.engine, self.metrics, self._sums, self._label, self._services = shared
         # Models the engine knows never fold into ``other`` because of unknown fine-tune ids.
         known = (*llm_registry().by_name, *allowed_models)
         self._models = BoundedLabel("gen_ai_request_model", model_limit, known)

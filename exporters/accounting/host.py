@@ -6,22 +6,18 @@ model-call paths are: each span type's pricing and label bounds live in a module
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Final
 
 from otel_downstream.exporters.accounting.cells import engine_country
 from otel_downstream.exporters.accounting.labels import (
     NOT_APPLICABLE,
-    BoundedLabel,
     LabelSets,
     normalize_country,
     normalize_host_method,
 )
-from otel_downstream.exporters.accounting.pending_sums import PendingSums
+from otel_downstream.exporters.accounting.shared import Shared
 from otel_downstream.exporters.accounting.span_inputs import HostInput
 from otel_downstream.exporters.accounting.unknown import unknown_kinds
-from otel_downstream.exporters.engine.engine import Engine
-from otel_downstream.exporters.metrics import families as M
 
 __all__ = ["HostAccounting"]
 
@@ -34,21 +30,11 @@ class HostAccounting:
 
     def __init__(
         self,
-        engine: Engine,
-        metrics: M.FootprintMetrics,
-        sums: PendingSums,
-        label: Callable[[BoundedLabel, str], str],
-        services: BoundedLabel,
+        shared: Shared,
         *,
         label_set_limit: int,
     ) -> None:
-        """``label`` admits a value into a bounded label, counting an overflow; ``services`` is
-        the accountant's own service label, shared by every span type."""
-        self.engine = engine
-        self.metrics = metrics
-        self._sums = sums
-        self._label = label
-        self._services = services
+        self.engine, self.metrics, self._sums, self._label, self._services = shared
         self._host_sets = LabelSets("host_labels", label_set_limit)
 
     def account(self, record: HostInput, service_name: str, weight: float) -> str:

@@ -9,7 +9,6 @@ span or a span over the label-set cap goes to the engine, so totals stay exact e
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from typing import Final
 
 from otel_downstream.exporters.accounting.cells import (
@@ -21,14 +20,12 @@ from otel_downstream.exporters.accounting.cells import (
 from otel_downstream.exporters.accounting.labels import (
     FOLDED_DEVICE_CLASS,
     NOT_APPLICABLE,
-    BoundedLabel,
     LabelSets,
     normalize_country,
     normalize_device_class,
 )
-from otel_downstream.exporters.accounting.pending_sums import PendingSums
+from otel_downstream.exporters.accounting.shared import Shared
 from otel_downstream.exporters.accounting.span_inputs import HttpInput
-from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.metrics import families as M
 
 __all__ = ["HttpAccounting"]
@@ -44,21 +41,11 @@ class HttpAccounting:
 
     def __init__(
         self,
-        engine: Engine,
-        metrics: M.FootprintMetrics,
-        sums: PendingSums,
-        label: Callable[[BoundedLabel, str], str],
-        services: BoundedLabel,
+        shared: Shared,
         *,
         label_set_limit: int,
     ) -> None:
-        """``label`` admits a value into a bounded label, counting an overflow; ``services`` is
-        the accountant's own service label, shared by every span type."""
-        self.engine = engine
-        self.metrics = metrics
-        self._sums = sums
-        self._label = label
-        self._services = services
+        self.engine, self.metrics, self._sums, self._label, self._services = shared
         self._request_sets = LabelSets("request_labels", label_set_limit)
 
     def account(self, record: HttpInput, service_name: str, weight: float) -> str:
