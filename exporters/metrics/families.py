@@ -83,13 +83,9 @@ TOKEN_INPUT: Final = "input"
 TOKEN_OUTPUT: Final = "output"
 
 
-multiprocess_dir = prometheus_multiproc_dir
-"""``PROMETHEUS_MULTIPROC_DIR`` when set, else ``None``."""
-
-
 def _enable_multiprocess_values() -> None:
     """Switch prometheus-client to mmap-backed values if the variable appeared after its import."""
-    path = multiprocess_dir()
+    path = prometheus_multiproc_dir()
     if path is None or getattr(values.ValueClass, "_multiprocess", False):
         return
     if not Path(path).is_dir():
@@ -126,7 +122,7 @@ class FootprintMetrics:
     ) -> None:
         _enable_multiprocess_values()
         self.registry = REGISTRY if registry is None else registry
-        self.multiprocess = multiprocess_dir() is not None
+        self.multiprocess = prometheus_multiproc_dir() is not None
         self._pre_collect = _PreCollect()
         self.registry.register(self._pre_collect)
         r = self.registry

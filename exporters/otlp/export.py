@@ -165,12 +165,15 @@ class ExportCore:
 
     def export(self, body: bytes, *, json_body: bool) -> ExportOutcome:
         """Decode a whole body (raising ``DecodeFailure``), then account every span in it."""
+        return self.account(self.decode(body, json_body=json_body))
+
+    def decode(self, body: bytes, *, json_body: bool) -> list[DecodedSpan]:
+        """A whole body's spans under this service's limits (raising ``DecodeFailure``); apart
+        from :meth:`export` for a transport that decides between decoding and accounting."""
         if json_body:
-            return self.account(decode_json(body, max_spans=self.max_spans_per_export))
-        return self.account(
-            decode_protobuf(
-                body, max_spans=self.max_spans_per_export, max_span_bytes=self.max_span_bytes
-            )
+            return decode_json(body, max_spans=self.max_spans_per_export)
+        return decode_protobuf(
+            body, max_spans=self.max_spans_per_export, max_span_bytes=self.max_span_bytes
         )
 
     def account(self, spans: list[DecodedSpan]) -> ExportOutcome:

@@ -34,7 +34,6 @@ import grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.exporters.otlp.decode import decode_protobuf
 from otel_downstream.exporters.otlp.decoded import DecodeFailure, TooManySpans
 from otel_downstream.exporters.otlp.export import ExportCore, ExportOutcome, Overloaded
 from otel_downstream.exporters.otlp.grpc_limits import (
@@ -190,9 +189,7 @@ class TraceExport:
         with core.slot(wait_s):
             if deadline is not None and deadline - time.monotonic() <= 0:
                 raise TooLate("the sender's deadline passed while the export was queued")
-            spans = decode_protobuf(
-                body, max_spans=core.max_spans_per_export, max_span_bytes=core.max_span_bytes
-            )
+            spans = core.decode(body, json_body=False)
             with self._pace.turn(len(spans), deadline):
                 return core.account(spans)
 
