@@ -146,8 +146,8 @@ def test_unknown_provider_uses_world_mix_and_flags() -> None:
     [
         ("gpt-99-nano", "nano", 5.0),
         ("acme-mini-2", "mini", 8.0),
-        ("llama-3.1-70b-instruct", "explicit_dense", 70.0),
-        ("qwen3-30b-a3b", "explicit_moe", 3.0),
+        ("acme-coder-70b-instruct", "explicit_dense", 70.0),  # llama-3.1-70b has a card
+        ("acme-30b-a3b", "explicit_moe", 3.0),  # qwen3-30b-a3b has a card
         ("mystery-model", "default", 44.0),
     ],
 )
@@ -180,10 +180,11 @@ def test_explicit_size_drives_energy_monotonically() -> None:
 @pytest.mark.parametrize(
     ("provider", "name", "family"),
     [
-        ("openai", "gpt-4o-2099-01-01", "gpt-4o"),
+        ("openai", "gpt-4o-2099-01-01", "gpt-4o-2024-11-20"),  # newest dated gpt-4o card
         ("openai", "openai/gpt-4o", "gpt-4o"),
         ("openai", "GPT-4o", "gpt-4o"),
-        ("mistral_ai", "mistral-small-2409", "mistral-small-latest"),
+        ("mistral_ai", "mistral-small-2603-v1:0", "mistral-small-2603"),
+        ("mistral_ai", "mistral-small-2604", "mistral-small-2603"),  # its own generation
         ("anthropic", "anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
         ("anthropic", "us.anthropic.claude-opus-4-5-20251101-v1:0", "claude-opus-4-5"),
     ],
@@ -314,10 +315,10 @@ def test_zones_take_alpha2_and_fall_back_to_world_for_countries_without_a_mix(
 
 
 def test_mistral_lca_reproduces_the_published_anchor() -> None:
-    # A 123B dense model writing 400 tokens is Mistral's reference: 1.14 gCO2e and 45 mL.
+    # Mistral Large 2 (123 B dense) writing 400 tokens is Mistral's reference: 1.14 g and 45 mL.
     fp = llm.llm_call(
         provider="mistral_ai",
-        model="mistral-large-123b",
+        model="mistral-large-2407",
         input_tokens=50,
         output_tokens=400,
         latency_s=None,
@@ -325,10 +326,12 @@ def test_mistral_lca_reproduces_the_published_anchor() -> None:
     )
     assert fp.total.co2e_g == pytest.approx(1.14, rel=1e-12)
     assert fp.total.water_l == pytest.approx(0.045, rel=1e-12)
-    assert {"energy_from_ecologits", "embodied_not_separated", "model_estimated"} <= set(fp.flags)
+    assert {"energy_from_ecologits", "embodied_not_separated", "model_card_supplement"} <= set(
+        fp.flags
+    )
     half = llm.llm_call(
         provider="mistral_ai",
-        model="mistral-large-123b",
+        model="mistral-large-123b",  # a size-class estimate of the same size scales the same
         input_tokens=50,
         output_tokens=200,
         latency_s=None,
