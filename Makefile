@@ -31,7 +31,8 @@ develop: $(STAMP)
 node-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 	  (cd scripts/co2js && npm ci --no-audit --no-fund --silent) || echo "npm ci failed: co2.js regeneration tests will skip"; \
-	else echo "npm not found: co2.js regeneration tests will skip"; fi
+	  (cd tests/e2e/node_app && npm ci --no-audit --no-fund --silent) || echo "npm ci failed: the Node.js OpenTelemetry test will skip"; \
+	else echo "npm not found: co2.js regeneration and Node.js OpenTelemetry tests will skip"; fi
 
 demo: develop
 	$(BIN)/otel-downstream demo

@@ -33,6 +33,32 @@ HTTP_REQUEST_CONTENT_LENGTH_OLD: Final = "http.request_content_length"
 HTTP_RESPONSE_CONTENT_LENGTH_OLD: Final = "http.response_content_length"
 HTTP_SCHEME_OLD: Final = "http.scheme"
 HTTP_HOST_OLD: Final = "http.host"
+HTTP_USER_AGENT_OLD: Final = "http.user_agent"
+HTTP_CLIENT_IP_OLD: Final = "http.client_ip"  # the forwarded client, as client.address now
+NET_SOCK_PEER_ADDR_OLD: Final = "net.sock.peer.addr"  # the TCP peer, as network.peer.address now
+NET_PEER_IP_OLD: Final = "net.peer.ip"  # the TCP peer, older still
+
+# Read from other languages' spans when our own device class and country are absent.
+NETWORK_PEER_ADDRESS: Final = "network.peer.address"  # the TCP peer (a proxy, behind one)
+# Captured headers (the conventions' http.{request,response}.header.<name>: an array of strings),
+# read as the body size when no size attribute is present.
+HTTP_REQUEST_HEADER_CONTENT_LENGTH: Final = "http.request.header.content-length"
+HTTP_RESPONSE_HEADER_CONTENT_LENGTH: Final = "http.response.header.content-length"
+# Where a span from another language says who the client is, first present wins: the user agent
+# (classified as the middleware does), and the client address (looked up offline as the middleware
+# does): client.address is the client behind any proxies, the peer names only the TCP peer.
+USER_AGENT_NAMES: Final = (USER_AGENT_ORIGINAL, HTTP_USER_AGENT_OLD)
+CLIENT_ADDRESS_NAMES: Final = (
+    CLIENT_ADDRESS,
+    HTTP_CLIENT_IP_OLD,
+    NETWORK_PEER_ADDRESS,
+    NET_SOCK_PEER_ADDR_OLD,
+    NET_PEER_IP_OLD,
+)
+# Body sizes, first present wins: the current attribute, the older one, the captured header.
+# (The older ``*_uncompressed`` sizes are not read: the footprint is of the bytes on the wire.)
+REQUEST_SIZE_NAMES: Final = (HTTP_REQUEST_BODY_SIZE, HTTP_REQUEST_CONTENT_LENGTH_OLD)
+RESPONSE_SIZE_NAMES: Final = (HTTP_RESPONSE_BODY_SIZE, HTTP_RESPONSE_CONTENT_LENGTH_OLD)
 
 # --- GenAI client spans (semconv GenAI conventions) -------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -110,8 +136,12 @@ ACCOUNTED_KEYS: Final = frozenset(
         HTTP_REQUEST_CONTENT_LENGTH_OLD,
         HTTP_RESPONSE_BODY_SIZE,
         HTTP_RESPONSE_CONTENT_LENGTH_OLD,
+        HTTP_REQUEST_HEADER_CONTENT_LENGTH,
+        HTTP_RESPONSE_HEADER_CONTENT_LENGTH,
         USER_AGENT_SYNTHETIC_TYPE,
+        *USER_AGENT_NAMES,
         GEO_COUNTRY_ISO_CODE,
+        *CLIENT_ADDRESS_NAMES,
         *GEN_AI_CALL_MARKERS,
         GEN_AI_REQUEST_MODEL,
         GEN_AI_RESPONSE_MODEL,

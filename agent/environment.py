@@ -196,6 +196,12 @@ OTEL_DOWNSTREAM_METRICS_PORT: Final = "OTEL_DOWNSTREAM_METRICS_PORT"
 OTEL_DOWNSTREAM_METRICS_ADDR: Final = "OTEL_DOWNSTREAM_METRICS_ADDR"
 """Address that ``/metrics`` server binds (default ``127.0.0.1``)."""
 
+OTEL_DOWNSTREAM_MULTIPROCESS: Final = "OTEL_DOWNSTREAM_MULTIPROCESS"
+"""``auto`` (default): in a pre-fork worker group (gunicorn, uWSGI, ``uvicorn --workers``,
+``hypercorn -w``) ``configure()`` switches prometheus-client's multiprocess mode on in a directory
+of its own, so the ``/metrics`` port serves the sum of every worker; ``true`` does so in any process;
+``false`` never does (a ``PROMETHEUS_MULTIPROC_DIR`` you set is honoured either way)."""
+
 OTEL_DOWNSTREAM_OTLP_ENDPOINT: Final = "OTEL_DOWNSTREAM_OTLP_ENDPOINT"
 """OTLP/HTTP traces URL (e.g. ``http://127.0.0.1:4318/v1/traces``) for exporting the sampled spans
 alongside the footprint; unset = no span export."""
@@ -230,6 +236,11 @@ OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY: Final = "OTEL_DOWNSTREAM_MIN_SAMPLING_
 A span's ``ot=th`` weight is believed up to ``1 / probability``; a larger claim is capped there and
 counted in ``downstream_unknown_total{kind="sampling_weight"}``, since a client can write any
 threshold into the ``tracestate`` it sends."""
+
+OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS: Final = "OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS"
+"""Seconds a new series stays at 0 at least before its first amount is added (default 0: until
+one scrape has shown it at 0). Set it to the scrape interval when several Prometheus servers
+scrape the same target (an HA pair), so each sees the series at 0 and counts its first increment."""
 
 
 def env_str(name: str, default: str) -> str:

@@ -8,7 +8,9 @@ What it does, in order:
    processor sees every one, while exporting processors still see only sampled spans;
 3. adds a ``FootprintSpanProcessor`` (accounting in ``on_end``, no queue to overflow);
 4. serves ``/metrics`` on its own port (:mod:`.metrics_http`), or leaves that to
-   ``metrics_wsgi_app()``/``metrics_asgi_app()``;
+   ``metrics_wsgi_app()``/``metrics_asgi_app()``; in a pre-fork worker group (gunicorn, uWSGI,
+   ``uvicorn --workers``), multiprocess mode is switched on first (:mod:`.worker_group`), so that
+   port serves the sum of every worker;
 5. optionally exports the sampled spans over OTLP and starts the host sampler.
 
 Calling it again returns the same handle (nothing counted twice); ``handle.shutdown()`` undoes it.
@@ -18,6 +20,7 @@ Settings go argument -> ``OTEL_DOWNSTREAM_*`` variable -> default (see ``environ
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -30,7 +33,8 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_downstream.agent import environment as env
-from otel_downstream.agent.metrics_http import exposition_registry, serve_metrics
+from otel_downstream.agent import worker_group
+from otel_downstream.agent.metrics_http import MetricsServer, exposition_registry
 from otel_downstream.agent.sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
 
 if TYPE_CHECKING:
@@ -106,7 +110,8 @@ def configure(
     """Wire footprint accounting into OpenTelemetry in one call (idempotent; see module doc).
 
     ``metrics_port=None`` or ``0`` starts no server (mount ``metrics_wsgi_app()`` instead); under
-    ``PROMETHEUS_MULTIPROC_DIR`` the served registry sums every worker's files.
+    ``PROMETHEUS_MULTIPROC_DIR`` (set for you in a detected pre-fork worker group) the served
+    registry sums every worker's files.
     """
     global _current
     with _lock:
@@ -167,14 +172,23 @@ def _build(
 
     engine = Engine(engine_config)  # reads the footprint settings (OTEL_DOWNSTREAM_* too)
 
-    provider, owns = _provider(service_name, tracer_provider)
-    name = service_name or _service_name_of(provider)
-    reg = REGISTRY if registry is None else registry
-    accountant = Accountant(engine, registry=reg, settings=settings)
+    # Before the metrics are built: they pick multiprocess values when the directory is set.
+    group = worker_group.join(addr, metrics_port)
+    try:
+        provider, owns = _provider(service_name, tracer_provider)
+        name = service_name or _service_name_of(provider)
+        reg = REGISTRY if registry is None else registry
+        accountant = Accountant(engine, registry=reg, settings=settings)
+    except BaseException:
+        if group is not None:
+            group.leave()
+        raise
     sees_unsampled = bool(record_unsampled) and wrap_sampler(provider)
     processor = FootprintSpanProcessor(accountant, service_name=name, sees_unsampled=sees_unsampled)
     provider.add_span_processor(processor)
     handle = Configured(name, provider, reg, processor, owns_provider=owns)
+    if group is not None:  # closers run last to first: the group is left after everything else
+        handle._closers.append(group.leave)
     handle._closers.append(processor.shutdown)
     handle._closers.append(accountant.metrics.unregister)
     if sees_unsampled:
@@ -182,11 +196,20 @@ def _build(
     try:
         if endpoint:
             handle._closers.append(_add_otlp_export(provider, endpoint))
+        server: MetricsServer | None = None
         if metrics_port:
-            served = serve_metrics(reg, addr, metrics_port)
-            if served is not None:
-                handle.metrics_address, stop = served
-                handle._closers.append(stop)
+            metrics = accountant.metrics
+            server = MetricsServer(
+                reg,
+                addr,
+                metrics_port,
+                group=group,
+                on_unserved=lambda reason: metrics.metrics_unserved.labels(reason).inc(),
+            ).start()
+            handle.metrics_address = server.address
+            handle._closers.append(server.stop)
+        if group is not None:
+            atexit.register(_leave_at_exit, group, server)
         if owns:
             handle._closers.append(provider.shutdown)
         if host_sampler:  # stopped first: its last partial interval must still be accounted
@@ -195,6 +218,17 @@ def _build(
         handle.shutdown()
         raise
     return handle
+
+
+def _leave_at_exit(group: worker_group.WorkerGroup, server: MetricsServer | None) -> None:
+    """At interpreter exit (a worker recycled or stopped): free the port at once, so another
+    member takes it over, then leave the group (the last one out removes its directory)."""
+    try:
+        if server is not None:
+            server.close_listener()
+        group.leave()
+    except Exception as exc:
+        _logger.debug("otel-downstream: leaving the worker group failed: %s", exc)
 
 
 def _provider(

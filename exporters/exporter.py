@@ -156,7 +156,7 @@ class FootprintSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         self._enabled = False
-        self.accountant.flush()
+        self.accountant.flush(release=True)  # nothing may stay held at exit
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         self.accountant.flush()
@@ -205,7 +205,7 @@ class FootprintExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self._shut_down = True
-        self.accountant.flush()
+        self.accountant.flush(release=True)  # nothing may stay held at exit
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         self.accountant.flush()

@@ -26,6 +26,7 @@ PUBLIC = {
         "CountryResolver",
         "CountryResult",
         "DeviceInfo",
+        "address_country",
         "classify",
         "headers_from_asgi",
         "headers_from_environ",

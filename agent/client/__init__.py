@@ -14,6 +14,7 @@ __all__ = [
     "CountryResolver",
     "CountryResult",
     "DeviceInfo",
+    "address_country",
     "classify",
     "headers_from_asgi",
     "headers_from_environ",
@@ -26,6 +27,7 @@ _WHERE = {
     "CountryResolver": "country",
     "CountryResult": "country",
     "DeviceInfo": "device_class",
+    "address_country": "country",
     "classify": "device_class",
     "warm_up": "device_class",
     "headers_from_asgi": "headers",
@@ -35,7 +37,11 @@ _WHERE = {
 }
 
 if TYPE_CHECKING:
-    from otel_downstream.agent.client.country import CountryResolver, CountryResult
+    from otel_downstream.agent.client.country import (
+        CountryResolver,
+        CountryResult,
+        address_country,
+    )
     from otel_downstream.agent.client.device_class import DeviceInfo, classify, warm_up
     from otel_downstream.agent.client.headers import (
         headers_from_asgi,

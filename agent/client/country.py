@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -24,7 +25,7 @@ from otel_downstream.agent.client.headers import forwarded_chain, x_forwarded_fo
 from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.agent.faults import report_fault
 
-__all__ = ["COUNTRY_HEADER_PRESETS", "CountryResolver", "CountryResult"]
+__all__ = ["COUNTRY_HEADER_PRESETS", "CountryResolver", "CountryResult", "address_country"]
 
 _logger = logging.getLogger("otel_downstream")
 
@@ -263,3 +264,50 @@ def _country_of_record(record: object) -> str | None:
     if isinstance(country, str):
         return iso_country(country)
     return iso_country(record.get("country_code"))
+
+
+# --- A span's client address (the accounting, in process and in `serve`) -------------------------
+
+_span_resolver_lock = threading.Lock()
+_span_resolver: CountryResolver | None = None
+
+
+def _address_resolver() -> CountryResolver:
+    """The offline lookup the middleware uses (``OTEL_DOWNSTREAM_GEOIP_DB``, then ``iptocc``), built
+    once. No trusted-proxy count and no country header: a span's address is already the client."""
+    global _span_resolver
+    resolver = _span_resolver
+    if resolver is None:
+        with _span_resolver_lock:
+            if _span_resolver is None:
+                try:
+                    _span_resolver = CountryResolver.from_env(
+                        trusted_proxies=0, country_header=None
+                    )
+                except ValueError as exc:  # an unreadable OTEL_DOWNSTREAM_GEOIP_DB
+                    report_fault("country", exc)
+                    _logger.warning("otel-downstream: %s; using the built-in lookup only", exc)
+                    _span_resolver = CountryResolver(trusted_proxies=0, geoip_path=None)
+            resolver = _span_resolver
+    return resolver
+
+
+def address_country(address: str) -> tuple[str, bool]:
+    """``(country, usable)`` of a client address as a span records it (``client.address``).
+
+    The country is an ISO alpha-2 code, or ``ZZ`` when the address is private, loopback, reserved
+    or not in the lookup. ``usable`` is ``False`` when ``address`` is no IP address at all (a domain
+    name, a socket path, junk, more than 64 characters): nothing was looked up. Same parser, same
+    public-address rule and same lookup as the middleware's :class:`CountryResolver`; answers are
+    cached per address text in its bounded cache (``IP_CACHE_SIZE`` entries, never exported).
+    """
+    if len(address) > _MAX_IP_TEXT:  # refused before it could become a cache key
+        return UNKNOWN_COUNTRY, False
+    try:
+        client_ip, code = _address_resolver()._by_address_text(address)
+    except Exception as exc:
+        report_fault("country", exc)
+        return UNKNOWN_COUNTRY, True
+    if client_ip is None:
+        return UNKNOWN_COUNTRY, False
+    return (UNKNOWN_COUNTRY if code is None else code), True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Hashable, Mapping
 from typing import Final
 
@@ -46,6 +47,7 @@ from otel_downstream.exporters.accounting.span_inputs import (
     classify,
     host_input,
     http_input,
+    ignored_reason,
 )
 from otel_downstream.exporters.engine.engine import Engine
 from otel_downstream.exporters.footprint import InputError
@@ -97,7 +99,7 @@ class Accountant:
         self._units = BoundedLabel("unit", FUNCTIONAL_UNIT_LIMIT)
         limit = settings.label_set_limit
         self._edge = settings.edge_services
-        self._sums = PendingSums(metrics)
+        self._sums = PendingSums(metrics, hold_seconds=settings.new_series_hold_seconds)
         shared = Shared(self.engine, metrics, self._sums, self._label, self._services)
         self._gen_ai = GenAIAccounting(
             shared,
@@ -109,6 +111,7 @@ class Accountant:
         self._http = HttpAccounting(shared, label_set_limit=limit)
         self._host = HostAccounting(shared, label_set_limit=limit)
         self._write_through = metrics.multiprocess
+        self._rejection = threading.local()
         metrics.add_pre_collect(self.flush)
 
     # --- the one entry point -------------------------------------------------------------------
@@ -124,6 +127,7 @@ class Accountant:
         duration_s: float | None = None,
         span_key: Hashable | None = None,
         parent_key: Hashable | None = None,
+        ignored: dict[str, float] | None = None,
     ) -> bool:
         """Account one span; ``True`` if it added to the footprint, ``False`` if not ours/rejected.
 
@@ -131,10 +135,20 @@ class Accountant:
         span's duration, used as the LLM call latency. ``span_key``/``parent_key`` identify the
         span and its parent, so that a model call recorded by nested spans counts once (see
         :mod:`.nested_calls`); without them every model-call span counts.
+
+        A span the footprint does not cover is counted in ``downstream_spans_ignored_total`` by
+        reason; with ``ignored`` (a caller's dict, ``serve``'s per export) its weight is added
+        there instead, for one :meth:`count_ignored` per batch rather than a locked add per span.
         """
         try:
             span_type = classify(attributes, name, kind)
-            if span_type is None:
+            if span_type is None:  # not ours: not an error, but counted by why (never silent)
+                reason = ignored_reason(attributes, kind)
+                amount = weight if weight == 1.0 else self._counted(weight)
+                if ignored is None:
+                    self._sums.bump(self.metrics.spans_ignored, (reason,), amount)
+                else:
+                    ignored[reason] = ignored.get(reason, 0.0) + amount
                 return False
             if not 0.0 < weight < math.inf:
                 raise SpanRejected("invalid_weight", "weight", weight, "an adjusted count > 0")
@@ -174,7 +188,8 @@ class Accountant:
             return False
         except Exception as exc:  # the boundary: a bug here must not reach the host app
             report_fault("exporters.accounting", exc)
-            self.metrics.spans_rejected.labels("internal_error").inc(self._counted(weight))
+            self._rejection.reason = "internal_error"
+            self._sums.bump(self.metrics.spans_rejected, ("internal_error",), self._counted(weight))
             return False
         finally:
             if self._write_through:  # another process reads the values: no buffering
@@ -206,17 +221,21 @@ class Accountant:
     def reject(self, reason: str, weight: float = 1.0) -> None:
         """Count a span that could not be read at all (``serve``: a malformed span-level field)."""
         try:
-            self.metrics.spans_rejected.labels(reason[:64]).inc(self._counted(weight))
+            self._sums.bump(self.metrics.spans_rejected, (reason[:64],), self._counted(weight))
             if self._write_through:
                 self.flush()
         except Exception as exc:  # the boundary, as in account()
             report_fault("exporters.accounting", exc)
 
-    def flush(self) -> None:
-        """Write everything accounted so far into the Prometheus metrics."""
+    def flush(self, *, release: bool = False) -> None:
+        """Write everything accounted so far into the Prometheus metrics.
+
+        A series this creates shows 0 until a scrape has read it so (its amount is held, then
+        added by a later flush; docs/metrics.md, "Totals over time"). ``release=True`` (shutdown)
+        adds every held amount now: the process will not be scraped again."""
         try:
             with self._sums.lock:
-                self._sums.flush_locked()
+                self._sums.flush_locked(release=release)
             if self._write_through:  # no collection runs in this process to sync the faults
                 self.metrics.sync_faults()
         except Exception as exc:  # runs inside a scrape or shutdown: never raise into either
@@ -249,9 +268,31 @@ class Accountant:
         else:
             reason = f"invalid_{exc.field}"
             if exc.field in {"model", "provider", "zone"}:
-                self.metrics.unknown.labels(exc.field).inc(weight)
-        self.metrics.spans_rejected.labels(reason[:64]).inc(weight)
+                self._sums.bump(self.metrics.unknown, (exc.field,), weight)
+        self._rejection.reason = reason[:64]
+        self._sums.bump(self.metrics.spans_rejected, (reason[:64],), weight)
         _logger.debug("otel-downstream: span not accounted: %s", exc)
+
+    def count_ignored(self, ignored: Mapping[str, float]) -> None:
+        """Add what :meth:`account` gathered in its ``ignored`` dict (reason -> weight)."""
+        try:
+            with self._sums.lock:
+                for reason, amount in ignored.items():
+                    self._sums.count(self.metrics.spans_ignored, (reason,), amount)
+            if self._write_through:
+                self.flush()
+        except Exception as exc:  # the boundary, as in account()
+            report_fault("exporters.accounting", exc)
+
+    def take_rejection(self) -> str:
+        """Right after :meth:`account` returned ``False`` on this thread: the ``reason`` it
+        rejected the span for, or ``""`` when the span was ignored (not a footprint span). Read
+        once (it is cleared); ``serve`` names the reasons in its partial-success answer."""
+        local = self._rejection
+        reason: str = getattr(local, "reason", "")
+        if reason:
+            local.reason = ""
+        return reason
 
 
 def _package_version() -> str:

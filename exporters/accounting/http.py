@@ -67,6 +67,8 @@ class HttpAccounting:
             sums.bump(self.metrics.unknown, ("device_class",), weight)
         if not record.response_size_known:
             sums.bump(self.metrics.unknown, ("response_size",), weight)
+        for kind in record.unknown:  # fields ignored while reading the span (span_inputs.py)
+            sums.bump(self.metrics.unknown, (kind,), weight)
         if not record.counts_request:
             cell = None  # a beacon adds footprint under the cell's labels, not a request
         elif record.engagement_s is None and cell.linear:

@@ -51,6 +51,10 @@ class AccountingSettings:
     min_sampling_probability: float = 1.0
     """The lowest probability our own samplers use: a span's sampling weight is believed up to its
     inverse (a client writes what it likes into the ``tracestate`` it sends)."""
+    new_series_hold_seconds: float = 0.0
+    """How long a new series stays at 0 at least (and until a scrape has shown it at 0) before its
+    value is added: 0 when one Prometheus scrapes the target, its scrape interval when several do
+    (an HA pair), so each one sees the series at 0 and counts its first increment."""
 
     def __post_init__(self) -> None:
         """Reject a value the accountant cannot use, naming the variable that sets it."""
@@ -62,6 +66,11 @@ class AccountingSettings:
         if self.model_limit < 0:
             raise ValueError(
                 f"{env.OTEL_DOWNSTREAM_MODEL_LABEL_LIMIT}={self.model_limit}: expected a count >= 0"
+            )
+        if not 0.0 <= self.new_series_hold_seconds <= 86_400.0:
+            raise ValueError(
+                f"{env.OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS}={self.new_series_hold_seconds}: "
+                "expected seconds in [0, 86400]"
             )
         if self.label_set_limit < 1:
             raise ValueError(
@@ -85,6 +94,7 @@ class AccountingSettings:
         label_set_limit: int | None = None,
         edge_services: Iterable[str] | None = None,
         min_sampling_probability: float | None = None,
+        new_series_hold_seconds: float | None = None,
     ) -> AccountingSettings:
         """Each argument, else its variable, else the default; a bad value names the setting.
 
@@ -104,6 +114,10 @@ class AccountingSettings:
             min_sampling_probability = env.env_float(
                 env.OTEL_DOWNSTREAM_MIN_SAMPLING_PROBABILITY, 1.0
             )
+        if new_series_hold_seconds is None:
+            new_series_hold_seconds = env.env_float(
+                env.OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS, 0.0
+            )
         return cls(
             allowed_models=tuple(allowed_models),
             model_limit=model_limit,
@@ -112,6 +126,7 @@ class AccountingSettings:
             label_set_limit=label_set_limit,
             edge_services=frozenset(s.strip() for s in edge_services if s.strip()),
             min_sampling_probability=min_sampling_probability,
+            new_series_hold_seconds=new_series_hold_seconds,
         )
 
 

@@ -12,8 +12,13 @@ Validation rules (also in docs/metrics.md):
 - a missing body size is 0 bytes (a GET has no request body); a missing response size is also
   counted as unknown (``response_size``: an instrumentation that does not record it); missing usage
   on both token counts rejects a GenAI span (``missing_usage``); one missing count is 0;
-- an invalid country or device class is not a rejection: it becomes ``ZZ``/``unknown`` (accounting/labels.py)
-  and is counted as unknown by the accountant.
+- an invalid country or device class is not a rejection: it is counted as unknown and ignored, and
+  the client address or user agent decides (else ``ZZ``/``unknown``, accounting/labels.py);
+- spans from other languages: without our device class and country, the user agent
+  (``user_agent.original``) is classified and the client address (``client.address``) looked up
+  offline by the middleware's own code (the public ``otel_downstream.agent.client`` API); without
+  a size attribute, a captured ``content-length`` header is the body size (a bad one is ignored
+  and counted, ``content_length``); the order of the names is in ``agent/attributes.py``.
 
 A span's sampling weight (its adjusted count) is read by ``accounting/sampling_weight.py``.
 """
@@ -24,7 +29,12 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
 from otel_downstream.agent import attributes as A
+from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
+from otel_downstream.agent.client import address_country
+from otel_downstream.agent.client import classify as classify_user_agent
+from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.agent.model_calls import is_model_call
+from otel_downstream.exporters.accounting.labels import normalize_country, normalize_device_class
 from otel_downstream.exporters.footprint import InputError
 
 AttributeScalar = str | bool | int | float
@@ -75,6 +85,8 @@ class HttpInput(NamedTuple):
     engagement_s: float | None
     counts_request: bool
     response_size_known: bool = True
+    unknown: tuple[str, ...] = ()
+    """``downstream_unknown_total`` kinds of fields ignored while reading the span."""
 
 
 class GenAIInput(NamedTuple):
@@ -121,6 +133,37 @@ def classify(attributes: Attributes, name: str, kind: str) -> SpanType | None:
     return None
 
 
+IGNORED_NOT_FOOTPRINT_KIND: Final = "not_footprint_kind"
+"""A CLIENT, INTERNAL, PRODUCER, CONSUMER or kind-less span with no GenAI marker: a database call,
+outgoing HTTP, a queue, internal work. Most spans of a real application are these."""
+IGNORED_SERVER_WITHOUT_HTTP_METHOD: Final = "server_without_http_method"
+"""A SERVER span with neither ``http.request.method`` nor ``http.method``: a gRPC or other RPC
+server, or an HTTP instrumentation that left the method out; it cannot be told from a request."""
+IGNORED_GEN_AI_NOT_A_CALL: Final = "gen_ai_not_a_call"
+"""A GenAI-marked span that is not one model call: an agent or tool operation (``invoke_agent``,
+``execute_tool``), or a framework's INTERNAL span with only ``gen_ai.system`` and no usage."""
+IGNORED_REASONS: Final = (
+    IGNORED_NOT_FOOTPRINT_KIND,
+    IGNORED_SERVER_WITHOUT_HTTP_METHOD,
+    IGNORED_GEN_AI_NOT_A_CALL,
+)
+"""Every ``downstream_spans_ignored_total`` reason (a closed set; docs/metrics.md lists them)."""
+
+
+def ignored_reason(attributes: Attributes, kind: str) -> str:
+    """Why :func:`classify` gave ``None`` for a span: one of :data:`IGNORED_REASONS`.
+
+    Asked only for spans already classified as not ours, so the accepted path pays nothing."""
+    if kind == "SERVER" or normalize_kind(kind) == "SERVER":
+        return IGNORED_SERVER_WITHOUT_HTTP_METHOD
+    if _MARKER_0 in attributes or _MARKER_1 in attributes or _MARKER_2 in attributes:
+        return IGNORED_GEN_AI_NOT_A_CALL
+    return IGNORED_NOT_FOOTPRINT_KIND
+
+
+_MARKER_0, _MARKER_1, _MARKER_2 = A.GEN_AI_CALL_MARKERS  # unrolled: most spans are ignored ones
+
+
 def _number(
     attributes: Attributes, names: tuple[str, ...], reason: str, upper: float
 ) -> float | None:
@@ -154,35 +197,163 @@ def _text(attributes: Attributes, *names: str) -> str | None:
     return None
 
 
-_REQUEST_SIZE: Final = (A.HTTP_REQUEST_BODY_SIZE, A.HTTP_REQUEST_CONTENT_LENGTH_OLD)
-_RESPONSE_SIZE: Final = (A.HTTP_RESPONSE_BODY_SIZE, A.HTTP_RESPONSE_CONTENT_LENGTH_OLD)
+_REQUEST_SIZE: Final = A.REQUEST_SIZE_NAMES
+_RESPONSE_SIZE: Final = A.RESPONSE_SIZE_NAMES
 _ENGAGEMENT: Final = (A.DOWNSTREAM_ENGAGEMENT_SECONDS,)
+_NO_UNKNOWN: Final[tuple[str, ...]] = ()
+_KNOWN_DEVICE_CLASSES: Final = frozenset(A.DEVICE_CLASSES) - {"unknown"}
+
+UNKNOWN_CONTENT_LENGTH: Final = "content_length"
+"""A captured ``content-length`` header that is not one plain byte count: ignored."""
+UNKNOWN_USER_AGENT: Final = "user_agent"
+"""A user agent that is not a string: ignored (no device class from it)."""
+UNKNOWN_CLIENT_ADDRESS: Final = "client_address"
+"""A client address that is not an IP address (a domain name, a socket path, junk): ignored."""
+INVALID_COUNTRY: Final = "invalid_country"
+INVALID_DEVICE_CLASS: Final = "device_class"
+
+_MAX_HEADER_VALUES: Final = 16
+"""A captured header with more values than this is not a body size (serve refuses arrays >1024)."""
+_MAX_LENGTH_DIGITS: Final = 13  # 1e12, MAX_BODY_BYTES, has 13 digits
+_MAX_HEADER_TEXT: Final = 256  # one line of a few identical counts; longer is not a length
+
+
+def _header_length(value: AttributeValue) -> float | None:
+    """The byte count a captured ``content-length`` header gives, or ``None`` if it gives none.
+
+    The conventions record a header as an array of strings (one per field line); some SDKs give a
+    plain string, and Node's gives the number an application set. Accepted: values that are all
+    the same count of ASCII digits (RFC 9110 8.6 lets a recipient take a list of identical
+    values, also comma-joined), at most :data:`MAX_BODY_BYTES`."""
+    values: Sequence[object] = (value,) if isinstance(value, (str, int, float)) else value
+    if not values or len(values) > _MAX_HEADER_VALUES:
+        return None
+    found: int | None = None
+    for entry in values:
+        if isinstance(entry, bool):
+            return None
+        if isinstance(entry, int):
+            counts: list[int] = [entry]
+        elif isinstance(entry, float):
+            if not entry.is_integer():  # also false for NaN and the infinities
+                return None
+            counts = [int(entry)]
+        elif isinstance(entry, str) and len(entry) <= _MAX_HEADER_TEXT:
+            counts = []
+            for part in entry.split(","):
+                digits = part.strip(" \t")
+                if not (0 < len(digits) <= _MAX_LENGTH_DIGITS and digits.isascii()):
+                    return None
+                if not digits.isdigit():
+                    return None
+                counts.append(int(digits))
+        else:
+            return None
+        for count in counts:
+            if found is None:
+                found = count
+            elif count != found:
+                return None
+    if found is None or not 0 <= found <= MAX_BODY_BYTES:
+        return None
+    return float(found)
+
+
+def _size(
+    attributes: Attributes, names: tuple[str, ...], header: str, unknown: list[str]
+) -> float | None:
+    """A body size: the first size attribute present (a bad one rejects the span), else the
+    captured header (a bad one is ignored and counted as ``content_length``), else ``None``."""
+    size = _number(attributes, names, "invalid_bytes", MAX_BODY_BYTES)
+    if size is not None:
+        return size
+    value = attributes.get(header)
+    if value is None:
+        return None
+    size = _header_length(value)
+    if size is None:
+        unknown.append(UNKNOWN_CONTENT_LENGTH)
+    return size
+
+
+def _device_class(attributes: Attributes, unknown: list[str]) -> str | None:
+    """Ours (``downstream.device.class``), else ``bot`` for a synthetic user agent, else the class
+    the middleware's classifier gives the user agent, else ``None``. An invalid value of ours is
+    counted (``device_class``) and the user agent decides."""
+    value = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
+    if value is not None:
+        if type(value) is str and value in _KNOWN_DEVICE_CLASSES:  # ours, as the middleware writes
+            return value
+        device, valid = normalize_device_class(value)
+        if not valid:
+            unknown.append(INVALID_DEVICE_CLASS)
+        elif device != "unknown":
+            return device
+    if attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
+        return "bot"
+    for field in A.USER_AGENT_NAMES:
+        agent = attributes.get(field)
+        if agent is None:
+            continue
+        if not isinstance(agent, str):
+            unknown.append(UNKNOWN_USER_AGENT)
+            return None
+        # classify() cuts the string to MAX_UA_LENGTH before parsing or caching it.
+        return classify_user_agent(agent).device_class
+    return None
+
+
+def _country(attributes: Attributes, unknown: list[str]) -> str | None:
+    """Ours or a Collector's (``geo.country.iso_code``), else the offline lookup of the client
+    address (the middleware's), else ``None``. An invalid code is counted (``invalid_country``)
+    and the address decides; a private, loopback or reserved address is no country."""
+    value = attributes.get(A.GEO_COUNTRY_ISO_CODE)
+    if value is not None:
+        if type(value) is str and value in ISO_COUNTRIES:  # as the middleware writes it
+            return value
+        country, valid = normalize_country(value)
+        if not valid:
+            unknown.append(INVALID_COUNTRY)
+        elif country != UNKNOWN_COUNTRY:
+            return country
+    for field in A.CLIENT_ADDRESS_NAMES:
+        address = attributes.get(field)
+        if address is None:
+            continue
+        if not isinstance(address, str):
+            unknown.append(UNKNOWN_CLIENT_ADDRESS)
+            return None
+        country, usable = address_country(address)
+        if not usable:
+            unknown.append(UNKNOWN_CLIENT_ADDRESS)
+        return None if country == UNKNOWN_COUNTRY else country
+    return None
 
 
 def http_input(attributes: Attributes, *, engagement_only: bool = False) -> HttpInput:
     """The served request (or engagement beacon) a span describes."""
+    unknown: list[str] = []
     response: float | None = 0.0
     if engagement_only:
         request_bytes = 0.0
     else:
-        request_bytes = _number(attributes, _REQUEST_SIZE, "invalid_bytes", MAX_BODY_BYTES) or 0.0
-        response = _number(attributes, _RESPONSE_SIZE, "invalid_bytes", MAX_BODY_BYTES)
+        request = _size(attributes, _REQUEST_SIZE, A.HTTP_REQUEST_HEADER_CONTENT_LENGTH, unknown)
+        request_bytes = request or 0.0
+        response = _size(attributes, _RESPONSE_SIZE, A.HTTP_RESPONSE_HEADER_CONTENT_LENGTH, unknown)
     engagement = _number(attributes, _ENGAGEMENT, "invalid_seconds", MAX_SECONDS)
     if engagement_only and engagement is None:
         raise SpanRejected(
             "invalid_seconds", A.DOWNSTREAM_ENGAGEMENT_SECONDS, None, "engagement seconds"
         )
-    device = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
-    if device is None and attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
-        device = "bot"
     return HttpInput(
         request_bytes,
         response or 0.0,
-        attributes.get(A.GEO_COUNTRY_ISO_CODE),
-        device,
+        _country(attributes, unknown),
+        _device_class(attributes, unknown),
         engagement,
         not engagement_only,
         response is not None,
+        tuple(unknown) if unknown else _NO_UNKNOWN,
     )
 
 

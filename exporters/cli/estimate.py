@@ -7,9 +7,15 @@ snake_case) and writes one JSON result per line, in order. A bad case is reporte
 when any line failed. Bad input never prints a traceback, and every line is strict JSON: a result
 that is not finite is that line's error, never ``Infinity``.
 
-Figures are in base units (``energy_j``, ``co2e_g``, ``water_l``); a quantity with a range is
-``{"value", "low", "high"}``. Everything is computed by the same code the exporter uses
-(:class:`~otel_downstream.exporters.engine.engine.Engine` and the network model).
+Figures are in base units; ``energy_j``, ``co2e_g`` and ``water_l`` are always
+``{"value", "low", "high"}`` (low = high = value for a method without a range), in every kind,
+single or batch. Everything is computed by the same code the exporter uses
+(:class:`~otel_downstream.exporters.engine.engine.Engine`), with the runtime's defaults, so
+``transfer`` (``--country``, ``--device-class``, ``--embodied``) prints what the middleware records
+for one request of that many body bytes; the whole co2.js model for the same bytes is under
+``co2js``. A provider the engine does not know is refused with the closest known names (or priced
+as the runtime prices it with ``--allow-unknown``); an unknown model is priced as the runtime prices
+it (estimated from its size class) with a warning naming the closest known models.
 """
 
 from __future__ import annotations
@@ -54,15 +60,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     sub = parser.add_subparsers(dest="kind", metavar="KIND")
 
-    t = sub.add_parser("transfer", help="bytes over the network: the whole SWD / OneByte model")
-    t.add_argument("--bytes", type=float, required=True, dest="bytes", help="bytes transferred")
-    t.add_argument("--method", default="swd-v4", help="swd-v4 (default), swd-v3 or onebyte")
-    t.add_argument("--per-visit", action="store_true", help="co2.js perVisit instead of perByte")
-    t.add_argument("--green", action="store_true", help="the hosting is green (co2.js `green`)")
-    t.add_argument(
-        "--green-hosting-factor", type=float, help="share of green hosting energy, 0..1 (swd-v4)"
+    t = sub.add_parser(
+        "transfer",
+        help="one request's body bytes: what the middleware records (and the whole co2.js model)",
     )
     t.add_argument(
+        "--bytes", type=float, required=True, dest="bytes", help="request + response body bytes"
+    )
+    t.add_argument("--country", help="ISO alpha-2/alpha-3 of the customer (default: unknown, ZZ)")
+    t.add_argument(
+        "--device-class",
+        help="smartphone, tablet, desktop, tv, console, wearable, bot, unknown (default)",
+    )
+    t.add_argument("--embodied", action="store_true", help="add embodied carbon (default: off)")
+    t.add_argument("--datacenter", action="store_true", help="add the SWD data-centre segment")
+    t.add_argument("--method", default="swd-v4", help="swd-v4 (default), swd-v3 or onebyte")
+    t.add_argument("--green", action="store_true", help="the hosting is green (co2.js `green`)")
+    co2js = t.add_argument_group("the whole co2.js model only (the 'co2js' part of the result)")
+    co2js.add_argument("--per-visit", action="store_true", help="perVisit instead of perByte")
+    co2js.add_argument(
+        "--green-hosting-factor", type=float, help="share of green hosting energy, 0..1 (swd-v4)"
+    )
+    co2js.add_argument(
         "--grid-intensity",
         type=_grid_arg,
         action="append",
@@ -70,9 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SEGMENT=VALUE",
         help="per segment (device, network, dataCenter): gCO2e/kWh or a country code; repeatable",
     )
-    t.add_argument("--first-visit", type=float, help="share of first-time visits (per visit)")
-    t.add_argument("--return-visit", type=float, help="share of returning visits (per visit)")
-    t.add_argument("--reload-ratio", type=float, help="share of data reloaded on a return visit")
+    co2js.add_argument("--first-visit", type=float, help="share of first-time visits (per visit)")
+    co2js.add_argument("--return-visit", type=float, help="share of returning visits (per visit)")
+    co2js.add_argument(
+        "--reload-ratio", type=float, help="share of data reloaded on a return visit"
+    )
     _common(t, hydro_evaporation=True)
 
     d = sub.add_parser("device", help="a customer device: per byte (swd-v4) or watts x seconds")
@@ -100,6 +121,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="gen_ai.operation.name, e.g. chat or embeddings (priced as one forward pass)",
     )
     m.add_argument("--embodied", action="store_true", help="include embodied hardware carbon")
+    m.add_argument(
+        "--allow-unknown",
+        action="store_true",
+        help="price a provider the engine does not know as the runtime does (default data "
+        "centre, flag provider_unknown) instead of refusing it",
+    )
     _common(m, hydro_evaporation=False)
 
 
@@ -114,8 +141,9 @@ def _case_from_args(args: argparse.Namespace) -> dict[str, Any]:
         given = dict(case.pop("grid_intensity", []))
         if given:  # an empty mapping is not "no override" for every method (OneByte rejects it)
             case["grid_intensity"] = given
-    if args.kind in ("device", "llm"):
-        case["embodied"] = bool(case.get("embodied"))
+    for flag in ("embodied", "datacenter", "allow_unknown", "per_visit", "green"):
+        if case.get(flag) is False:  # store_true flags left off: the case's own default
+            del case[flag]
     case["kind"] = args.kind
     return case
 
@@ -137,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(result, indent=2, allow_nan=False) if args.json else render(result)
     except (InputError, ValueError, TypeError) as exc:
         return _fail(str(exc))
+    if result.get("warning"):
+        print(f"otel-downstream estimate: warning: {result['warning']}", file=sys.stderr)
     try:
         print(text, flush=True)
     except BrokenPipeError:  # `| head`: the reader has what it wanted
@@ -197,6 +227,8 @@ def _si(value: float, unit: str) -> str:
 
 def _quantity(value: Any, fmt: Callable[[float], str]) -> str:
     if isinstance(value, dict):
+        if value["low"] == value["high"] == value["value"]:
+            return fmt(value["value"])
         return f"{fmt(value['value'])}  (range {fmt(value['low'])} to {fmt(value['high'])})"
     return fmt(float(value))
 
@@ -206,6 +238,9 @@ def render(result: dict[str, Any], indent: str = "") -> str:
     title = result.get("segment") or result.get("kind", "total")
     tags = [str(result.get("method", ""))]
     category_d = result.get("category_d")
+    if result.get("kind") == "transfer":
+        where = f"{result['geo_country_iso_code']}, {result['device_class']}"
+        tags.append(f"as the middleware records it for {where}")
     if isinstance(category_d, bool):
         tags.append("Category D" if category_d else "not Category D")
     elif isinstance(category_d, dict):
@@ -221,12 +256,16 @@ def render(result: dict[str, Any], indent: str = "") -> str:
         lines.append(f"{indent}  {'':<7}of which embodied CO2e {embodied}")
     if result.get("flags"):
         lines.append(f"{indent}  {'flags':<7}{', '.join(result['flags'])}")
-    if result.get("note"):
+    if result.get("note") and title != "co2js":
         lines.append(f"{indent}  {'note':<7}{result['note']}")
+    if result.get("warning"):
+        lines.append(f"{indent}  warning {result['warning']}")
     if isinstance(category_d, dict):
         lines.append(f"{indent}  Category D (network + device):")
         for key, label, fmt in _UNITS:
             lines.append(f"{indent}    {label:<7}{_quantity(category_d[key], fmt)}")
     for name, part in (result.get("segments") or {}).items():
         lines.append(render({**part, "segment": name}, indent + "  "))
+    if isinstance(result.get("co2js"), dict):
+        lines.append(render({**result["co2js"], "segment": "co2js"}, indent + "  "))
     return "\n".join(lines)

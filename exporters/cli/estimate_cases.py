@@ -7,13 +7,20 @@ the exporter's own limits from ``span_inputs``, so a what-if never accepts what 
 refuse. A transfer case's bytes may be any finite amount: co2.js-style what-ifs of a month of
 traffic are real questions, not one corrupt request. A result that still is not finite is refused
 too, naming where (JSON has no Infinity).
+
+Every kind is priced as the runtime prices it, with the runtime's defaults: a transfer is one
+request through ``Engine.http_request`` (no country: the Ember world average, flagged; device class
+``unknown``; embodied and the data centre off unless asked), so it equals what the middleware
+records (``tests/exporters/test_estimate_parity.py``); co2.js's own whole-model answer for the
+same bytes is its ``co2js`` part. :func:`one_shape` gives energy, CO2e and water one JSON shape.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any, Final
 
@@ -21,6 +28,7 @@ from otel_downstream.exporters.accounting.span_inputs import MAX_BODY_BYTES, MAX
 from otel_downstream.exporters.engine import device, grid, water
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.engine.llm import call as llm
+from otel_downstream.exporters.engine.llm import registry as llm_registry
 from otel_downstream.exporters.engine.llm.embeddings import call_kind
 from otel_downstream.exporters.engine.network import transfer as network
 from otel_downstream.exporters.footprint import InputError
@@ -29,6 +37,10 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
     "transfer": frozenset(
         {
             "bytes",
+            "country",
+            "device_class",
+            "embodied",
+            "datacenter",
             "method",
             "per_visit",
             "green",
@@ -63,9 +75,17 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
             "method",
             "embodied",
             "operation",
+            "allow_unknown",
         }
     ),
 }
+
+QUANTITIES: Final = ("energy_j", "co2e_g", "water_l")
+"""Every result gives these as ``{"value", "low", "high"}`` wherever they appear (a method without
+a range has low = high = value), so a script reads every kind, single or batch, the same way."""
+
+DEFAULT_DEVICE_CLASS: Final = "unknown"
+"""What the middleware records for a request whose User-Agent it cannot classify (or lacks)."""
 
 
 @lru_cache(maxsize=64)
@@ -154,7 +174,32 @@ def evaluate(case: object) -> dict[str, Any]:
     else:
         result = _transfer(case)
     _check_finite(result, "result")
-    return {"kind": kind, **result}
+    shaped: dict[str, Any] = one_shape({"kind": kind, **result})
+    return shaped
+
+
+def one_shape(value: Any) -> Any:
+    """``value`` with every energy, CO2e and water figure as ``{"value", "low", "high"}``."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            if key in QUANTITIES and isinstance(item, (int, float)) and not isinstance(item, bool):
+                out[key] = {"value": item, "low": item, "high": item}
+            else:
+                out[key] = one_shape(item)
+        return out
+    if isinstance(value, list):
+        return [one_shape(item) for item in value]
+    return value
+
+
+def _country(case: Mapping[str, Any]) -> str | None:
+    """The customer's country as given, checked strictly: a typo is the user's to fix, not a
+    silent world average (no country at all is the world average, as at run time)."""
+    country = _text(case, "country")
+    if country is not None:
+        grid.normalize_country(country, strict=True)
+    return country
 
 
 def _device(case: Mapping[str, Any]) -> dict[str, Any]:
@@ -177,9 +222,7 @@ def _device(case: Mapping[str, Any]) -> dict[str, Any]:
         hydro_evaporation=_flag(case, "hydro_evaporation", default=True),
         desktop_laptop_share=device.default_laptop_share() if share is None else share,
     )
-    country = _text(case, "country")
-    if country is not None:  # a typo here is the user's to fix, not a silent world average
-        grid.normalize_country(country, strict=True)
+    country = _country(case)
     footprints = _engine(config).http_request(
         request_bytes=0,
         response_bytes=size if size is not None else 0.0,
@@ -206,6 +249,17 @@ def _llm(case: Mapping[str, Any]) -> dict[str, Any]:
     operation = _text(case, "operation")
     provider = _text(case, "provider", required=True) or ""
     model = _text(case, "model", required=True) or ""
+    allow_unknown = _flag(case, "allow_unknown")
+    providers = llm_registry.registry().provider_names
+    if provider.strip().lower() not in providers and not allow_unknown:
+        raise InputError(
+            "provider",
+            provider,
+            f"a provider the engine knows{_did_you_mean(provider, providers)}. At run time a span "
+            "naming an unknown provider is priced with the default data centre and flagged "
+            'provider_unknown (downstream_unknown_total{kind="provider"}); allow_unknown '
+            "(--allow-unknown) prices it that way here",
+        )
     # An embedding (by operation or by its model's name, as the engine decides) generates
     # nothing: its usage has no output tokens to give.
     embeds = call_kind(operation, model) != "generate"
@@ -218,7 +272,31 @@ def _llm(case: Mapping[str, Any]) -> dict[str, Any]:
         zone=_text(case, "zone"),
         operation=operation,
     )
-    return footprint.to_json()
+    out = footprint.to_json()
+    if "model_estimated" in footprint.flags:
+        out["warning"] = (
+            f"model {model!r} is not one the engine knows: estimated from the size class its "
+            "name suggests, as at run time (flag model_estimated, "
+            'downstream_unknown_total{kind="model"})' + _did_you_mean(model, _model_names())
+        )
+    return out
+
+
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``" (did you mean 'x' or 'y'?)"`` for the closest known names, else ``""``."""
+    names = {n.lower(): n for n in known}
+    close = difflib.get_close_matches(name.strip().lower(), list(names), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(names[c]) for c in close) + "?)"
+
+
+def _model_names() -> list[str]:
+    """Every model name the engine prices from data (EcoLogits, and model cards when present)."""
+    reg = llm_registry.registry()
+    names = set(reg.by_name)
+    names.update(name for _, name in getattr(reg, "cards", {}))
+    return sorted(names)
 
 
 _CATEGORY_D: Final = {"data_center": False, "network": True, "device": True, "production": False}
@@ -261,13 +339,59 @@ def _water_for(code: float | str | None, hydro: bool) -> tuple[float, tuple[str,
 
 
 def _transfer(case: Mapping[str, Any]) -> dict[str, Any]:
-    size = _number(case, "bytes", required=True)
+    """What the middleware records for one request of ``bytes`` body bytes (request + response),
+    with the same defaults; the whole co2.js model for the same bytes under ``co2js``."""
+    size = _number(case, "bytes", required=True) or 0.0
+    method = _text(case, "method") or network.DEFAULT_METHOD
+    if method not in network.METHODS:
+        raise InputError("method", method, "one of " + ", ".join(network.METHODS))
+    device_class = device.check_device_class(_text(case, "device_class") or DEFAULT_DEVICE_CLASS)
+    country = _country(case)
+    green = _flag(case, "green")
+    hydro = _flag(case, "hydro_evaporation", default=True)
+    config = EngineConfig(
+        network_method=method,
+        green_hosting=green,
+        include_embodied=_flag(case, "embodied"),
+        include_datacenter=_flag(case, "datacenter"),
+        hydro_evaporation=hydro,
+    )
+    footprints = _engine(config).http_request(
+        request_bytes=0.0, response_bytes=size, country=country, device_class=device_class
+    )
+    flags: list[str] = []
+    for fp in footprints:
+        flags += [flag for flag in fp.flags if flag not in flags]
+    out: dict[str, Any] = {
+        "method": method,
+        "bytes": size,
+        "geo_country_iso_code": grid.normalize_country(country),
+        "device_class": device_class,
+        "energy_j": math.fsum(fp.total.energy_j for fp in footprints),
+        "co2e_g": math.fsum(fp.total.co2e_g for fp in footprints),
+        "water_l": math.fsum(fp.total.water_l for fp in footprints),
+        "operational_co2e_g": math.fsum(fp.operational.co2e_g for fp in footprints),
+        "embodied_co2e_g": math.fsum(fp.embodied.co2e_g for fp in footprints),
+    }
+    if flags:
+        out["flags"] = flags
+    out["segments"] = {fp.segment: fp.to_json() for fp in footprints}
+    out["co2js"] = _co2js_model(case, size, method, green=green, hydro=hydro)
+    return out
+
+
+def _co2js_model(
+    case: Mapping[str, Any], size: float, method: str, *, green: bool, hydro: bool
+) -> dict[str, Any]:
+    """The whole network model for ``size`` bytes as co2.js reports it: every segment (data
+    centre included), embodied always in, the model's own global intensity where no
+    ``grid_intensity`` is given (494 g/kWh for SWD v4), per byte or per visit."""
     intensities = _grid_intensity(case.get("grid_intensity"))
     result = network.transfer(
-        size if size is not None else 0.0,
-        method=_text(case, "method") or network.DEFAULT_METHOD,
+        size,
+        method=method,
         per_visit=_flag(case, "per_visit"),
-        green=_flag(case, "green"),
+        green=green,
         green_hosting_factor=_number(case, "green_hosting_factor"),
         grid_intensity=intensities,
         first_visit=_number(case, "first_visit"),
@@ -286,7 +410,6 @@ def _transfer(case: Mapping[str, Any]) -> dict[str, Any]:
     )
     water_total = 0.0
     category_d = {"energy_j": 0.0, "co2e_g": 0.0, "water_l": 0.0}
-    hydro = _flag(case, "hydro_evaporation", default=True)
     for name, seg in result.segments.items():
         l_per_kwh, flags = _water_for(places.get(name), hydro=hydro)
         water_l = seg.operational_energy_kwh * l_per_kwh
@@ -308,5 +431,13 @@ def _transfer(case: Mapping[str, Any]) -> dict[str, Any]:
             category_d["water_l"] += water_l
     out["water_l"] = water_total
     out["category_d"] = category_d
-    out["co2js"] = result.co2js
+    out["note"] = CO2JS_NOTE
+    out["output"] = result.co2js
     return out
+
+
+CO2JS_NOTE: Final = (
+    "the whole model as co2.js reports it, for comparison with co2.js-based tools: data centre "
+    "included, embodied always in, and the model's own global grid intensity where no "
+    "grid_intensity is given; the figures above are what the middleware records"
+)

@@ -37,8 +37,15 @@ def _read(args: argparse.Namespace) -> tuple[str, str]:
     url = args.url or DEFAULT_URL
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"--url={url!r}: expected an http(s) URL")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.read(MAX_BYTES).decode("utf-8"), url
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read(MAX_BYTES).decode("utf-8"), url
+    except urllib.error.HTTPError as exc:  # the server answered, with an error status
+        raise OSError(f"cannot read {url}: HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:  # refused, unknown host, timeout: name what was tried
+        raise OSError(f"cannot read {url}: {exc.reason}") from exc
+    except (OSError, UnicodeDecodeError) as exc:  # reset mid-body, timeout reading, not UTF-8
+        raise OSError(f"cannot read {url}: {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:

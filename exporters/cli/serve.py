@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -180,6 +181,29 @@ def _config(args: argparse.Namespace) -> ServiceConfig:
     return config
 
 
+_LISTENERS: Final = (
+    ("metrics", "metrics_port", "/metrics"),
+    ("otlp_http", "otlp_http_port", "OTLP/HTTP"),
+    ("otlp_grpc", "otlp_grpc_port", "OTLP/gRPC"),
+)
+"""Listeners in the order ``OtlpService.start`` binds them: (port name, config field, what)."""
+
+
+def _bind_failure(config: ServiceConfig, bound: Mapping[str, int], exc: OSError) -> str:
+    """The start error naming the listener and the host:port it tried (``bound``: the listeners
+    already up, so the first configured one missing is the one that failed)."""
+    for name, field, what in _LISTENERS:
+        port = getattr(config, field)
+        if port < 0 or name in bound:
+            continue
+        if f"{config.host}:{port}" in str(exc):  # the gRPC receiver names it already
+            return str(exc)
+        flag = "--" + field.replace("_", "-")
+        reason = exc.strerror or str(exc)
+        return f"cannot bind {what} to {config.host}:{port} ({flag}): {reason}"
+    return str(exc)
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level,
@@ -214,7 +238,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             ports = service.start()
         except OSError as exc:
-            print(f"otel-downstream serve: {exc}", file=sys.stderr)
+            print(
+                f"otel-downstream serve: {_bind_failure(config, service.ports, exc)}",
+                file=sys.stderr,
+            )
             return 1
         addresses = {name: f"{config.host}:{port}" for name, port in ports.items()}
         print(json.dumps({"event": "serving", "pid": os.getpid(), **addresses}), flush=True)

@@ -11,10 +11,14 @@ bounded traffic mix, and the summary is read back from ``/metrics``: what Promet
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Final
 
+from otel_downstream.agent.environment import OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS
 from otel_downstream.exporters.demo.servers import (
     Stack,
     llm_clients,
@@ -124,6 +128,26 @@ def run(args: argparse.Namespace) -> int:
         stack.close()
 
 
+KEEP_SERVING_HOLD_S: Final = 15.0
+"""With ``--keep-serving`` a Prometheus may scrape the demo while it runs, and the summary's own
+reads of ``/metrics`` are scrapes too: a new label set then stays at 0 this long (the scrape
+interval of the shipped collector-config/prometheus.yml; examples/README.md uses 5 s) unless ``OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS`` says
+otherwise, so that Prometheus also sees it at 0 and counts its first increment."""
+
+
+@contextlib.contextmanager
+def _scraped_by_others(keep_serving: bool) -> Iterator[None]:
+    """While ``configure()`` reads its settings: the hold above, if the user set none."""
+    if not keep_serving or os.environ.get(OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS):
+        yield
+        return
+    os.environ[OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS] = str(KEEP_SERVING_HOLD_S)
+    try:
+        yield
+    finally:
+        os.environ.pop(OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS, None)
+
+
 def _run(args: argparse.Namespace, stack: Stack) -> int:
     import httpx
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -140,7 +164,8 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     say("[1/5] configure(): tracer provider, footprint processor, /metrics")
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: _SERVICE}))
     registry = CollectorRegistry()
-    handle = configure(_SERVICE, tracer_provider=provider, registry=registry, metrics_port=None)
+    with _scraped_by_others(args.keep_serving):
+        handle = configure(_SERVICE, tracer_provider=provider, registry=registry, metrics_port=None)
     stack.push(provider.shutdown)
     stack.push(handle.shutdown)
     metrics_url = serve_metrics(registry, args.metrics_port, stack)
@@ -182,6 +207,10 @@ def _run(args: argparse.Namespace, stack: Stack) -> int:
     say("[5/5] reading the footprint back from /metrics")
     sampler.stop()  # records the last partial interval
     handle.processor.force_flush()
+    # A series' first scrape shows it at 0, so that Prometheus counts its first increment
+    # (docs/metrics.md, "Totals over time"): that scrape done, the next one shows the values.
+    httpx.get(metrics_url, timeout=10.0).raise_for_status()
+    time.sleep(handle.accountant.settings.new_series_hold_seconds)
     scrape = httpx.get(metrics_url, timeout=10.0)
     scrape.raise_for_status()
     shown_url = (

@@ -152,11 +152,16 @@ def serve_app(app: Any, port: int, stack: Stack) -> str:
 
 
 def serve_metrics(registry: Any, port: int, stack: Stack) -> str:
-    """``registry`` on http://127.0.0.1:``port``/metrics (0: any free port); returns the URL."""
+    """``registry`` on http://127.0.0.1:``port``/metrics (0: any free port); returns the URL.
+
+    Served through the scrape view, as ``configure()`` and ``serve`` serve theirs: labels always
+    encode, and a new series shows 0 on its first scrape (docs/metrics.md, "Totals over time")."""
     from prometheus_client import start_http_server
 
+    from otel_downstream.exporters.metrics.exposition import safe_registry
+
     try:
-        server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+        server, thread = start_http_server(port, addr="127.0.0.1", registry=safe_registry(registry))
     except OSError as exc:
         raise OSError(
             f"cannot serve /metrics on 127.0.0.1:{port} ({exc}); pass --metrics-port 0 for any "

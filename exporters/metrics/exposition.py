@@ -6,17 +6,27 @@ page: before this view existed, one such span made every later scrape of ``/metr
 reply, for good. Label values are made safe where they are admitted (:func:`safe_label_value`,
 used by ``labels.BoundedLabel``); this view is the second wall, so that a value reaching a label by
 any other road costs only its own characters, never the page.
+
+The view is also where a scrape is seen to complete (:mod:`.scrapes`): it notes when it starts
+reading the registry and, once the read has gone to the end, publishes that time, so a series
+created at 0 is given its value only after a scrape has shown it at 0 (docs/metrics.md, "Totals
+over time").
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Final
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+
+from otel_downstream.agent.environment import prometheus_multiproc_dir
+from otel_downstream.agent.faults import report_fault
+from otel_downstream.exporters.metrics import scrapes
 
 __all__ = ["safe_label_value", "safe_registry"]
 
@@ -36,24 +46,50 @@ def safe_label_value(value: str) -> str:
 
 
 class _SafeLabels(Collector):
-    """Collects from ``inner`` and rewrites any label value UTF-8 could not encode."""
+    """Collects from ``inner``, rewrites any label value UTF-8 could not encode, and publishes
+    the start of every read that went to the end (in process, and in the multiprocess directory
+    when there is one)."""
 
-    def __init__(self, inner: CollectorRegistry) -> None:
+    def __init__(self, inner: CollectorRegistry, multiproc_dir: str | None) -> None:
         self._inner = inner
+        self._marks = scrapes.marks_for(inner)
+        self._marks.add_view(self)
+        self._dir = multiproc_dir
+        if multiproc_dir is not None:
+            try:
+                scrapes.served_file_mark(multiproc_dir)
+            except OSError as exc:  # workers then write values at once, as before
+                report_fault("exporters.metrics.scrapes", exc)
 
     def collect(self) -> Iterator[Metric]:
-        for family in self._inner.collect():
-            if all(_clean(sample.labels) for sample in family.samples):
-                yield family
-                continue
-            copy = Metric(family.name, family.documentation, family.type, family.unit)
-            copy.samples = [
-                sample._replace(
-                    labels={key: safe_label_value(value) for key, value in sample.labels.items()}
-                )
-                for sample in family.samples
-            ]
-            yield copy
+        started = time.monotonic_ns()
+        families = iter(self._inner.collect())
+        while True:
+            with scrapes.reading_step(self._marks, started):
+                family = next(families, None)
+            if family is None:
+                break
+            yield _safe(family)
+        self._marks.complete(started)
+        if self._dir is not None:
+            try:
+                scrapes.publish_file_mark(self._dir, started)
+            except OSError as exc:  # a release waits; the scrape itself is served
+                report_fault("exporters.metrics.scrapes", exc)
+
+
+def _safe(family: Metric) -> Metric:
+    """``family``, or a copy with every label value UTF-8 could not encode replaced."""
+    if all(_clean(sample.labels) for sample in family.samples):
+        return family
+    copy = Metric(family.name, family.documentation, family.type, family.unit)
+    copy.samples = [
+        sample._replace(
+            labels={key: safe_label_value(value) for key, value in sample.labels.items()}
+        )
+        for sample in family.samples
+    ]
+    return copy
 
 
 def _clean(labels: dict[str, str]) -> bool:
@@ -61,7 +97,11 @@ def _clean(labels: dict[str, str]) -> bool:
 
 
 def safe_registry(registry: CollectorRegistry) -> CollectorRegistry:
-    """A registry whose exposition always encodes: ``registry`` seen through :class:`_SafeLabels`."""
+    """A registry whose exposition always encodes: ``registry`` seen through :class:`_SafeLabels`.
+
+    Serve every registry through it: it is what tells the accounting that a scrape showed its new
+    series at 0 (a registry served some other way gets no such hold, and loses first increments).
+    """
     view = CollectorRegistry(auto_describe=False)
-    view.register(_SafeLabels(registry))
+    view.register(_SafeLabels(registry, prometheus_multiproc_dir()))
     return view

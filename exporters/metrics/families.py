@@ -39,9 +39,11 @@ BUILD_INFO: Final = "downstream_build_info"
 INSTRUMENTATION_ERRORS: Final = "downstream_instrumentation_errors_total"
 SPANS_ACCOUNTED: Final = "downstream_spans_accounted_total"
 SPANS_REJECTED: Final = "downstream_spans_rejected_total"
+SPANS_IGNORED: Final = "downstream_spans_ignored_total"
 UNKNOWN: Final = "downstream_unknown_total"
 LABEL_OVERFLOW: Final = "downstream_label_overflow_total"
 FUNCTIONAL_UNITS: Final = "downstream_functional_units_total"
+METRICS_UNSERVED: Final = "downstream_metrics_unserved_total"
 
 FOOTPRINT_LABELS: Final = (
     "service_name",
@@ -175,6 +177,13 @@ class FootprintMetrics:
         self.spans_rejected = Counter(
             SPANS_REJECTED, "Spans that could not be accounted.", ("reason",), registry=r
         )
+        self.spans_ignored = Counter(
+            SPANS_IGNORED,
+            "Spans received that the footprint does not cover (database calls, internal work, "
+            "servers without an HTTP method), by reason; not errors (weighted by sampling).",
+            ("reason",),
+            registry=r,
+        )
         self.unknown = Counter(
             UNKNOWN,
             "Inputs accounted with fallback figures: unknown country (world average), model, ...",
@@ -192,6 +201,13 @@ class FootprintMetrics:
             "SCI functional units completed (span attribute downstream.functional_unit: a new "
             "user, an order), the denominators of per-user/per-order intensity.",
             ("service_name", "unit"),
+            registry=r,
+        )
+        self.metrics_unserved = Counter(
+            METRICS_UNSERVED,
+            "Processes that found their figures could not reach /metrics: the port was in use "
+            "(port_in_use) or held outside their worker group (port_outside_group); see the log.",
+            ("reason",),
             registry=r,
         )
         info = dict(build_info or {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import threading
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -46,13 +46,22 @@ class SpanAccounting(Protocol):
         duration_s: float | None = None,
         span_key: Hashable | None = None,
         parent_key: Hashable | None = None,
+        ignored: dict[str, float] | None = None,
     ) -> bool: ...
+
+    def count_ignored(self, ignored: Mapping[str, float]) -> None:
+        """Count the spans ``account`` gathered in ``ignored`` (reason -> weight), per export."""
 
     def reject(self, reason: str, weight: float = 1.0) -> None:
         """Count a span ``serve`` could not read (``reason`` names the field) as rejected."""
 
-    def flush(self) -> None:
-        """Write what was accounted into the metrics (``serve`` calls it once, on stop)."""
+    # Optional: ``take_rejection() -> str``, right after ``account`` returned False on this
+    # thread, why it rejected the span, or "" when it ignored it (``Accountant`` has it); without
+    # it the core tells the two apart with ``classify`` and cannot name the reasons.
+
+    def flush(self, *, release: bool = False) -> None:
+        """Write what was accounted into the metrics (``serve`` calls it once, on stop, with
+        ``release=True``: new series' held amounts too)."""
 
 
 def children_first(spans: list[DecodedSpan]) -> list[DecodedSpan]:
@@ -135,6 +144,7 @@ class ExportCore:
         max_span_bytes: int = MAX_SPAN_BYTES,
     ) -> None:
         self._accountant = accountant
+        self._take_rejection: Callable[[], str] | None = getattr(accountant, "take_rejection", None)
         self.max_spans_per_export = max_spans_per_export
         self.max_span_bytes = max_span_bytes
         self._token = auth_token.encode() if auth_token else None
@@ -142,7 +152,12 @@ class ExportCore:
         self.max_decompressed_bytes = max_decompressed_bytes
         self._slots = threading.BoundedSemaphore(max_concurrent_exports)
         self._tally_lock = threading.Lock()
-        self.tally = {"spans_received": 0, "spans_accounted": 0, "spans_rejected": 0}
+        self.tally = {
+            "spans_received": 0,
+            "spans_accounted": 0,
+            "spans_rejected": 0,
+            "spans_ignored": 0,
+        }
         """Spans seen since start, for the ``stopped`` line and tests (metrics carry the rest)."""
 
     def authorized(self, header: str | None) -> bool:
@@ -176,20 +191,33 @@ class ExportCore:
             body, max_spans=self.max_spans_per_export, max_span_bytes=self.max_span_bytes
         )
 
+    def _rejection(self, span: DecodedSpan) -> str:
+        """Why ``account`` refused ``span`` (``""``: it ignored it, not a footprint span)."""
+        if self._take_rejection is not None:
+            return self._take_rejection()
+        # An accountant without take_rejection: classified only now, so an accounted span is
+        # classified once, inside account.
+        return "" if classify(span.attributes, span.name, span.kind) is None else "unknown"
+
     def account(self, spans: list[DecodedSpan]) -> ExportOutcome:
         """Account each span; only footprint spans the core refused count as rejected.
 
         Spans the footprint does not cover (database calls, internal work) are accepted and
-        ignored: OTLP's ``rejected_spans`` means data the receiver could not take.
+        ignored (the accountant counts them in ``downstream_spans_ignored_total``): OTLP's
+        ``rejected_spans`` means data the receiver could not take. The partial-success message
+        gives the count and names each rejection reason with its count.
         """
-        rejected = accounted = 0
+        rejected = accounted = ignored = 0
         unreadable = ""
+        reasons: dict[str, int] = {}
+        ignored_by_reason: dict[str, float] = {}
         account = self._accountant.account
         for span in children_first(spans):
             try:
                 if span.problem:  # a span-level field did not parse: nothing of it is known
                     rejected += 1
                     unreadable = unreadable or span.problem_detail
+                    reasons[span.problem] = reasons.get(span.problem, 0) + 1
                     self._accountant.reject(span.problem, span.weight)
                 elif account(
                     span.attributes,
@@ -200,24 +228,38 @@ class ExportCore:
                     duration_s=span.duration_s,
                     span_key=span.span_key,
                     parent_key=span.parent_key,
+                    ignored=ignored_by_reason,
                 ):
                     accounted += 1
                 # Not accounted: refused, unless the footprint does not cover the span at all
-                # (asked only now, so an accounted span is classified once, inside account).
-                elif classify(span.attributes, span.name, span.kind) is not None:
+                # (the accountant counted it in downstream_spans_ignored_total: not an error).
+                elif reason := self._rejection(span):
                     rejected += 1
+                    reasons[reason] = reasons.get(reason, 0) + 1
+                else:
+                    ignored += 1
             except Exception as exc:  # the service keeps serving whatever one span does
                 report_fault("serve", exc)
                 rejected += 1
+                reasons["internal_error"] = reasons.get("internal_error", 0) + 1
+                with contextlib.suppress(Exception):  # the accountant's never raises
+                    self._accountant.reject("internal_error")
+        if ignored_by_reason:
+            self._accountant.count_ignored(ignored_by_reason)
         with self._tally_lock:
             self.tally["spans_received"] += len(spans)
             self.tally["spans_accounted"] += accounted
             self.tally["spans_rejected"] += rejected
+            self.tally["spans_ignored"] += ignored
         if not rejected:
             return ExportOutcome(0, "")
+        named = ", ".join(
+            f"{reason}: {count}"
+            for reason, count in sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+        )
         message = (
-            f"{rejected} of {len(spans)} spans had invalid footprint attributes; "
-            "see downstream_spans_rejected_total on /metrics"
+            f"{rejected} of {len(spans)} spans had invalid footprint attributes ({named}); "
+            "see downstream_spans_rejected_total{reason} on /metrics"
         )
         if unreadable:
             message += f"; first unreadable span: {unreadable}"

@@ -220,7 +220,7 @@ class OtlpService:
         if self._grpc is not None and not self._grpc.join():
             _logger.warning("otel-downstream serve: the OTLP/gRPC drain did not end")
         try:
-            self.accountant.flush()
+            self.accountant.flush(release=True)  # the last scrape may follow: nothing held
         except Exception as exc:  # stop must still close the metrics listener and join threads
             report_fault("serve", exc)
         if self._metrics is not None:

@@ -56,7 +56,11 @@ def free_port() -> int:
 class Prometheus:
     """``prometheus`` scraping ``target`` (host:port) every second, with the project's rules loaded."""
 
-    def __init__(self, target: str, rule_files: Sequence[Path] = RULE_FILES) -> None:
+    def __init__(
+        self, target: str, rule_files: Sequence[Path] = RULE_FILES, replica: str = ""
+    ) -> None:
+        """``replica``: an external label, so two servers scraping one target (an HA pair) get
+        different scrape offsets, as real replicas do."""
         binary = prometheus_binary()
         if binary is None:
             raise RuntimeError("prometheus binary not found (make sysdeps installs it)")
@@ -66,7 +70,8 @@ class Prometheus:
         config = root / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-            f"rule_files:\n{rules}\n"
+            + (f"  external_labels:\n    replica: {replica}\n" if replica else "")
+            + f"rule_files:\n{rules}\n"
             "scrape_configs:\n  - job_name: otel-downstream-serve\n"
             f"    static_configs:\n      - targets: ['{target}']\n"
         )

@@ -104,8 +104,21 @@ class Serve:
         return requests.get(f"{self.http}/healthz", timeout=5).status_code == 200
 
 
-def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Every sample on /metrics, keyed by (sample name, labels)."""
+def scrape(url: str, *, settle: float = 0.0) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample on /metrics once what was sent is released, keyed by (sample name, labels).
+
+    A series new since the last scrape shows 0 first, so that Prometheus counts its first
+    increment (docs/metrics.md, "Totals over time"); its value comes from the next scrape. So this
+    reads twice, ``settle`` seconds apart (multiprocess mode: the workers release on their own,
+    within ``pending_sums.RELEASE_POLL_S`` plus the mark file's check interval), and returns the
+    second read. ``scrape_once`` is the single read."""
+    scrape_once(url)
+    time.sleep(settle)
+    return scrape_once(url)
+
+
+def scrape_once(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of one read of /metrics, keyed by (sample name, labels)."""
     text = requests.get(url, timeout=10).text
     return {
         (s.name, frozenset(s.labels.items())): s.value
@@ -459,10 +472,13 @@ def test_two_replicas_add_up_in_prometheus(tmp_path: Path) -> None:
                 instances = _promql(
                     base, 'count by (instance) (downstream_requests_total{service_name="shop"})'
                 )
-                if len(instances) == 2:
+                # A new series is scraped at 0 first (so increase() counts its first increment):
+                # its value is there from each replica's second scrape.
+                scrapes = _promql(base, 'min(count_over_time(up{job="serve"}[1m]))')
+                if len(instances) == 2 and scrapes and float(scrapes[0]["value"][1]) >= 2:
                     got = _promql(base, f"sum({query})")
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, ValueError):  # not up yet, or not ready (no JSON)
                 pass
             time.sleep(0.5)
         assert got is not None, "prometheus never scraped both replicas"

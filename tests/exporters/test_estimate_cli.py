@@ -27,23 +27,32 @@ def _script(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 
 
 # --- the installed console script ------------------------------------------------------------------
-def test_console_script_transfer_json_is_the_whole_co2js_model() -> None:
+def test_console_script_transfer_json_is_the_runtime_then_the_whole_co2js_model() -> None:
     done = _script("transfer", "--bytes", "1000000", "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
+    # What the middleware records (tests/exporters/test_estimate_parity.py holds it equal)
+    assert set(out["segments"]) == {"network", "customer_device"}
+    assert out["co2e_g"]["value"] == pytest.approx(
+        sum(s["co2e_g"]["value"] for s in out["segments"].values())
+    )
+    # ... and co2.js's whole model, bit for bit
+    co2js = out["co2js"]
     ref = network.transfer(1_000_000)
-    assert out["co2e_g"] == ref.co2e_g == out["co2js"]["total"]
-    assert out["rating"] == ref.rating
-    segs = out["segments"]
+    assert co2js["co2e_g"]["value"] == ref.co2e_g == co2js["output"]["total"]
+    assert co2js["rating"] == ref.rating
+    segs = co2js["segments"]
     assert {k: v["category_d"] for k, v in segs.items()} == {
         "data_center": False,
         "network": True,
         "device": True,
     }
-    assert out["category_d"]["co2e_g"] == pytest.approx(
-        segs["network"]["co2e_g"] + segs["device"]["co2e_g"]
+    assert co2js["category_d"]["co2e_g"]["value"] == pytest.approx(
+        segs["network"]["co2e_g"]["value"] + segs["device"]["co2e_g"]["value"]
     )
-    assert out["water_l"] == pytest.approx(sum(s["water_l"] for s in segs.values()))
+    assert co2js["water_l"]["value"] == pytest.approx(
+        sum(s["water_l"]["value"] for s in segs.values())
+    )
 
 
 def test_console_script_batch_keeps_going_after_a_bad_line() -> None:
@@ -60,7 +69,7 @@ def test_console_script_batch_keeps_going_after_a_bad_line() -> None:
     assert "Traceback" not in done.stderr
     results = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(results) == 5
-    assert results[0]["method"] == "swd-v3" and results[0]["per_visit"] is True
+    assert results[0]["method"] == "swd-v3" and results[0]["co2js"]["per_visit"] is True
     assert (
         results[1]
         == {
@@ -116,11 +125,12 @@ def test_transfer_flags_reach_the_model(capsys: pytest.CaptureFixture[str]) -> N
         return_visit=0.4,
         reload_ratio=0.1,
     )
-    assert out["co2e_g"] == ref.co2e_g
-    assert out["segments"]["network"]["g_co2e_per_kwh"] == 350.0
+    co2js = out["co2js"]
+    assert co2js["co2e_g"]["value"] == ref.co2e_g
+    assert co2js["segments"]["network"]["g_co2e_per_kwh"] == 350.0
     # France's water for the device segment; a bare number has no place: world water, flagged
-    assert "flags" not in out["segments"]["device"]
-    assert out["segments"]["network"]["flags"] == ["water_world_average"]
+    assert "flags" not in co2js["segments"]["device"]
+    assert co2js["segments"]["network"]["flags"] == ["water_world_average"]
 
 
 def test_transfer_green_and_onebyte(capsys: pytest.CaptureFixture[str]) -> None:
@@ -131,8 +141,12 @@ def test_transfer_green_and_onebyte(capsys: pytest.CaptureFixture[str]) -> None:
         == 0
     )
     out = json.loads(capsys.readouterr().out)
-    assert out["co2e_g"] == network.transfer(1e6, method="onebyte", green=True).co2e_g
-    assert "device" not in out["segments"]
+    co2js = out["co2js"]
+    assert co2js["co2e_g"]["value"] == network.transfer(1e6, method="onebyte", green=True).co2e_g
+    assert "device" not in co2js["segments"]
+    # the runtime with network_method=onebyte still prices the device by SWD v4
+    assert set(out["segments"]) == {"network", "customer_device"}
+    assert out["segments"]["network"]["method"] == "onebyte"
 
 
 def test_human_output_for_transfer(capsys: pytest.CaptureFixture[str]) -> None:
@@ -220,7 +234,7 @@ def test_batch_in_process(
     assert results[0]["embodied_co2e_g"] > 0
     assert results[1]["line"] == 2 and "input_tokens=-1" in results[1]["error"]
     assert (
-        results[2]["segments"]["device"]["g_co2e_per_kwh"]
+        results[2]["co2js"]["segments"]["device"]["g_co2e_per_kwh"]
         == network.transfer(1e6, grid_intensity={"device": "DEU"}).g_co2e_per_kwh[2]
     )
     assert "grid_intensity.device=True" in results[3]["error"]
@@ -240,17 +254,17 @@ def test_hydro_evaporation_flag(capsys: pytest.CaptureFixture[str]) -> None:
         "NO",
     ]
     assert cli.main([*base, "--json"]) == 0
-    on = json.loads(capsys.readouterr().out)["water_l"]
+    on = json.loads(capsys.readouterr().out)["water_l"]["value"]
     assert cli.main([*base, "--no-hydro-evaporation", "--json"]) == 0
-    off = json.loads(capsys.readouterr().out)["water_l"]
+    off = json.loads(capsys.readouterr().out)["water_l"]["value"]
     assert on > 10 * off > 0
     assert (
         cli.main(["estimate", "transfer", "--bytes", "1e6", "--no-hydro-evaporation", "--json"])
         == 0
     )
-    transfer_off = json.loads(capsys.readouterr().out)["water_l"]
+    transfer_off = json.loads(capsys.readouterr().out)["water_l"]["value"]
     assert cli.main(["estimate", "transfer", "--bytes", "1e6", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["water_l"] > transfer_off
+    assert json.loads(capsys.readouterr().out)["water_l"]["value"] > transfer_off
 
 
 @pytest.mark.parametrize("country", ["Narnia", "12", "QQ"])

@@ -35,8 +35,9 @@ def test_a_non_finite_result_is_that_lines_error_and_the_output_stays_json() -> 
     huge = {"kind": "transfer", "bytes": 1e12, "grid_intensity": {"network": 1e308}}
     code, (bad, good) = _batch(huge, {"kind": "transfer", "bytes": 1e6})
     assert code == 1
-    assert bad["line"] == 1 and bad["error"].startswith("result.co2e_g=inf: expected a finite")
-    assert good["energy_j"] > 0
+    assert bad["line"] == 1
+    assert bad["error"].startswith("result.co2js.co2e_g=inf: expected a finite")
+    assert good["energy_j"]["value"] > 0
 
 
 def test_engagement_seconds_beyond_the_exporters_limit_name_the_field() -> None:
@@ -62,7 +63,7 @@ def test_device_bytes_take_the_exporters_request_limit() -> None:
     case = {"kind": "device", "device_class": "desktop"}
     _, (over, at) = _batch({**case, "bytes": MAX_BODY_BYTES * 2}, {**case, "bytes": MAX_BODY_BYTES})
     assert over["error"] == f"bytes=2000000000000.0: expected a number in [0, {MAX_BODY_BYTES:g}]"
-    assert at["energy_j"] > 0
+    assert at["energy_j"]["value"] > 0
 
 
 @pytest.mark.parametrize("field", ["input_tokens", "output_tokens"])
@@ -84,7 +85,7 @@ def test_flag_form_refuses_non_finite_json(capsys: pytest.CaptureFixture[str]) -
     assert cli.main([*args, "--json"]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "result.co2e_g=inf" in captured.err
+    assert "result.co2js.co2e_g=inf" in captured.err
 
 
 def test_embeddings_take_the_operation_and_need_no_output_tokens(
