@@ -147,7 +147,119 @@ IDENTITY = [
     ("groq", "mixtral-8x7b-32768", "open-mixtral-8x7b", 12.9),
     ("ollama", "mistral-nemo", "open-mistral-nemo", 12.2),
     ("hf", "mistralai/Mistral-7B-Instruct-v0.3", "mistralai/Mistral-7B-Instruct-v0.3", 7.25),
+    # audited spellings (issue 14 review): each is its own generation, by pattern, not by string
+    ("openai", "gpt-4.1-2025-04-14", "gpt-4.1-2025-04-14", 35.0),
+    ("openai", "gpt-4.1-nano-2025-04-14", "gpt-4.1-nano-2025-04-14", 10.0),
+    ("openai", "o4-mini-2025-04-16", "o4-mini-2025-04-16", 8.0),
+    ("openai", "gpt-5-mini-2025-08-07", "gpt-5-mini-2025-08-07", 25.0),
+    ("openai", "gpt-4.1-2025-06-01", "gpt-4.1-2025-04-14", 35.0),  # after the last known release
+    ("openai", "ft:gpt-3.5-turbo-0613:acme::7qTVM5AR", "gpt-3.5-turbo-0613", 20.0),  # fine-tune
+    ("openai", "ft:gpt-4o-mini-2024-07-18:my-org::abc123", "gpt-4o-mini-2024-07-18", 8.0),
+    ("openai", "ＧＰＴ-４ｏ", "gpt-4o", 44.0),  # full-width
+    ("openai", "gpt\u200b-4o\x00", "gpt-4o", 44.0),  # zero-width space, NUL
+    ("anthropic", "claude-sonnet-4-0", "claude-sonnet-4-20250514", 44.0),  # Anthropic's aliases
+    ("anthropic", "claude-opus-4-0", "claude-opus-4-20250514", 200.0),
+    ("anthropic", "claude-opus-4-1", "claude-opus-4-1-20250805", 200.0),
+    ("anthropic", "claude-3-haiku", "claude-3-haiku-20240307", 30.0),
+    ("openrouter", "anthropic/claude-opus-4.1", "claude-opus-4-1-20250805", 200.0),
+    ("openrouter", "anthropic/claude-sonnet-4", "claude-sonnet-4-20250514", 44.0),
+    ("openrouter", "anthropic/claude-3.7-sonnet:thinking", "claude-3-7-sonnet-latest", 44.0),
+    ("aws.bedrock", "apac.anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet-20240620", 55.0),
+    ("aws.bedrock", "global.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5-20250929", 44.0),
+    ("aws.bedrock", "anthropic.claude-3-haiku-20240307-v1:0:48k", "claude-3-haiku-20240307", 30.0),
+    ("aws.bedrock", "anthropic.claude-v2:1", "claude-2.1", 130.0),
+    ("aws.bedrock", "anthropic.claude-instant-v1", "claude-instant-1.2", 20.0),
+    ("aws.bedrock", "us.meta.llama4-maverick-17b-instruct-v1:0", "llama-4-maverick-17b-128e-instruct", 17.0),
+    ("gcp.vertex_ai", "claude-opus-4-1@20250805", "claude-opus-4-1-20250805", 200.0),
+    ("gcp.vertex_ai", "publishers/anthropic/models/claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet-20241022", 55.0),
+    ("gcp.gemini", "gemini-1.5-pro-exp-0801", "gemini-1.5-pro", 55.0),  # experimental snapshots
+    ("gcp.gemini", "gemini-2.5-pro-exp-03-25", "gemini-2.5-pro", 200.0),
+    ("gcp.gemini", "gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash", 44.0),
+    ("gcp.gemini", "gemini-2.5-flash-lite-preview-09-2025", "gemini-2.5-flash-lite", 8.0),
+    ("gcp.gemini", "gemini-pro", "gemini-1.0-pro", 20.0),  # the 2023 alias, not gemini-pro-latest
+    ("gcp.gemini", "models/gemini-1.5-pro-002", "gemini-1.5-pro-002", 55.0),
+    ("openrouter", "google/gemini-2.0-flash-exp:free", "gemini-2.0-flash-exp", 55.0),
+    ("azure.ai.inference", "Cohere-command-r-plus-08-2024", "command-r-plus-08-2024", 104.0),
+    ("groq", "llama3-8b-8192", "meta-llama/Meta-Llama-3-8B", 8.03),  # Groq's context length
+    ("groq", "llama3-70b-8192", "meta-llama/Meta-Llama-3-70B", 70.55),
+    ("groq", "llama-3.1-8b-instant", "meta-llama/Meta-Llama-3.1-8B", 8.03),
+    ("groq", "llama-3.3-70b-specdec", "llama-3.3-70b-instruct", 70.6),
+    ("groq", "gemma2-9b-it", "google/gemma-2-9b", 9.24),
+    ("groq", "moonshotai/kimi-k2-instruct", "kimi-k2-instruct", 32.0),
+    ("fireworks", "accounts/fireworks/models/llama-v3p1-70b-instruct", "meta-llama/Meta-Llama-3.1-70B", 70.55),
+    ("fireworks", "accounts/fireworks/models/llama-v3p3-70b-instruct", "llama-3.3-70b-instruct", 70.6),
+    ("fireworks", "accounts/fireworks/models/qwen2p5-72b-instruct", "qwen2.5-72b-instruct", 72.7),
+    ("fireworks", "accounts/fireworks/models/llama4-scout-instruct-basic", "llama-4-scout-17b-16e-instruct", 17.0),
+    ("fireworks", "accounts/fireworks/models/deepseek-r1-0528", "deepseek-r1", 37.0),
+    ("together", "Qwen/Qwen3-235B-A22B-fp8-tput", "qwen3-235b-a22b", 22.0),
+    ("together", "mistralai/Mixtral-8x22B-Instruct-v0.1", "mistralai/Mixtral-8x22B-Instruct-v0.1", 39.1),
+    ("together", "google/gemma-2-9b-it", "google/gemma-2-9b-it", 9.24),
+    ("ollama", "qwen2.5:72b", "qwen2.5-72b-instruct", 72.7),
+    ("ollama", "qwen2.5:72b-instruct-q4_K_M", "qwen2.5-72b-instruct", 72.7),  # quantisations
+    ("ollama", "llama3.1:70b-instruct-q4_0", "meta-llama/Meta-Llama-3.1-70B", 70.55),
+    ("vllm", "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int4", "qwen2.5-72b-instruct", 72.7),
+    ("vllm", "hf.co/bartowski/Llama-3.2-3B-Instruct-GGUF:Q4_K_M", "llama-3.2-3b-instruct", 3.21),
+    ("openrouter", "meta-llama/llama-3.1-8b-instruct:free", "meta-llama/Meta-Llama-3.1-8B", 8.03),
+    ("openrouter", "deepseek/deepseek-chat-v3-0324:free", "deepseek-v3", 37.0),
+    ("deepinfra", "microsoft/phi-4", "phi-4", 14.7),
+    ("ollama", "phi4", "phi-4", 14.7),
+    ("deepseek", "deepseek-v2", "deepseek-v2", 21.0),  # "-v2" is a generation, not an API version
 ]  # fmt: skip
+
+
+# (provider, name as called, the size class it must be estimated from): a name without a card is
+# estimated, and the flag says from which class; never a newer generation's or another family's card
+ESTIMATED = [
+    ("gcp.gemini", "gemini-2.0-pro-exp-02-05", "large"),  # "gemini" is no "mini"
+    ("gcp.gemini", "gemini-exp-1206", "default"),
+    ("openai", "gpt-4.5-preview-2025-02-27", "default"),
+    ("openai", "gpt-4o-2024-05-01", "default"),  # older than every gpt-4o release
+    ("openai", "gpt-4-9999", "default"),  # not a date: no family card
+    ("anthropic", "claude-3-5-sonnet-20240101", "large"),  # older than Claude 3.5 Sonnet
+    ("mistral_ai", "mistral-large-2312", "large"),
+    ("mistral_ai", "codestral-2402", "default"),
+    ("deepseek", "deepseek-v4", "default"),  # a newer generation is not deepseek-v3
+    ("deepseek", "deepseek-v3.5", "default"),
+    ("together", "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "explicit_dense"),  # not DeepSeek-R1
+    ("groq", "deepseek-r1-distill-llama-70b", "explicit_dense"),
+    ("ollama", "deepseek-r1:7b", "explicit_dense"),
+    ("groq", "llama3-groq-70b-8192-tool-use-preview", "explicit_dense"),
+    ("ollama", "mistral-small3.1", "mini"),
+    ("ollama", "tinyllama", "nano"),
+    ("aws.bedrock", "amazon.nova-micro-v1:0", "mini"),
+    ("openai", "", "default"),  # an empty or variant-only name is no model's card
+    ("openai", "   ", "default"),
+    ("openai", "instruct", "default"),
+    ("openai", "::::", "default"),
+    ("openai", "模型", "default"),
+    ("openai", "x" * 10_000, "default"),
+    ("openai", "q4_" * 100_000, "default"),
+    ("openai", "-2407" * 20_000, "default"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("provider", "model", "size_class"), ESTIMATED)
+def test_a_name_without_a_card_is_estimated_and_says_from_which_class(
+    provider: str, model: str, size_class: str
+) -> None:
+    registry()  # loaded once per process: not part of the time a name takes
+    start = time.perf_counter()
+    spec = _resolve(provider, model)
+    assert time.perf_counter() - start < 0.05
+    assert spec.name == model
+    assert spec.flags == ("model_estimated", f"model_size_class_{size_class}")
+
+
+def test_hostile_names_never_raise_and_stay_fast() -> None:
+    names = ["", "\x00", "\u200b", "-latest", ":0", "ft:", "ft::", "@", "-v1:0" * 5000,
+             "a" * 1_000_000, "gemini" * 100_000, "_q4" * 300_000, "70b-a" * 50_000,
+             "Mistral-Large-2407" + " " * 10_000, "\ud800", "é" * 50_000]  # fmt: skip
+    registry()
+    for name in names:
+        start = time.perf_counter()
+        spec = _resolve("openai", name)
+        assert time.perf_counter() - start < 0.05, name[:20]
+        assert spec.active_params_billion.low > 0
 
 
 @pytest.mark.parametrize(("provider", "model", "card", "active_low"), IDENTITY)
