@@ -36,6 +36,12 @@ def report_fault(component: str, exc: BaseException) -> None:
         pass
 
 
+def count_fault(component: str) -> None:
+    """Count a fault in ``component`` that the caller has logged in its own words."""
+    with _lock:
+        _counts[component] += 1
+
+
 def fault_counts() -> dict[str, int]:
     """Faults per component since the process started (for the self-metric)."""
     with _lock:

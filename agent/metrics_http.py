@@ -5,7 +5,7 @@ concern with its own failure modes: a port another worker holds, multiprocess mo
 worker's files. ``metrics_wsgi_app()``/``metrics_asgi_app()`` stay in ``pipeline.py`` since they
 serve the registry of the current ``configure()`` handle.
 
-In a worker group (:mod:`.worker_group`) one member binds the port and serves the sum of every
+In a worker group (:mod:`.workers`) one member binds the port and serves the sum of every
 member's files; every other member keeps a daemon thread that retries the bind once a second, so a
 new member takes over within about a second when the one serving dies (SIGKILL), is recycled
 (``--max-requests``) or replaced (a reload that starts new workers before stopping the old ones).
@@ -23,18 +23,18 @@ import logging
 import os
 import socket
 import threading
-import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_downstream.agent import environment as env
 from otel_downstream.agent.faults import report_fault
-from otel_downstream.agent.worker_group import reading
+from otel_downstream.agent.workers.fold import GroupCollector
+from otel_downstream.agent.workers.forks import track, untrack
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from otel_downstream.agent.worker_group import WorkerGroup
+    from otel_downstream.agent.workers.group import WorkerGroup
 
 __all__ = ["MetricsServer", "exposition_registry"]
 
@@ -48,10 +48,6 @@ held outside the group (a member that is just exiting has deregistered before it
 
 PORT_IN_USE: Final = "port_in_use"
 PORT_OUTSIDE_GROUP: Final = "port_outside_group"
-
-_servers: weakref.WeakSet[MetricsServer] = weakref.WeakSet()
-_fork_hook_lock = threading.Lock()
-_fork_hook_installed = False
 
 
 class MetricsServer:
@@ -99,15 +95,14 @@ class MetricsServer:
     def start(self) -> MetricsServer:
         """Bind now if the port is free; in a group, else stand by. A port that is neither free
         nor held by the group is logged (the app starts all the same)."""
-        _install_fork_hook()
-        _servers.add(self)
+        track(self)
         if self.group is not None:
             try:
                 served, ours = self.group.claim(self._try_bind)
             except _AddressError as exc:
                 raise exc.error from None  # a setting to fix, said at configure()
             except Exception as exc:  # the group's directory failed us: serve as one process
-                report_fault("agent.worker_group", exc)
+                report_fault("agent.workers", exc)
                 self.group = None
             else:
                 if not served:
@@ -139,7 +134,7 @@ class MetricsServer:
                     self.group.release()
                 except Exception as exc:
                     report_fault("agent.metrics_http", exc)
-        _servers.discard(self)
+        untrack(self)
 
     def close_listener(self) -> None:
         """Release the port at once (a member on its way out), without waiting for the thread."""
@@ -290,28 +285,6 @@ def _probe(addr: str, port: int) -> None:
         probe.bind(sockaddr)
 
 
-def after_fork_in_child() -> None:
-    """Run in every forked child of a process serving ``/metrics`` (``os.register_at_fork``; under
-    uWSGI, which forks from C, its ``postfork`` hook)."""
-    for server in list(_servers):
-        server._after_fork_in_child()
-
-
-def _install_fork_hook() -> None:
-    global _fork_hook_installed
-    with _fork_hook_lock:
-        if _fork_hook_installed:
-            return
-        _fork_hook_installed = True
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=after_fork_in_child)
-    try:
-        from uwsgidecorators import postfork
-    except Exception:  # not under uWSGI (its decorators import the uwsgi module)
-        return
-    postfork(after_fork_in_child)
-
-
 def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
     """The registry to serve: under multiprocess mode, one summing every worker's files; either
     way seen through ``safe_registry``, so no label value can make the page unencodable."""
@@ -323,19 +296,5 @@ def exposition_registry(registry: CollectorRegistry) -> CollectorRegistry:
     if path is None:
         return safe_registry(registry)
     summed = Registry()
-    summed.register(_FoldAwareCollector(path))
+    summed.register(GroupCollector(path))
     return safe_registry(summed)
-
-
-class _FoldAwareCollector:
-    """prometheus-client's sum of every worker's files, read under the worker group's lock and
-    without the files that a fold of dead workers' files already holds (:mod:`.worker_group`)."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-
-    def collect(self) -> Any:
-        from prometheus_client.multiprocess import MultiProcessCollector
-
-        with reading(self._path) as files:
-            return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]

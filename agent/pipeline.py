@@ -9,7 +9,7 @@ What it does, in order:
 3. adds a ``FootprintSpanProcessor`` (accounting in ``on_end``, no queue to overflow);
 4. serves ``/metrics`` on its own port (:mod:`.metrics_http`), or leaves that to
    ``metrics_wsgi_app()``/``metrics_asgi_app()``; in a pre-fork worker group (gunicorn, uWSGI,
-   ``uvicorn --workers``), multiprocess mode is switched on first (:mod:`.worker_group`), so that
+   ``uvicorn --workers``), multiprocess mode is switched on first (:mod:`.workers`), so that
    port serves the sum of every worker;
 5. optionally exports the sampled spans over OTLP and starts the host sampler.
 
@@ -33,13 +33,14 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_downstream.agent import environment as env
-from otel_downstream.agent import worker_group
 from otel_downstream.agent.metrics_http import MetricsServer, exposition_registry
 from otel_downstream.agent.sampling import RecordFootprintSpans, unwrap_sampler, wrap_sampler
+from otel_downstream.agent.workers import group as workers
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from otel_downstream.exporters.accounting.accountant import Accountant
     from otel_downstream.exporters.engine.engine import EngineConfig
     from otel_downstream.exporters.exporter import FootprintSpanProcessor
 
@@ -173,7 +174,7 @@ def _build(
     engine = Engine(engine_config)  # reads the footprint settings (OTEL_DOWNSTREAM_* too)
 
     # Before the metrics are built: they pick multiprocess values when the directory is set.
-    group = worker_group.join(addr, metrics_port)
+    group = workers.join(addr, metrics_port)
     try:
         provider, owns = _provider(service_name, tracer_provider)
         name = service_name or _service_name_of(provider)
@@ -209,7 +210,7 @@ def _build(
             handle.metrics_address = server.address
             handle._closers.append(server.stop)
         if group is not None:
-            atexit.register(_leave_at_exit, group, server)
+            atexit.register(_leave_at_exit, group, server, accountant)
         if owns:
             handle._closers.append(provider.shutdown)
         if host_sampler:  # stopped first: its last partial interval must still be accounted
@@ -220,12 +221,17 @@ def _build(
     return handle
 
 
-def _leave_at_exit(group: worker_group.WorkerGroup, server: MetricsServer | None) -> None:
+def _leave_at_exit(
+    group: workers.WorkerGroup, server: MetricsServer | None, accountant: Accountant
+) -> None:
     """At interpreter exit (a worker recycled or stopped): free the port at once, so another
-    member takes it over, then leave the group (the last one out removes its directory)."""
+    member takes it over; write everything accounted (held amounts too) into this process's
+    files while it is still a member; then leave the group (the last one out removes its
+    directory). Registered after the accounting's own exit hook, so run before it."""
     try:
         if server is not None:
             server.close_listener()
+        accountant.flush(release=True)  # never raises
         group.leave()
     except Exception as exc:
         _logger.debug("otel-downstream: leaving the worker group failed: %s", exc)

@@ -376,7 +376,19 @@ tests:
         values: '0+500x10'
       - series: 'downstream_spans_rejected_total{{reason="invalid_bytes"}}'
         values: '0+25x10'
+      - series: 'downstream_metrics_unserved_total{{reason="port_outside_group"}}'
+        values: '_ _ 1 1'
     alert_rule_test:
+      - eval_time: 5m
+        alertname: DownstreamMetricsUnserved
+        exp_alerts: []
+      - eval_time: 15m
+        alertname: DownstreamMetricsUnserved
+        exp_alerts:
+          - exp_labels: {{severity: warning, reason: port_outside_group}}
+            exp_annotations:
+              summary: "otel-downstream: figures of some workers are not reaching Prometheus (port_outside_group)"
+              description: "1 process(es) could not serve their figures on the /metrics port (port_outside_group): their requests are accounted but missing from every total. Give the metrics another OTEL_DOWNSTREAM_METRICS_PORT, set OTEL_DOWNSTREAM_MULTIPROCESS=true or PROMETHEUS_MULTIPROC_DIR for a pre-fork server that is not detected, or mount metrics_wsgi_app() in the app (docs/middleware.md, Pre-fork servers)."
       - eval_time: 5m
         alertname: DownstreamInstrumentationErrors
         exp_alerts: []

@@ -230,9 +230,11 @@ class Accountant:
     def flush(self, *, release: bool = False) -> None:
         """Write everything accounted so far into the Prometheus metrics.
 
-        A series this creates shows 0 until a scrape has read it so (its amount is held, then
-        added by a later flush; docs/metrics.md, "Totals over time"). ``release=True`` (shutdown)
-        adds every held amount now: the process will not be scraped again."""
+        In process, a series this creates shows 0 until a scrape has read it so (its amount is
+        held, then added by a later flush; docs/metrics.md, "Totals over time"; in multiprocess
+        mode everything is written at once and the scrape shows a new series at 0 instead).
+        ``release=True`` (shutdown) adds every held amount now: the process will not be scraped
+        again."""
         try:
             with self._sums.lock:
                 self._sums.flush_locked(release=release)

@@ -13,7 +13,10 @@ amount is released (added to the real child) by a later flush once
 2. ``OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS`` have passed since (default 0; set it to the scrape
    interval when several Prometheus servers scrape the target, so each one has scraped it at 0).
 
-Held state is touched only at flush time: a span never sees it.
+Held state is touched only at flush time: a span never sees it. In process only: in multiprocess
+mode every amount goes to the worker's files at once (a worker killed with ``SIGKILL`` loses
+nothing it counted), and the scrape view summing them shows a new label set at 0 instead
+(``exporters/metrics/seen_series.py``).
 """
 
 from __future__ import annotations
@@ -21,14 +24,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from otel_downstream.agent.environment import prometheus_multiproc_dir
 from otel_downstream.exporters.metrics import families as M
-from otel_downstream.exporters.metrics.scrapes import NO_SCRAPE, file_mark, marks_for, reading
+from otel_downstream.exporters.metrics.scrapes import marks_for, reading
 
-__all__ = ["FILE_CHECK_NS", "Held", "NewSeries"]
-
-FILE_CHECK_NS = 100_000_000
-"""Multiprocess mode: the scrape mark file is read at most this often (ns) by one process."""
+__all__ = ["Held", "NewSeries"]
 
 
 class Held:
@@ -68,48 +67,27 @@ class Held:
 class NewSeries:
     """Whether a new series is held, since when, and which held series may be released."""
 
-    __slots__ = ("_dir", "_file_served", "_mark", "_mark_read_at", "_marks", "hold_ns")
+    __slots__ = ("_marks", "hold_ns", "multiprocess")
 
     def __init__(self, metrics: M.FootprintMetrics, hold_seconds: float = 0.0) -> None:
         self._marks = marks_for(metrics.registry)
-        self._dir = prometheus_multiproc_dir() if metrics.multiprocess else None
+        self.multiprocess = metrics.multiprocess
+        """Values live in files a scrape in another process sums: nothing is held here (a killed
+        worker would lose it); that scrape shows a new series at 0 (``seen_series.py``)."""
         self.hold_ns = round(hold_seconds * 1e9)
-        self._file_served = False
-        self._mark = NO_SCRAPE
-        self._mark_read_at: int | None = None
-
-    @property
-    def multiprocess(self) -> bool:
-        """The scrape runs in another process: marks come from the multiprocess directory."""
-        return self._dir is not None
 
     def holding(self) -> bool:
-        """Whether a series created now is held: a scrape view serves the registry (in process)
-        or the multiprocess directory (its mark file exists). Called once per new series."""
-        if self._dir is None:
-            return self._marks.served
-        if not self._file_served:
-            self._file_served = file_mark(self._dir) is not None
-        return self._file_served
+        """Whether a series created now is held: a scrape view serves the registry, in process.
+        Called once per new series."""
+        return self._marks.served and not self.multiprocess
 
     def since(self) -> int:
         """The creation time to record for a series created now (after its child exists)."""
-        if self._dir is None:
-            started = reading(self._marks)  # created by a scrape's own flush: that read sees 0
-            if started is not None:
-                return started
-        return time.monotonic_ns()
+        started = reading(self._marks)  # created by a scrape's own flush: that read sees 0
+        return time.monotonic_ns() if started is None else started
 
     def cutoff(self, now: int) -> int:
         """Held series created at or before this time may be released now."""
-        if self._dir is None:
-            if not self._marks.served:  # every view is gone: no scrape will show anything at 0
-                return now
-            mark = self._marks.completed_ns
-        else:
-            if self._mark_read_at is None or now - self._mark_read_at >= FILE_CHECK_NS:
-                found = file_mark(self._dir)
-                self._mark = NO_SCRAPE if found is None else found
-                self._mark_read_at = now
-            mark = self._mark
-        return min(mark, now - self.hold_ns)
+        if not self._marks.served:  # every view is gone: no scrape will show anything at 0
+            return now
+        return min(self._marks.completed_ns, now - self.hold_ns)

@@ -6,8 +6,9 @@ writes the sums into the counters and histograms when the registry is collected,
 after every span in multiprocess mode. Every method named "lock held" expects the caller to hold
 :attr:`PendingSums.lock`; the lock guards every dict and cell here.
 
-A series the flush creates is created at 0 and its amount held until a scrape has shown it at 0
-(``new_series.py``), so Prometheus' ``increase()`` counts its first increment. Every amount is
+In process, a series the flush creates is created at 0 and its amount held until a scrape has
+shown it at 0 (``new_series.py``), so Prometheus' ``increase()`` counts its first increment; in
+multiprocess mode nothing is held (the scrape view shows a new series at 0 instead). Every amount is
 checked on its way to a counter: a sum that is not finite, or negative beyond rounding dust, is
 dropped and counted in ``downstream_instrumentation_errors_total{component=
 "exporters.accounting.invalid_amount"}`` (inputs are validated: such a sum is a bug or an
@@ -45,10 +46,6 @@ DUST: Final = 1e-6
 """Operational = total - embodied can round a hair below zero: a negative sum no larger than this
 is rounding, dropped silently; a larger one is an invalid amount."""
 
-RELEASE_POLL_S: Final = 0.25
-"""Multiprocess mode: how often a process holding new series' amounts checks for a completed
-scrape when no span arrives to flush."""
-
 _logger = logging.getLogger("otel_downstream")
 _instances: weakref.WeakSet[PendingSums] = weakref.WeakSet()
 
@@ -65,7 +62,6 @@ class PendingSums:
         "_invalid",
         "_new",
         "_pending",
-        "_releaser_pid",
         "cells",
         "dirty",
         "lock",
@@ -88,8 +84,6 @@ class PendingSums:
         self._held: dict[tuple[object, tuple[str, ...]], Held] = {}
         self._new = NewSeries(metrics, hold_seconds)
         self._invalid = 0
-        self._releaser_pid = 0
-        """The process whose release thread runs (multiprocess mode), 0 when none does."""
         _instances.add(self)
 
     def bump(self, counter: object, labels: tuple[str, ...], amount: float) -> None:
@@ -214,8 +208,6 @@ class PendingSums:
             child = metric.labels(*labels)  # type: ignore[attr-defined]
             if self._new.holding():
                 child = self._held[key] = Held(child, self._new.since())
-                if self._new.multiprocess:
-                    self._start_releaser()
             self._children[key] = child
         return child
 
@@ -227,22 +219,11 @@ class PendingSums:
             self._invalid += 1
 
     def _inc3(self, labels: tuple[str, ...], energy: float, co2e: float, water: float) -> None:
-        """Lock held. :meth:`_write` for the three footprint counters, inlined (a flush runs it
-        for every row of every cell). Operational = total - embodied can round a hair below zero:
-        such dust is dropped."""
-        m, child = self.metrics, self._child
-        if 0.0 < energy < _INF:
-            child(m.energy, labels).inc(energy)
-        elif not -DUST <= energy <= 0.0:
-            self._invalid += 1
-        if 0.0 < co2e < _INF:
-            child(m.co2e, labels).inc(co2e)
-        elif not -DUST <= co2e <= 0.0:
-            self._invalid += 1
-        if 0.0 < water < _INF:
-            child(m.water, labels).inc(water)
-        elif not -DUST <= water <= 0.0:
-            self._invalid += 1
+        """Lock held. :meth:`_write` for the three footprint counters."""
+        m, write = self.metrics, self._write
+        write(m.energy, labels, energy)
+        write(m.co2e, labels, co2e)
+        write(m.water, labels, water)
 
     def _count_invalid(self) -> None:
         """Lock held. Count the dropped sums as faults (logged the first time)."""
@@ -262,52 +243,16 @@ class PendingSums:
             self._children[key] = held.child
             held.release()
 
-    def _start_releaser(self) -> None:
-        """Lock held. Multiprocess mode: a process that receives no more spans flushes no more,
-        so a daemon thread releases what it holds (one per process; it ends when nothing is held;
-        a forked child starts its own)."""
-        pid = os.getpid()
-        if self._releaser_pid == pid:
-            return
-        self._releaser_pid = pid
-        ref = weakref.ref(self)
-        threading.Thread(
-            target=_release_loop, args=(ref, pid), name="otel-downstream-release", daemon=True
-        ).start()
-
-
-def _release_loop(ref: weakref.ref[PendingSums], pid: int) -> None:
-    """Release held amounts as scrapes complete, until nothing is held (or the sums are gone)."""
-    while True:
-        time.sleep(RELEASE_POLL_S)
-        sums = ref()
-        if sums is None or os.getpid() != pid:
-            return
-        with sums.lock:
-            if sums._held:
-                sums._release_locked(everything=False)
-            if not sums._held:
-                sums._releaser_pid = 0
-                return
-        del sums
-
 
 def _forget_in_child() -> None:
-    """After a fork, in the child. Multiprocess mode: values live in per-process files and the
-    parent still holds (and will release) its held amounts, so the child drops its copy rather than
-    count them twice. A fresh lock, in case another thread held it across the fork."""
+    """After a fork, in the child: a fresh lock, in case another thread held it across the fork."""
     for sums in list(_instances):
         sums.lock = threading.Lock()
-        sums._releaser_pid = 0
-        if sums._new.multiprocess and sums._held:
-            for key, held in sums._held.items():
-                sums._children[key] = held.child
-            sums._held.clear()
 
 
 def _release_at_exit() -> None:
-    """At interpreter exit, release everything held (multiprocess files outlive the process; in
-    process the registry may still be read by an exit hook). Never waits long on a lock."""
+    """At interpreter exit, release everything held (the registry may still be read by an exit
+    hook). Never waits long on a lock."""
     for sums in list(_instances):
         if sums._held and sums.lock.acquire(timeout=1.0):
             try:

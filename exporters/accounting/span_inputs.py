@@ -16,9 +16,8 @@ Validation rules (also in docs/metrics.md):
   the client address or user agent decides (else ``ZZ``/``unknown``, accounting/labels.py);
 - spans from other languages: without our device class and country, the user agent
   (``user_agent.original``) is classified and the client address (``client.address``) looked up
-  offline by the middleware's own code (the public ``otel_downstream.agent.client`` API); without
-  a size attribute, a captured ``content-length`` header is the body size (a bad one is ignored
-  and counted, ``content_length``); the order of the names is in ``agent/attributes.py``.
+  offline; without a size attribute, a captured ``content-length`` header is the body size (a bad
+  one is ignored and counted, ``content_length``): ``accounting/semconv_client.py``.
 
 A span's sampling weight (its adjusted count) is read by ``accounting/sampling_weight.py``.
 """
@@ -29,12 +28,8 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal, NamedTuple
 
 from otel_downstream.agent import attributes as A
-from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
-from otel_downstream.agent.client import address_country
-from otel_downstream.agent.client import classify as classify_user_agent
-from otel_downstream.agent.countries import ISO_COUNTRIES
 from otel_downstream.agent.model_calls import is_model_call
-from otel_downstream.exporters.accounting.labels import normalize_country, normalize_device_class
+from otel_downstream.exporters.accounting import semconv_client
 from otel_downstream.exporters.footprint import InputError
 
 AttributeScalar = str | bool | int | float
@@ -201,62 +196,6 @@ _REQUEST_SIZE: Final = A.REQUEST_SIZE_NAMES
 _RESPONSE_SIZE: Final = A.RESPONSE_SIZE_NAMES
 _ENGAGEMENT: Final = (A.DOWNSTREAM_ENGAGEMENT_SECONDS,)
 _NO_UNKNOWN: Final[tuple[str, ...]] = ()
-_KNOWN_DEVICE_CLASSES: Final = frozenset(A.DEVICE_CLASSES) - {"unknown"}
-
-UNKNOWN_CONTENT_LENGTH: Final = "content_length"
-"""A captured ``content-length`` header that is not one plain byte count: ignored."""
-UNKNOWN_USER_AGENT: Final = "user_agent"
-"""A user agent that is not a string: ignored (no device class from it)."""
-UNKNOWN_CLIENT_ADDRESS: Final = "client_address"
-"""A client address that is not an IP address (a domain name, a socket path, junk): ignored."""
-INVALID_COUNTRY: Final = "invalid_country"
-INVALID_DEVICE_CLASS: Final = "device_class"
-
-_MAX_HEADER_VALUES: Final = 16
-"""A captured header with more values than this is not a body size (serve refuses arrays >1024)."""
-_MAX_LENGTH_DIGITS: Final = 13  # 1e12, MAX_BODY_BYTES, has 13 digits
-_MAX_HEADER_TEXT: Final = 256  # one line of a few identical counts; longer is not a length
-
-
-def _header_length(value: AttributeValue) -> float | None:
-    """The byte count a captured ``content-length`` header gives, or ``None`` if it gives none.
-
-    The conventions record a header as an array of strings (one per field line); some SDKs give a
-    plain string, and Node's gives the number an application set. Accepted: values that are all
-    the same count of ASCII digits (RFC 9110 8.6 lets a recipient take a list of identical
-    values, also comma-joined), at most :data:`MAX_BODY_BYTES`."""
-    values: Sequence[object] = (value,) if isinstance(value, (str, int, float)) else value
-    if not values or len(values) > _MAX_HEADER_VALUES:
-        return None
-    found: int | None = None
-    for entry in values:
-        if isinstance(entry, bool):
-            return None
-        if isinstance(entry, int):
-            counts: list[int] = [entry]
-        elif isinstance(entry, float):
-            if not entry.is_integer():  # also false for NaN and the infinities
-                return None
-            counts = [int(entry)]
-        elif isinstance(entry, str) and len(entry) <= _MAX_HEADER_TEXT:
-            counts = []
-            for part in entry.split(","):
-                digits = part.strip(" \t")
-                if not (0 < len(digits) <= _MAX_LENGTH_DIGITS and digits.isascii()):
-                    return None
-                if not digits.isdigit():
-                    return None
-                counts.append(int(digits))
-        else:
-            return None
-        for count in counts:
-            if found is None:
-                found = count
-            elif count != found:
-                return None
-    if found is None or not 0 <= found <= MAX_BODY_BYTES:
-        return None
-    return float(found)
 
 
 def _size(
@@ -267,67 +206,7 @@ def _size(
     size = _number(attributes, names, "invalid_bytes", MAX_BODY_BYTES)
     if size is not None:
         return size
-    value = attributes.get(header)
-    if value is None:
-        return None
-    size = _header_length(value)
-    if size is None:
-        unknown.append(UNKNOWN_CONTENT_LENGTH)
-    return size
-
-
-def _device_class(attributes: Attributes, unknown: list[str]) -> str | None:
-    """Ours (``downstream.device.class``), else ``bot`` for a synthetic user agent, else the class
-    the middleware's classifier gives the user agent, else ``None``. An invalid value of ours is
-    counted (``device_class``) and the user agent decides."""
-    value = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
-    if value is not None:
-        if type(value) is str and value in _KNOWN_DEVICE_CLASSES:  # ours, as the middleware writes
-            return value
-        device, valid = normalize_device_class(value)
-        if not valid:
-            unknown.append(INVALID_DEVICE_CLASS)
-        elif device != "unknown":
-            return device
-    if attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
-        return "bot"
-    for field in A.USER_AGENT_NAMES:
-        agent = attributes.get(field)
-        if agent is None:
-            continue
-        if not isinstance(agent, str):
-            unknown.append(UNKNOWN_USER_AGENT)
-            return None
-        # classify() cuts the string to MAX_UA_LENGTH before parsing or caching it.
-        return classify_user_agent(agent).device_class
-    return None
-
-
-def _country(attributes: Attributes, unknown: list[str]) -> str | None:
-    """Ours or a Collector's (``geo.country.iso_code``), else the offline lookup of the client
-    address (the middleware's), else ``None``. An invalid code is counted (``invalid_country``)
-    and the address decides; a private, loopback or reserved address is no country."""
-    value = attributes.get(A.GEO_COUNTRY_ISO_CODE)
-    if value is not None:
-        if type(value) is str and value in ISO_COUNTRIES:  # as the middleware writes it
-            return value
-        country, valid = normalize_country(value)
-        if not valid:
-            unknown.append(INVALID_COUNTRY)
-        elif country != UNKNOWN_COUNTRY:
-            return country
-    for field in A.CLIENT_ADDRESS_NAMES:
-        address = attributes.get(field)
-        if address is None:
-            continue
-        if not isinstance(address, str):
-            unknown.append(UNKNOWN_CLIENT_ADDRESS)
-            return None
-        country, usable = address_country(address)
-        if not usable:
-            unknown.append(UNKNOWN_CLIENT_ADDRESS)
-        return None if country == UNKNOWN_COUNTRY else country
-    return None
+    return semconv_client.header_size(attributes, header, MAX_BODY_BYTES, unknown)
 
 
 def http_input(attributes: Attributes, *, engagement_only: bool = False) -> HttpInput:
@@ -348,8 +227,8 @@ def http_input(attributes: Attributes, *, engagement_only: bool = False) -> Http
     return HttpInput(
         request_bytes,
         response or 0.0,
-        _country(attributes, unknown),
-        _device_class(attributes, unknown),
+        semconv_client.country(attributes, unknown),
+        semconv_client.device_class(attributes, unknown),
         engagement,
         not engagement_only,
         response is not None,

@@ -53,6 +53,11 @@ def _common(parser: argparse.ArgumentParser, *, hydro_evaporation: bool) -> None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Figures use the flags given and the built-in defaults, as a service with no settings "
+        "would record them; OTEL_DOWNSTREAM_* variables are not read (pass --embodied, "
+        "--method, ... to match a service configured otherwise)."
+    )
     parser.add_argument(
         "--batch",
         action="store_true",
@@ -218,11 +223,27 @@ _UNITS: Final[tuple[tuple[str, str, Callable[[float], str]], ...]] = (
 )
 
 
+_PREFIXES: Final = (
+    (1e12, "T"),
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+    (1.0, ""),
+    (1e-3, "m"),
+    (1e-6, "µ"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+    (1e-15, "f"),
+)
+
+
 def _si(value: float, unit: str) -> str:
-    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.4g} {unit}" if value else f"0 {unit}"
+    """One rendering for every size: four significant digits and an SI prefix (``2.706 µL``,
+    ``541.3 nL``), never an exponent within 1e-15 .. 1e15; 0 is ``0 L``."""
+    if not value:
+        return f"0 {unit}"
+    factor, prefix = next((p for p in _PREFIXES if abs(value) >= p[0]), _PREFIXES[-1])
+    return f"{value / factor:.4g} {prefix}{unit}"
 
 
 def _quantity(value: Any, fmt: Callable[[float], str]) -> str:

@@ -29,6 +29,7 @@ __all__ = [
     "alpha3_to_alpha2",
     "co2js_key_intensity",
     "countries",
+    "country_names",
     "intensity",
     "normalize_country",
 ]
@@ -195,3 +196,8 @@ def alpha2_to_co2js_key(alpha2: str) -> str | None:
 def countries() -> dict[str, GridIntensity]:
     """Every ISO country's entry keyed by alpha-2 (a copy; for reports and docs)."""
     return dict(_tables().by_alpha2)
+
+
+def country_names() -> dict[str, tuple[str, str]]:
+    """Every ISO country's ``(alpha3, name)`` keyed by alpha-2 (for did-you-mean suggestions)."""
+    return {c.alpha2: (c.alpha3, c.name) for c in _tables().countries}

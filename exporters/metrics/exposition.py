@@ -7,10 +7,11 @@ reply, for good. Label values are made safe where they are admitted (:func:`safe
 used by ``labels.BoundedLabel``); this view is the second wall, so that a value reaching a label by
 any other road costs only its own characters, never the page.
 
-The view is also where a scrape is seen to complete (:mod:`.scrapes`): it notes when it starts
-reading the registry and, once the read has gone to the end, publishes that time, so a series
-created at 0 is given its value only after a scrape has shown it at 0 (docs/metrics.md, "Totals
-over time").
+The view is also where a new series is first shown at 0 (docs/metrics.md, "Totals over time"): in
+process it notes when it starts reading the registry and, once the read has gone to the end,
+publishes that time (:mod:`.scrapes`), so a series the accounting created at 0 is given its value
+only after a scrape has shown it at 0; in multiprocess mode, where the registry it reads sums every
+worker's files, it shows each label set it has never exposed at 0 itself (:mod:`.seen_series`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from otel_downstream.agent.environment import prometheus_multiproc_dir
-from otel_downstream.agent.faults import report_fault
 from otel_downstream.exporters.metrics import scrapes
+from otel_downstream.exporters.metrics.seen_series import SeenSeries
 
 __all__ = ["safe_label_value", "safe_registry"]
 
@@ -46,22 +47,22 @@ def safe_label_value(value: str) -> str:
 
 
 class _SafeLabels(Collector):
-    """Collects from ``inner``, rewrites any label value UTF-8 could not encode, and publishes
-    the start of every read that went to the end (in process, and in the multiprocess directory
-    when there is one)."""
+    """Collects from ``inner`` and rewrites any label value UTF-8 could not encode. In process,
+    publishes the start of every read that went to the end; in multiprocess mode (``inner`` sums
+    the directory's files), shows the label sets it never exposed at 0."""
 
     def __init__(self, inner: CollectorRegistry, multiproc_dir: str | None) -> None:
         self._inner = inner
+        self._seen = None if multiproc_dir is None else SeenSeries(multiproc_dir)
         self._marks = scrapes.marks_for(inner)
-        self._marks.add_view(self)
-        self._dir = multiproc_dir
-        if multiproc_dir is not None:
-            try:
-                scrapes.served_file_mark(multiproc_dir)
-            except OSError as exc:  # workers then write values at once, as before
-                report_fault("exporters.metrics.scrapes", exc)
+        if self._seen is None:
+            self._marks.add_view(self)
 
     def collect(self) -> Iterator[Metric]:
+        if self._seen is not None:
+            for shown in self._seen.expose(self._inner.collect()):
+                yield _safe(shown)
+            return
         started = time.monotonic_ns()
         families = iter(self._inner.collect())
         while True:
@@ -71,11 +72,6 @@ class _SafeLabels(Collector):
                 break
             yield _safe(family)
         self._marks.complete(started)
-        if self._dir is not None:
-            try:
-                scrapes.publish_file_mark(self._dir, started)
-            except OSError as exc:  # a release waits; the scrape itself is served
-                report_fault("exporters.metrics.scrapes", exc)
 
 
 def _safe(family: Metric) -> Metric:
@@ -99,8 +95,8 @@ def _clean(labels: dict[str, str]) -> bool:
 def safe_registry(registry: CollectorRegistry) -> CollectorRegistry:
     """A registry whose exposition always encodes: ``registry`` seen through :class:`_SafeLabels`.
 
-    Serve every registry through it: it is what tells the accounting that a scrape showed its new
-    series at 0 (a registry served some other way gets no such hold, and loses first increments).
+    Serve every registry through it: it is what shows a new series at 0 first (a registry served
+    some other way gets no such hold, and loses first increments).
     """
     view = CollectorRegistry(auto_describe=False)
     view.register(_SafeLabels(registry, prometheus_multiproc_dir()))

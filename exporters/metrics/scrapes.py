@@ -4,54 +4,29 @@ Prometheus' ``increase()`` and ``rate()`` count a counter's growth between the s
 A label set that first appears between two scrapes with its value already counted is first seen
 at that value, so its first increment is never counted (a demo run read 7.10 g of a true 11.27 g).
 The pending sums therefore create a new series at 0 and hold its amount back until a scrape that
-read it at 0 has *completed* (``accounting/pending_sums.py``). This module is how they know:
+read it at 0 has *completed* (``accounting/pending_sums.py``). This module is how they know: every
+registry we serve is read through the scrape view (``exposition.safe_registry``), which
+notes the monotonic time just before it reads and, once the read has gone to the end, publishes it
+as the registry's "last completed scrape read started at" (:class:`ScrapeMarks`).
 
-- every registry we serve is read through the scrape view (``exposition.safe_registry``), which
-  notes the monotonic time just before it reads and, once the read has gone to the end, publishes
-  it as the registry's "last completed scrape read started at" (:class:`ScrapeMarks`);
-- in multiprocess mode the scrape runs in the worker serving ``/metrics`` while the values are
-  written by every worker, so the same mark is also published as the modification time (in
-  nanoseconds) of a small file in ``PROMETHEUS_MULTIPROC_DIR`` (:data:`MARK_FILE`), which the
-  workers holding amounts read.
-
-Times are ``time.monotonic_ns()``: the clock never steps, and on Linux (and macOS) it is one clock
-for every process of the host, which is where the multiprocess directory lives.
+In process only: in multiprocess mode the workers hold nothing back (a killed worker would lose
+it); the scrape view shows a label set it never exposed at 0 itself (``seen_series.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
-import time
 import weakref
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Final
 
 from prometheus_client import CollectorRegistry
 
-__all__ = [
-    "MARK_FILE",
-    "ScrapeMarks",
-    "file_mark",
-    "marks_for",
-    "publish_file_mark",
-    "reading",
-    "reading_step",
-    "served_file_mark",
-]
-
-MARK_FILE: Final = "otel_downstream_scrape_mark"
-"""In ``PROMETHEUS_MULTIPROC_DIR``: its mtime (ns) is the start of the last completed scrape read.
-Not a ``*.db`` file, so prometheus-client's multiprocess collector never reads it."""
+__all__ = ["ScrapeMarks", "marks_for", "reading", "reading_step"]
 
 NO_SCRAPE: Final = -1
 """A mark no series' creation time is below: no scrape has completed yet."""
-
-_FUTURE_SLACK_NS: Final = 60 * 10**9
-"""A file mark this far ahead of the clock was written before a reboot (the monotonic clock
-started again): it is replaced rather than trusted."""
 
 
 class ScrapeMarks:
@@ -125,47 +100,3 @@ def reading_step(marks: ScrapeMarks, started_ns: int) -> Iterator[None]:
         yield
     finally:
         _reading.marks = None
-
-
-# --- the file mark (multiprocess mode) --------------------------------------------------------------
-
-
-def _path(directory: str) -> Path:
-    return Path(directory, MARK_FILE)
-
-
-def served_file_mark(directory: str) -> None:
-    """Create the mark file (mtime 0: no scrape completed) if it is not there: its existence tells
-    the workers that a scrape view serves this directory, so their new series are held.
-
-    Never follows a symlink; a file it cannot create (permissions) leaves holding off."""
-    with contextlib.suppress(FileExistsError):
-        fd = os.open(_path(directory), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        os.close(fd)
-        os.utime(_path(directory), ns=(0, 0), follow_symlinks=False)
-
-
-def file_mark(directory: str) -> int | None:
-    """The file mark (monotonic ns), ``None`` when there is no mark file (no view serves the
-    directory), :data:`NO_SCRAPE` when its time cannot be trusted (written before a reboot)."""
-    try:
-        mark = _path(directory).lstat().st_mtime_ns
-    except OSError:
-        return None
-    if mark > time.monotonic_ns() + _FUTURE_SLACK_NS:
-        return NO_SCRAPE
-    return mark
-
-
-def publish_file_mark(directory: str, started_ns: int) -> None:
-    """Move the file mark forward to ``started_ns`` (never back, unless it predates a reboot).
-
-    Two scrapers racing can leave the earlier of two marks: that only delays a release."""
-    path = _path(directory)
-    try:
-        current = path.lstat().st_mtime_ns
-    except FileNotFoundError:
-        served_file_mark(directory)
-        current = 0
-    if current < started_ns or current > time.monotonic_ns() + _FUTURE_SLACK_NS:
-        os.utime(path, ns=(started_ns, started_ns), follow_symlinks=False)

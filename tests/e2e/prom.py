@@ -210,6 +210,11 @@ def _spans(service: str, *, invalid: bool) -> list[ReadableSpan]:
         tracer.start_span(
             A.DOWNSTREAM_HOST_SAMPLE_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attrs
         ).end()
+    # Spans the footprint does not cover, as a real application sends them: counted as ignored,
+    # by reason (the "Spans ignored by reason" panel), never accounted or rejected.
+    tracer.start_span("SELECT orders", kind=SpanKind.INTERNAL, attributes={"db.system": "x"}).end()
+    grpc = {"rpc.system": "grpc", "rpc.method": "GetOrder"}
+    tracer.start_span("shop.Orders/GetOrder", kind=SpanKind.SERVER, attributes=grpc).end()
     if invalid:  # a client sending corrupt sizes: rejected and counted, never accounted
         attrs = {A.HTTP_REQUEST_METHOD: "GET", A.HTTP_RESPONSE_BODY_SIZE: -5}
         tracer.start_span("GET /broken", kind=SpanKind.SERVER, attributes=attrs).end()

@@ -8,8 +8,10 @@ after a worker holding the port is SIGKILLed and respawned, after a HUP reload, 
 ``--max-requests`` recycling; the directory must go when the server stops, a stale one (a killed
 group) is wiped at the next start, and a port held outside the group is said in the log.
 
-``TMPDIR`` points each server at the test's own temporary directory, where the group directory is
-made (``<TMPDIR>/otel-downstream-<uid>-127.0.0.1-<port>``).
+``XDG_RUNTIME_DIR`` (and ``TMPDIR``) point each server at the test's own private directory, where
+the group directory is made (``<dir>/otel-downstream-<uid>-127.0.0.1-<port>``); a ``squatted``
+server has neither a runtime directory nor a usable home, and finds that name in its shared
+temporary directory taken by another user.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -126,7 +129,7 @@ class Server:
                 if child.status() == psutil.STATUS_ZOMBIE:
                     continue
                 cmdline = " ".join(child.cmdline())
-                if "resource_tracker" not in cmdline and "worker_group watch" not in cmdline:
+                if "resource_tracker" not in cmdline and "workers.watcher watch" not in cmdline:
                     workers.append(child)
             except psutil.Error:
                 continue
@@ -226,10 +229,18 @@ def assert_exact(server: Server) -> None:
     assert _total(samples, M.TRANSFER_BYTES, direction="response") == server.sent * SIZE
 
 
-def _env(tmp: Path, metrics_port: int) -> dict[str, str]:
+def _env(tmp: Path, metrics_port: int, *, runtime: bool = True) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PROMETHEUS_"))}
     env["OTEL_DOWNSTREAM_METRICS_PORT"] = str(metrics_port)
     env["TMPDIR"] = str(tmp)
+    if runtime:  # the preferred base: private to us
+        tmp.chmod(0o700)
+        env["XDG_RUNTIME_DIR"] = str(tmp)
+    else:  # the last resort: a temporary directory others may write to
+        env.pop("XDG_RUNTIME_DIR", None)
+        not_a_home = tmp.parent / "not-a-home"  # a file: nothing can be made under it
+        not_a_home.write_text("")
+        env["HOME"] = str(not_a_home)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
@@ -243,7 +254,9 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     """Start a server (``kind``: gunicorn-sync, gunicorn-gthread, uvicorn) and always stop it."""
     started: list[Server] = []
 
-    def run(kind: str, *extra: str, metrics_port: int | None = None) -> Server:
+    def run(
+        kind: str, *extra: str, metrics_port: int | None = None, squatted: bool = False
+    ) -> Server:
         bin_dir = Path(sys.executable).parent
         tmp = tmp_path / "tmp"
         tmp.mkdir(exist_ok=True)
@@ -297,13 +310,23 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                 "asgi_site:app",
             ]  # fmt: skip
         log = tmp_path / f"{kind}-{len(started)}.log"
+        group_dir = _group_dir(tmp, mport)
+        if squatted:  # another user (nobody) made the group's name first, in a shared /tmp
+            tmp.chmod(0o1777)
+            group_dir.mkdir(mode=0o755)
+            os.chown(group_dir, 65534, 65534)
+            group_dir = group_dir.with_name(group_dir.name + ".1")
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                cmd, env=_env(tmp, mport), cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+                cmd,
+                env=_env(tmp, mport, runtime=not squatted),
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         server = Server(
             proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{mport}/metrics",
-            _group_dir(tmp, mport), log,
+            group_dir, log,
         )  # fmt: skip
         started.append(server)
 
@@ -556,3 +579,57 @@ def test_a_port_held_outside_the_group_is_said_and_the_app_starts(tmp_path: Path
     assert "OTEL_DOWNSTREAM_METRICS_PORT" in text
     assert "PROMETHEUS_MULTIPROC_DIR" in text
     _wait("the group's directory to go", lambda: not server.group_dir.exists(), timeout=5)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to make a directory another user owns")
+def test_a_squatted_group_name_takes_the_next_one_and_every_count_stays(
+    start: Callable[..., Server],
+) -> None:
+    """Another local user pre-creates the predictable directory in a shared /tmp: every worker
+    skips it for the same next name, so /metrics still sums them all."""
+    server = start("gunicorn-sync", squatted=True)
+    server.send(30)
+    assert_exact(server)
+    assert server.group_dir.is_dir()
+    assert "could not be set up" not in server.log.read_text()
+    stop(server)
+    _wait("the group's directory to go", lambda: not server.group_dir.exists(), timeout=5)
+
+
+def test_recycling_with_an_unreadable_file_and_scrapes_all_the_while(
+    start: Callable[..., Server],
+) -> None:
+    """Workers recycled every 2 requests, /metrics scraped every 20 ms: a scrape may meet a new
+    worker's file as prometheus-client creates it (empty for a moment) and never fails for it;
+    an empty file left by a dead worker (killed while creating it) is set aside by the fold, and
+    every new worker stays in the group: the totals stay exact."""
+    server = start("gunicorn-gthread", "--max-requests", "2")
+    (server.group_dir / "counter_4194000.db").write_bytes(b"")  # a dead worker's empty file
+    statuses: list[int] = []
+    stop_scraping = threading.Event()
+
+    def scrape() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop_scraping.wait(0.02):
+                try:
+                    statuses.append(client.get(server.metrics).status_code)
+                except httpx.TransportError:
+                    pass  # the worker serving /metrics is being recycled
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    try:
+        server.send(60, concurrency=2)
+    finally:
+        stop_scraping.set()
+        scraper.join(10)
+    assert len(server.pids) >= WORKERS + 10, "too few workers were recycled"
+    # the last recycling may still be under way: /metrics is taken over within about a second
+    _wait("the workers to settle", lambda: len(server.workers()) >= WORKERS)
+    _wait("/metrics served", lambda: _scrape(server.metrics) is not None)
+    time.sleep(1.5)
+    assert_exact(server)
+    assert statuses and set(statuses) == {200}
+    text = server.log.read_text()
+    assert "could not be set up" not in text
+    assert not (server.group_dir / "counter_4194000.db").exists()

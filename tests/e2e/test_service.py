@@ -109,9 +109,8 @@ def scrape(url: str, *, settle: float = 0.0) -> dict[tuple[str, frozenset[tuple[
 
     A series new since the last scrape shows 0 first, so that Prometheus counts its first
     increment (docs/metrics.md, "Totals over time"); its value comes from the next scrape. So this
-    reads twice, ``settle`` seconds apart (multiprocess mode: the workers release on their own,
-    within ``pending_sums.RELEASE_POLL_S`` plus the mark file's check interval), and returns the
-    second read. ``scrape_once`` is the single read."""
+    reads twice, ``settle`` seconds apart (multiprocess mode: the scrape itself shows a label set
+    it never exposed at 0, ``exporters/metrics/seen_series.py``), and returns the second read. ``scrape_once`` is the single read."""
     scrape_once(url)
     time.sleep(settle)
     return scrape_once(url)

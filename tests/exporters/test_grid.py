@@ -157,6 +157,7 @@ def test_public_names() -> None:
         "alpha3_to_alpha2",
         "co2js_key_intensity",
         "countries",
+        "country_names",
         "intensity",
         "normalize_country",
     ]

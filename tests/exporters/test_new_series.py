@@ -2,22 +2,25 @@
 take NaN, an infinity or a decrease (issue 16, items 2 and 3).
 
 In process, through a real ``CollectorRegistry`` and the scrape view every server uses
-(``safe_registry``); multiprocess mode in a subprocess with a forked worker, since
-prometheus-client switches its value class for the whole process.
+(``safe_registry``); multiprocess mode (where the scrape view zeroes new
+label sets itself, ``seen_series``) in a subprocess with forked workers, since prometheus-client
+switches its value class for the whole process, and the seen record directly.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_downstream.agent import attributes as A
@@ -26,7 +29,7 @@ from otel_downstream.exporters.accounting.pending_sums import INVALID_AMOUNT
 from otel_downstream.exporters.accounting.settings import AccountingSettings
 from otel_downstream.exporters.engine.engine import Engine, EngineConfig
 from otel_downstream.exporters.metrics import families as M
-from otel_downstream.exporters.metrics import scrapes
+from otel_downstream.exporters.metrics import seen_series
 from otel_downstream.exporters.metrics.exposition import safe_registry
 
 FR = {"service_name": "shop", "geo_country_iso_code": "FR", "device_class": "desktop"}
@@ -237,75 +240,59 @@ def test_no_counter_takes_nan_infinity_or_a_decrease(bad: float) -> None:
     assert _sum(after, M.SPANS_ACCOUNTED, type="http") == 1.0
 
 
-def test_the_file_mark_only_moves_forward_and_never_follows_a_symlink(tmp_path: Path) -> None:
-    directory = str(tmp_path)
-    assert scrapes.file_mark(directory) is None
-    scrapes.served_file_mark(directory)
-    assert scrapes.file_mark(directory) == 0
-    now = time.monotonic_ns()
-    scrapes.publish_file_mark(directory, now)
-    scrapes.publish_file_mark(directory, now - 10**9)
-    assert scrapes.file_mark(directory) == now
-    # a mark from before a reboot (ahead of the monotonic clock) is replaced, not trusted
-    ahead = time.monotonic_ns() + 3600 * 10**9
-    path = tmp_path / scrapes.MARK_FILE
-    os.utime(path, ns=(ahead, ahead))
-    assert scrapes.file_mark(directory) == scrapes.NO_SCRAPE
-    scrapes.publish_file_mark(directory, now)
-    assert scrapes.file_mark(directory) == now
-    # a symlink planted in its place is never followed
-    other = tmp_path / "target"
-    other.write_text("x")
-    before = other.stat().st_mtime_ns
-    path.unlink()
-    path.symlink_to(other)
-    scrapes.publish_file_mark(directory, time.monotonic_ns())
-    assert other.stat().st_mtime_ns == before
-
-
 _MULTIPROCESS = r"""
-import os, signal, sys, time
+import json, os, signal, sys, time
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = sys.argv[1]
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from otel_downstream.agent.metrics_http import exposition_registry
 
 served = exposition_registry(CollectorRegistry())  # the worker that serves /metrics
 
-def requests_total():
-    text = generate_latest(served).decode()
-    found = [s.value for f in text_string_to_metric_families(text) for s in f.samples
-             if s.name == "downstream_requests_total" and s.labels["geo_country_iso_code"] == "FR"]
-    return found[0] if found else None
+def page(view):
+    text = generate_latest(view).decode()
+    return {(s.name, s.labels.get("geo_country_iso_code", "")): s.value
+            for f in text_string_to_metric_families(text) for s in f.samples
+            if s.name in ("downstream_requests_total", "downstream_request_co2e_grams_count")}
 
-ready_r, ready_w = os.pipe()
-pid = os.fork()
-if pid == 0:  # a worker: accounts two spans, then receives nothing more
-    from otel_downstream.exporters.accounting.accountant import Accountant
-    acc = Accountant(registry=CollectorRegistry())
-    for _ in range(2):
-        acc.account({"http.request.method": "GET", "http.response.body.size": 5000,
-                     "geo.country.iso_code": "FR"}, service_name="s", kind="SERVER")
-    os.write(ready_w, b"x")
-    time.sleep(60)
-    os._exit(0)
-os.read(ready_r, 1)
-print("first", requests_total())  # the series at 0; this completed scrape is published
-deadline = time.monotonic() + 5
-value = requests_total()
-while value != 2.0 and time.monotonic() < deadline:
-    time.sleep(0.05)
-    value = requests_total()
-print("released", value)
-os.kill(pid, signal.SIGKILL)  # what was released is in the worker's file: kill -9 loses none
-os.waitpid(pid, 0)
-print("after kill", requests_total())
+def worker(country, n):
+    ready_r, ready_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a worker: accounts its spans (written at once), then receives nothing more
+        from otel_downstream.exporters.accounting.accountant import Accountant
+        acc = Accountant(registry=CollectorRegistry())
+        for _ in range(n):
+            acc.account({"http.request.method": "GET", "http.response.body.size": 5000,
+                         "geo.country.iso_code": country}, service_name="s", kind="SERVER")
+        os.write(ready_w, b"x")
+        time.sleep(60)
+        os._exit(0)
+    os.read(ready_r, 1)
+    return pid
+
+a = worker("FR", 2)
+os.kill(a, signal.SIGKILL)  # killed at once: nothing was held in it, nothing is lost
+os.waitpid(a, 0)
+out = {"first": page(served), "second": page(served)}
+b = worker("DE", 3)
+out["takeover"] = page(exposition_registry(CollectorRegistry()))  # another serving process
+out["again"] = page(served)
+print(json.dumps({k: {f"{n}|{c}": v for (n, c), v in p.items()} for k, p in out.items()}))
+os.kill(b, signal.SIGKILL)
+os.waitpid(b, 0)
 """
 
 
-def test_multiprocess_worker_releases_on_its_own_and_kill_loses_nothing_released(
+def test_multiprocess_a_new_series_is_zeroed_by_the_scrape_and_kill_loses_nothing(
     tmp_path: Path,
 ) -> None:
+    """Multiprocess mode: the workers hold nothing (a SIGKILLed one loses nothing it counted); the
+    scrape shows a label set it never exposed at 0 (histograms whole), then its value, and a new
+    serving process reading the same directory never shows a known one at 0 again."""
+    import json
+
     out = subprocess.run(
         [sys.executable, "-c", _MULTIPROCESS, str(tmp_path)],
         capture_output=True,
@@ -313,7 +300,97 @@ def test_multiprocess_worker_releases_on_its_own_and_kill_loses_nothing_released
         timeout=60,
         check=True,
     )
-    assert out.stdout.split("\n")[:3] == ["first 0.0", "released 2.0", "after kill 2.0"], (
-        out.stdout + out.stderr
+    pages = json.loads(out.stdout.strip().splitlines()[-1])
+    req, count = "downstream_requests_total", "downstream_request_co2e_grams_count"
+    assert pages["first"] == {f"{req}|FR": 0.0, f"{count}|": 0.0}, out.stderr
+    assert pages["second"] == {f"{req}|FR": 2.0, f"{count}|": 2.0}
+    # the takeover shows the known FR series and histogram at once, the new DE series at 0
+    assert pages["takeover"] == {f"{req}|FR": 2.0, f"{req}|DE": 0.0, f"{count}|": 5.0}
+    assert pages["again"] == {f"{req}|FR": 2.0, f"{req}|DE": 3.0, f"{count}|": 5.0}
+    assert (tmp_path / seen_series.SEEN_FILE).exists()
+    assert not list(tmp_path.glob("*scrape_mark*"))
+
+
+def _families(value: float, country: str = "FR") -> list[Metric]:
+    counter = CounterMetricFamily(M.REQUESTS[: -len("_total")], "r", labels=["c"])
+    counter.add_metric([country], value)
+    hist = HistogramMetricFamily(M.REQUEST_CO2E, "h", labels=["c"])
+    hist.add_metric([country], [("1.0", value), ("+Inf", value)], sum_value=value)
+    gauge = GaugeMetricFamily("downstream_g", "g", labels=["c"])
+    gauge.add_metric([country], value)
+    return [counter, hist, gauge]
+
+
+def _values(families: Iterator[Metric]) -> dict[str, float]:
+    return {
+        s.name + "".join(f"|{v}" for k, v in sorted(s.labels.items()) if k != "le"): s.value
+        for f in families
+        for s in f.samples
+        if s.labels.get("le") in (None, "+Inf")
+    }
+
+
+def test_seen_series_zero_once_hold_and_takeover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_DOWNSTREAM_NEW_SERIES_HOLD_SECONDS", "0.4")
+    seen = seen_series.SeenSeries(str(tmp_path))
+    started = time.monotonic()
+    first = _values(seen.expose(_families(3.0)))
+    assert first["downstream_g|FR"] == 3.0  # a gauge is never zeroed
+    assert {k: v for k, v in first.items() if "_g|" not in k} == dict.fromkeys(
+        [M.REQUESTS + "|FR", M.REQUEST_CO2E + "_bucket|FR", M.REQUEST_CO2E + "_count|FR",
+         M.REQUEST_CO2E + "_sum|FR"], 0.0)  # fmt: skip
+    # within the hold, for every scraper and every serving process
+    assert _values(seen.expose(_families(3.0)))[M.REQUESTS + "|FR"] == 0.0
+    other = seen_series.SeenSeries(str(tmp_path))
+    assert _values(other.expose(_families(4.0)))[M.REQUEST_CO2E + "_sum|FR"] == 0.0
+    time.sleep(max(0.0, 0.45 - (time.monotonic() - started)))
+    assert _values(seen.expose(_families(4.0)))[M.REQUESTS + "|FR"] == 4.0
+    # a takeover (a new process) after the hold shows the value at once; a new series still 0
+    later = seen_series.SeenSeries(str(tmp_path))
+    page = _values(later.expose(_families(5.0) + _families(1.0, "DE")))
+    assert page[M.REQUEST_CO2E + "_count|FR"] == 5.0
+    assert page[M.REQUEST_CO2E + "_count|DE"] == 0.0
+    assert _values(seen.expose(_families(1.0, "DE")))[M.REQUESTS + "|DE"] == 0.0  # its hold
+
+
+def test_seen_series_fails_safe(tmp_path: Path) -> None:
+    path = tmp_path / seen_series.SEEN_FILE
+    seen = seen_series.SeenSeries(str(tmp_path))
+    assert _values(seen.expose(_families(2.0)))[M.REQUESTS + "|FR"] == 0.0
+    # a line cut short by a kill (no scrape served it) is skipped, and the next writer closes it
+    with path.open("ab") as f:
+        f.write(b'123 ["downstream_x", [["c", "F')
+    fresh = seen_series.SeenSeries(str(tmp_path))
+    page = _values(fresh.expose(_families(2.0) + _families(1.0, "DE")))
+    assert page[M.REQUESTS + "|FR"] == 2.0
+    assert page[M.REQUESTS + "|DE"] == 0.0
+    assert (
+        _values(seen_series.SeenSeries(str(tmp_path)).expose(_families(1.0, "DE")))[
+            M.REQUESTS + "|DE"
+        ]
+        == 1.0
     )
-    assert (tmp_path / scrapes.MARK_FILE).exists()
+    # a line that is not ours: the record cannot vouch for anything, so nothing is zeroed
+    with path.open("ab") as f:
+        f.write(b"garbage\n")
+    broken = seen_series.SeenSeries(str(tmp_path))
+    assert _values(broken.expose(_families(7.0, "US")))[M.REQUESTS + "|US"] == 7.0
+    # a record that cannot be read this time: known series as before, unknown ones left out
+    path.unlink()
+    path.mkdir()
+    page = _values(fresh.expose(_families(2.0) + _families(9.0, "JP")))
+    assert page[M.REQUESTS + "|FR"] == 2.0
+    assert [key for key in page if "|JP" in key] == ["downstream_g|JP"]  # a gauge as ever
+    # a record wiped (a stale directory: its counters too) starts again
+    path.rmdir()
+    assert _values(fresh.expose(_families(1.0)))[M.REQUESTS + "|FR"] == 0.0
+
+
+def test_seen_series_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seen_series, "SEEN_LIMIT", 2)
+    seen = seen_series.SeenSeries(str(tmp_path))
+    seen.expose(_families(1.0))  # two label sets: the record is full
+    page = _values(seen.expose(_families(1.0) + _families(6.0, "DE")))
+    assert page[M.REQUESTS + "|DE"] == 6.0  # not recordable: shown as it is, never a false 0
