@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,demo,openai,mistral,geoip,service
 
-.PHONY: node-deps fixtures test-sdk-matrix develop demo test test-wheel lint bench sysdeps clean
+.PHONY: uwsgi node-deps fixtures test-sdk-matrix develop demo test test-wheel lint bench sysdeps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +34,16 @@ node-deps:
 	  (cd tests/e2e/node_app && npm ci --no-audit --no-fund --silent) || echo "npm ci failed: the Node.js OpenTelemetry test will skip"; \
 	else echo "npm not found: co2.js regeneration and Node.js OpenTelemetry tests will skip"; fi
 
+# uWSGI for the pre-fork tests: built from source (needs a C compiler), so it is tried here rather
+# than listed in an extra; without it that one test skips, saying why.
+uwsgi:
+	@test -x $(BIN)/uwsgi || \
+	  $(BIN)/python -m pip install -q "uwsgi>=2.0.28" >/dev/null 2>&1 || echo "uWSGI could not be built here: its pre-fork test will skip"
+
 demo: develop
 	$(BIN)/otel-downstream demo
 
-test: develop sysdeps node-deps
+test: develop sysdeps node-deps uwsgi
 	$(BIN)/python -m pytest tests
 
 # The built wheel, installed in a venv of its own, passes the same tests (no editable paths).
