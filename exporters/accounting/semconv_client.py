@@ -18,7 +18,7 @@ list the caller passes) and ignored. The order of the names is in ``agent/attrib
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from otel_downstream.agent import attributes as A
@@ -112,53 +112,82 @@ def device_class(attributes: Mapping[str, object], unknown: list[str]) -> str | 
     """Ours (``downstream.device.class``), else ``bot`` for a synthetic user agent, else the class
     the middleware's classifier gives the user agent, else ``None``. An invalid value of ours is
     counted (``device_class``) and the user agent decides."""
-    value = attributes.get(A.DOWNSTREAM_DEVICE_CLASS)
-    if value is not None:
-        if type(value) is str and value in _KNOWN_DEVICE_CLASSES:  # ours, as the middleware writes
-            return value
-        device, valid = normalize_device_class(value)
-        if not valid:
-            unknown.append(INVALID_DEVICE_CLASS)
-        elif device != "unknown":
-            return device
+    device = _ours(
+        attributes.get(A.DOWNSTREAM_DEVICE_CLASS),
+        _KNOWN_DEVICE_CLASSES,
+        normalize_device_class,
+        unknown_value="unknown",
+        reason=INVALID_DEVICE_CLASS,
+        unknown=unknown,
+    )
+    if device is not None:
+        return device
     if attributes.get(A.USER_AGENT_SYNTHETIC_TYPE) is not None:
         return "bot"
-    for field in A.USER_AGENT_NAMES:
-        agent = attributes.get(field)
-        if agent is None:
-            continue
-        if not isinstance(agent, str):
-            unknown.append(UNKNOWN_USER_AGENT)
-            return None
-        # classify() cuts the string to MAX_UA_LENGTH before parsing or caching it.
-        return classify_user_agent(agent).device_class
-    return None
+    agent = _first_string(attributes, A.USER_AGENT_NAMES, UNKNOWN_USER_AGENT, unknown)
+    # classify() cuts the string to MAX_UA_LENGTH before parsing or caching it.
+    return None if agent is None else classify_user_agent(agent).device_class
 
 
 def country(attributes: Mapping[str, object], unknown: list[str]) -> str | None:
     """Ours or a Collector's (``geo.country.iso_code``), else the offline lookup of the client
     address (the middleware's), else ``None``. An invalid code is counted (``invalid_country``)
     and the address decides; a private, loopback, reserved or scoped address is no country."""
-    value = attributes.get(A.GEO_COUNTRY_ISO_CODE)
-    if value is not None:
-        if type(value) is str and value in ISO_COUNTRIES:  # as the middleware writes it
-            return value
-        code, valid = normalize_country(value)
-        if not valid:
-            unknown.append(INVALID_COUNTRY)
-        elif code != UNKNOWN_COUNTRY:
-            return code
-    for field in A.CLIENT_ADDRESS_NAMES:
-        address = attributes.get(field)
-        if address is None:
+    code = _ours(
+        attributes.get(A.GEO_COUNTRY_ISO_CODE),
+        ISO_COUNTRIES,
+        normalize_country,
+        unknown_value=UNKNOWN_COUNTRY,
+        reason=INVALID_COUNTRY,
+        unknown=unknown,
+    )
+    if code is not None:
+        return code
+    address = _first_string(attributes, A.CLIENT_ADDRESS_NAMES, UNKNOWN_CLIENT_ADDRESS, unknown)
+    if address is None:
+        return None
+    code, usable = _address_country(address)
+    if not usable:
+        unknown.append(UNKNOWN_CLIENT_ADDRESS)
+    return None if code == UNKNOWN_COUNTRY else code
+
+
+def _ours(
+    value: object,
+    known: frozenset[str],
+    normalize: Callable[[object], tuple[str, bool]],
+    *,
+    unknown_value: str,
+    reason: str,
+    unknown: list[str],
+) -> str | None:
+    """A value our middleware writes (one of ``known``, as is) or its normalized form;
+    ``None`` when absent, ``unknown_value`` or invalid (counted as ``reason``)."""
+    if value is None:
+        return None
+    if type(value) is str and value in known:  # as the middleware writes it
+        return value
+    normal, valid = normalize(value)
+    if not valid:
+        unknown.append(reason)
+    elif normal != unknown_value:
+        return normal
+    return None
+
+
+def _first_string(
+    attributes: Mapping[str, object], names: Sequence[str], reason: str, unknown: list[str]
+) -> str | None:
+    """The value of the first of ``names`` present, if a string; one that is not is counted
+    (``reason``) and gives ``None``, as does none present."""
+    for field in names:
+        value = attributes.get(field)
+        if value is None:
             continue
-        if not isinstance(address, str):
-            unknown.append(UNKNOWN_CLIENT_ADDRESS)
-            return None
-        code, usable = _address_country(address)
-        if not usable:
-            unknown.append(UNKNOWN_CLIENT_ADDRESS)
-        return None if code == UNKNOWN_COUNTRY else code
+        if isinstance(value, str):
+            return value
+        unknown.append(reason)
+        return None
     return None
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import replace
 from typing import Final
 
 from otel_downstream.exporters.engine.llm.records import Bounds, ModelSpec, Registry, Version
@@ -208,15 +209,7 @@ def _found(spec: ModelSpec, model: str) -> ModelSpec:
     card = f"model_card_{slug(spec.name)}"
     if card not in flags:
         flags = (*flags, card)
-    return ModelSpec(
-        spec.provider,
-        spec.name,
-        spec.total_params_billion,
-        spec.active_params_billion,
-        spec.tps_tokens_per_s,
-        spec.ttft_s,
-        (*flags, "model_name_normalised"),
-    )
+    return replace(spec, flags=(*flags, "model_name_normalised"))
 
 
 def _strip_channel(name: str) -> str:
@@ -248,7 +241,7 @@ def _split_version(name: str) -> tuple[str, Version | None] | None:
     m = _MM_DD.search(name)
     if m is not None:
         stem = name[: m.start()]
-        return (stem[: -len("-preview")] if stem.endswith("-preview") else stem), None
+        return stem.removesuffix("-preview"), None
     m = _FOUR.search(name)
     if m is not None:
         yy, mm = int(m[1]), int(m[2])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Final
+from typing import Any, Final
 
 from otel_downstream.agent.attributes import UNKNOWN_COUNTRY
 from otel_downstream.exporters.engine.data_files import read_csv, read_json
@@ -56,20 +56,24 @@ def _card_flags(name: str, warnings: list[str]) -> tuple[str, ...]:
 def _load_cards(by_name: dict[str, ModelSpec]) -> dict[tuple[str, str], ModelSpec]:
     cards: dict[tuple[str, str], ModelSpec] = {}
     for row in read_json("llm_model_cards.json")["cards"]:
-        flags = _card_flags(row["name"], row["warnings"])
+        spec = ModelSpec(
+            provider=row["provider"],
+            name=row["name"],
+            total_params_billion=bounds(row["total_params_billion"]),
+            active_params_billion=bounds(row["active_params_billion"]),
+            tps_tokens_per_s=None,
+            ttft_s=None,
+            flags=_card_flags(row["name"], row["warnings"]),
+        )
         for name in (row["name"], *row["aliases"]):
-            spec = ModelSpec(
-                provider=row["provider"],
-                name=row["name"],
-                total_params_billion=bounds(row["total_params_billion"]),
-                active_params_billion=bounds(row["active_params_billion"]),
-                tps_tokens_per_s=None,
-                ttft_s=None,
-                flags=flags,
-            )
             cards[(spec.provider, name)] = spec
             by_name.setdefault(name, spec)
     return cards
+
+
+def _size_bounds(raw: Any) -> Bounds | str:
+    """A size class's parameters: Bounds, or ``"{n}"`` for the pattern's group n."""
+    return raw if isinstance(raw, str) else bounds(raw)
 
 
 @cache
@@ -114,12 +118,8 @@ def registry() -> Registry:
         SizeClass(
             c["name"],
             re.compile(c["pattern"]),
-            c["total_params_billion"]
-            if isinstance(c["total_params_billion"], str)
-            else bounds(c["total_params_billion"]),
-            c["active_params_billion"]
-            if isinstance(c["active_params_billion"], str)
-            else bounds(c["active_params_billion"]),
+            _size_bounds(c["total_params_billion"]),
+            _size_bounds(c["active_params_billion"]),
         )
         for c in methods["size_classes"]["classes"]
     )
